@@ -1,0 +1,40 @@
+"""Small file helpers shared by the corpus and model formats: hashing and atomic JSON."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from agent.errors import AntiphonError
+
+
+def sha256_file(path: Path) -> str:
+    """Hex SHA-256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def write_json(path: Path, data: Any) -> None:
+    """Write JSON atomically (temp file + rename), pretty-printed, UTF-8."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def read_json_object(path: Path, what: str) -> dict[str, Any]:
+    """Read a JSON object, or raise a one-line AntiphonError naming the file."""
+    if not path.is_file():
+        raise AntiphonError(f"{path}: missing ({what})")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise AntiphonError(f"{path}: not valid JSON ({exc})") from exc
+    if not isinstance(data, dict):
+        raise AntiphonError(f"{path}: expected a JSON object ({what}), got {type(data).__name__}")
+    return data

@@ -1,0 +1,46 @@
+"""Every filesystem location Antiphon uses by default, in one place.
+
+Nothing here is user-specific: locations are relative to the repository, or come from the
+environment (``ANTIPHON_CACHE``, ``ANTIPHON_SOUNDFONT``, ``XDG_CACHE_HOME``).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+MODELS_DIR = REPO_ROOT / "models"
+CORPORA_DIR = REPO_ROOT / "corpora"
+MAXPATCHES_DIR = REPO_ROOT / "maxpatches"
+
+DEMO_PAIRS_DIR = CORPORA_DIR / "demo-pairs"
+DEMO_CORPUS_DIR = CORPORA_DIR / "demo"
+
+# Where Debian's fluid-soundfont-gm (and other distributions) install a General MIDI soundfont.
+SOUNDFONT_CANDIDATES = (
+    Path("/usr/share/sounds/sf2/FluidR3_GM.sf2"),
+    Path("/usr/share/soundfonts/FluidR3_GM.sf2"),
+    Path("/usr/share/sounds/sf2/default-GM.sf2"),
+)
+
+
+def cache_dir() -> Path:
+    """Folder for caches that are safe to delete (parsed scores, ...)."""
+    override = os.environ.get("ANTIPHON_CACHE")
+    if override:
+        return Path(override)
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    base = Path(xdg) if xdg else Path.home() / ".cache"
+    return base / "antiphon"
+
+
+def default_soundfont() -> Path | None:
+    """The General MIDI soundfont to render the demo corpus with, or None if none is installed."""
+    override = os.environ.get("ANTIPHON_SOUNDFONT")
+    if override:
+        return Path(override)
+    for candidate in SOUNDFONT_CANDIDATES:
+        if candidate.is_file():
+            return candidate
+    return None

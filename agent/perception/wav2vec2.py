@@ -1,0 +1,141 @@
+"""Wav2Vec2 perception: any transformers Wav2Vec2 checkpoint, hidden states mean-pooled per chunk.
+
+Weights are loaded from safetensors only (``use_safetensors=True``): a folder holding only a
+pickle ``pytorch_model.bin`` is refused. A local folder is always tried first; a hub id works only
+where a hub is reachable.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from agent.audio_io import PERCEPTION_RATE_HZ
+from agent.errors import AntiphonError
+
+log = logging.getLogger(__name__)
+
+BATCH_SIZE = 16
+
+
+def receptive_field_samples(conv_kernel: Sequence[int], conv_stride: Sequence[int]) -> int:
+    """Input samples the convolutional feature encoder needs to produce one frame."""
+    field, jump = 1, 1
+    for kernel, stride in zip(conv_kernel, conv_stride):
+        field += (kernel - 1) * jump
+        jump *= stride
+    return field
+
+
+def weights_sha256(model: torch.nn.Module) -> str:
+    """Hash of a model's parameters and buffers (names, shapes, dtypes and bytes)."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        t = tensor.detach().contiguous().cpu()
+        digest.update(f"{name}:{tuple(t.shape)}:{t.dtype};".encode())
+        digest.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return digest.hexdigest()
+
+
+class Wav2Vec2Perception:
+    """Mean over time of one hidden layer of a Wav2Vec2 model, per chunk."""
+
+    name = "wav2vec2"
+    sample_rate_hz = PERCEPTION_RATE_HZ
+
+    def __init__(self, model: Any, checkpoint: str, layer: int, do_normalize: bool) -> None:
+        self.model = model.eval()
+        self.checkpoint = checkpoint
+        n_hidden = model.config.num_hidden_layers + 1
+        if not -n_hidden <= layer < n_hidden:
+            raise AntiphonError(
+                f"layer {layer} is out of range for checkpoint {checkpoint}: it has hidden states "
+                f"0..{n_hidden - 1} (or -{n_hidden}..-1)"
+            )
+        self.layer = layer
+        self.do_normalize = do_normalize
+        self.dim = int(model.config.hidden_size)
+        self.min_samples = receptive_field_samples(model.config.conv_kernel, model.config.conv_stride)
+        self._sha256 = weights_sha256(model)
+
+    @classmethod
+    def load(cls, checkpoint: str, layer: int = -1) -> "Wav2Vec2Perception":
+        from safetensors import SafetensorError
+        from transformers import Wav2Vec2Model
+
+        folder = Path(checkpoint)
+        if folder.exists():
+            _check_local_folder(folder)
+        try:
+            model = Wav2Vec2Model.from_pretrained(checkpoint, use_safetensors=True)
+        except (OSError, ValueError, RuntimeError, KeyError, TypeError, SafetensorError) as exc:
+            where = "folder" if folder.exists() else "checkpoint (not a local folder; hub unreachable?)"
+            reason = " ".join(str(exc).split())[:300]
+            raise AntiphonError(f"cannot load Wav2Vec2 {where} '{checkpoint}': {reason}") from exc
+        return cls(model, checkpoint, layer, _do_normalize(folder))
+
+    def identity(self) -> dict[str, Any]:
+        return {
+            "backend": self.name,
+            "dim": self.dim,
+            "checkpoint": self.checkpoint,
+            "checkpoint_sha256": self._sha256,
+            "layer": self.layer,
+        }
+
+    def features(self, chunk: np.ndarray) -> np.ndarray:
+        return self.features_batch([chunk])[0]
+
+    def features_batch(self, chunks: Sequence[np.ndarray]) -> np.ndarray:
+        out = np.zeros((len(chunks), self.dim), dtype=np.float32)
+        by_length: dict[int, list[int]] = {}
+        prepared = [self._prepare(c) for c in chunks]
+        for i, x in enumerate(prepared):
+            by_length.setdefault(len(x), []).append(i)
+        with torch.inference_mode():
+            for indices in by_length.values():
+                for start in range(0, len(indices), BATCH_SIZE):
+                    batch_idx = indices[start : start + BATCH_SIZE]
+                    batch = torch.from_numpy(np.stack([prepared[i] for i in batch_idx]))
+                    hidden = self.model(batch, output_hidden_states=True).hidden_states[self.layer]
+                    out[batch_idx] = hidden.mean(dim=1).float().numpy()
+        return out
+
+    def _prepare(self, chunk: np.ndarray) -> np.ndarray:
+        x = np.asarray(chunk, dtype=np.float32).reshape(-1)
+        if self.do_normalize:
+            x = (x - x.mean()) / np.sqrt(x.var() + 1e-7)
+        if len(x) < self.min_samples:
+            x = np.pad(x, (0, self.min_samples - len(x)))
+        return x.astype(np.float32)
+
+
+def _check_local_folder(folder: Path) -> None:
+    if not folder.is_dir():
+        raise AntiphonError(f"Wav2Vec2 checkpoint {folder} is not a folder")
+    if not (folder / "config.json").is_file():
+        raise AntiphonError(f"Wav2Vec2 checkpoint {folder} has no config.json")
+    if not any(folder.glob("*.safetensors")):
+        if any(folder.glob("*.bin")):
+            raise AntiphonError(
+                f"Wav2Vec2 checkpoint {folder} holds only pickle weights (*.bin), which Antiphon "
+                "never loads; re-save it with save_pretrained(..., safe_serialization=True)"
+            )
+        raise AntiphonError(f"Wav2Vec2 checkpoint {folder} has no model.safetensors")
+
+
+def _do_normalize(folder: Path) -> bool:
+    """Whether the checkpoint expects zero-mean unit-variance input (preprocessor_config.json)."""
+    path = folder / "preprocessor_config.json"
+    if not path.is_file():
+        return True
+    try:
+        return bool(json.loads(path.read_text(encoding="utf-8")).get("do_normalize", True))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise AntiphonError(f"{path}: not valid JSON ({exc})") from exc

@@ -1,0 +1,100 @@
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from agent.chunking import ChunkingConfig
+from agent.corpus.builder import CorpusBuildConfig, build_corpus
+from agent.corpus.format import load_corpus
+from agent.errors import AntiphonError
+from agent.perception import PerceptionConfig
+
+
+@pytest.fixture(scope="module")
+def dsp_corpus(session_tone_pairs: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("corpus") / "tones"
+    config = CorpusBuildConfig(source_stem="melody", target_stem="bass", codebook_size=16, seed=1)
+    return build_corpus(session_tone_pairs, out, config)
+
+
+def test_built_corpus_loads_and_is_consistent(dsp_corpus: Path) -> None:
+    corpus = load_corpus(dsp_corpus)
+    g = corpus.grains
+    assert corpus.piece_names == ["piece0", "piece1", "piece2"]
+    assert [corpus.piece_split(i) for i in range(3)] == ["train", "train", "heldout"]
+    assert corpus.audio_rate_hz == 44_100  # the first piece's target rate
+    hop = int(0.25 * 44_100)
+    for index, audio in enumerate(corpus.audio):
+        assert abs(len(audio) - 12 * 44_100) <= 2
+        rows = corpus.piece_rows(index)
+        assert len(rows) == 48  # 12 s / 0.25 s
+        assert np.all(g.start_sample[rows][1:] == g.end_sample[rows][:-1])  # contiguous grains
+        assert np.all(np.abs(g.end_sample[rows] - g.start_sample[rows] - hop) <= 1)
+        src, tgt = corpus.sequences(index)
+        assert len(src) == len(tgt) == 48
+    assert g.feature.shape == (144, 120) and g.feature.dtype == np.float32
+    assert 0 <= g.label.min() and g.label.max() < 16
+    # labels are the codebook's labels of the stored features
+    np.testing.assert_array_equal(corpus.codebook.labels(g.feature), g.label)
+    assert len(np.unique(g.label)) >= 4 and len(np.unique(g.source_label)) >= 4
+    assert corpus.manifest["perception"]["backend"] == "dsp"
+
+
+def test_grain_audio_is_the_target_track(dsp_corpus: Path, session_tone_pairs: Path) -> None:
+    from agent.audio_io import read_mono
+
+    corpus = load_corpus(dsp_corpus)
+    original, _ = read_mono(session_tone_pairs / "piece1" / "bass.flac", 44_100)
+    stored = corpus.audio[1]
+    n = min(len(original), len(stored))
+    assert np.max(np.abs(original[:n] - stored[:n])) < 1e-3  # 16-bit FLAC rounding only
+
+
+def test_onset_chunking_and_wav2vec2_backend(session_tone_pairs: Path, tiny_wav2vec2: Path, tmp_path: Path) -> None:
+    config = CorpusBuildConfig(
+        source_stem="melody",
+        target_stem="bass",
+        chunking=ChunkingConfig(mode="onset", min_segment_s=0.1, max_segment_s=1.0),
+        perception=PerceptionConfig(backend="wav2vec2", checkpoint=str(tiny_wav2vec2)),
+        codebook_size=16,
+        audio_rate_hz=16_000,
+    )
+    corpus = load_corpus(build_corpus(session_tone_pairs, tmp_path / "c", config))
+    assert corpus.manifest["perception"]["dim"] == 32
+    assert len(corpus.manifest["perception"]["checkpoint_sha256"]) == 64
+    assert corpus.audio_rate_hz == 16_000
+    lengths = (corpus.grains.end_sample - corpus.grains.start_sample) / 16_000
+    # melody notes are 0.5 s long: onset segments follow them
+    assert abs(float(np.median(lengths)) - 0.5) < 0.03
+
+
+def test_existing_output_needs_force(session_tone_pairs: Path, tmp_path: Path) -> None:
+    out = tmp_path / "c"
+    out.mkdir()
+    (out / "keep.txt").write_text("x")
+    config = CorpusBuildConfig(source_stem="melody", target_stem="bass", codebook_size=16)
+    with pytest.raises(AntiphonError, match="already exists; pass --force"):
+        build_corpus(session_tone_pairs, out, config)
+    assert (out / "keep.txt").exists()
+    build_corpus(session_tone_pairs, out, config, force=True)
+    assert not (out / "keep.txt").exists() and (out / "manifest.json").exists()
+
+
+def test_bad_inputs_change_nothing(tone_pairs: Path, tmp_path: Path) -> None:
+    out = tmp_path / "c"
+    (tone_pairs / "piece1" / "bass.flac").unlink()
+    config = CorpusBuildConfig(source_stem="melody", target_stem="bass", codebook_size=16)
+    with pytest.raises(AntiphonError, match="piece 'piece1'"):
+        build_corpus(tone_pairs, out, config)
+    assert not out.exists()
+    with pytest.raises(AntiphonError, match="different stems"):
+        CorpusBuildConfig(source_stem="bass", target_stem="bass")
+    assert not out.exists()
+
+
+def test_too_little_audio_for_the_codebook(tone_pairs: Path, tmp_path: Path) -> None:
+    out = tmp_path / "c"
+    config = CorpusBuildConfig(source_stem="melody", target_stem="bass", codebook_size=1024)
+    with pytest.raises(AntiphonError, match="need at least 2048 feature vectors to fit 1024 labels, got 192"):
+        build_corpus(tone_pairs, out, config)
+    assert not out.exists()

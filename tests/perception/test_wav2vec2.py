@@ -1,0 +1,81 @@
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from agent.errors import AntiphonError
+from agent.perception import PerceptionConfig, load_perception
+from tests.conftest import note_train, tiny_wav2vec2_config
+
+
+def _chunks():
+    rng = np.random.default_rng(0)
+    return [note_train(16_000, [60 + i], 0.25, seed=i) + 0.01 * rng.standard_normal(4000).astype(np.float32) for i in range(5)]
+
+
+def test_saved_tiny_model_loads_from_disk_and_is_deterministic(tiny_wav2vec2: Path) -> None:
+    config = PerceptionConfig(backend="wav2vec2", checkpoint=str(tiny_wav2vec2))
+    first, second = load_perception(config), load_perception(config)
+    chunks = _chunks()
+    a, b = first.features_batch(chunks), second.features_batch(chunks)
+    assert a.shape == (5, 32) and a.dtype == np.float32
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(first.features(chunks[0]), first.features(chunks[0]))
+    np.testing.assert_allclose(first.features(chunks[2]), a[2], atol=1e-5)
+    assert not np.allclose(a[0], a[1])  # different notes, different vectors
+    ident = first.identity()
+    assert ident["backend"] == "wav2vec2" and ident["dim"] == 32 and len(ident["checkpoint_sha256"]) == 64
+    assert ident["checkpoint_sha256"] == second.identity()["checkpoint_sha256"]
+
+
+def test_layer_selection(tiny_wav2vec2: Path) -> None:
+    chunk = _chunks()[0]
+    last = load_perception(PerceptionConfig("wav2vec2", str(tiny_wav2vec2), layer=-1)).features(chunk)
+    also_last = load_perception(PerceptionConfig("wav2vec2", str(tiny_wav2vec2), layer=2)).features(chunk)
+    first = load_perception(PerceptionConfig("wav2vec2", str(tiny_wav2vec2), layer=0)).features(chunk)
+    np.testing.assert_array_equal(last, also_last)
+    assert not np.allclose(last, first)
+    with pytest.raises(AntiphonError, match="layer 3 is out of range"):
+        load_perception(PerceptionConfig("wav2vec2", str(tiny_wav2vec2), layer=3))
+
+
+def test_short_chunk_is_padded_to_receptive_field(tiny_wav2vec2: Path) -> None:
+    backend = load_perception(PerceptionConfig("wav2vec2", str(tiny_wav2vec2)))
+    vec = backend.features(np.ones(50, dtype=np.float32))
+    assert vec.shape == (32,) and np.all(np.isfinite(vec))
+
+
+def test_pretraining_checkpoint_loads_as_backend(tmp_path: Path) -> None:
+    import torch
+    from transformers import Wav2Vec2ForPreTraining
+
+    torch.manual_seed(1)
+    Wav2Vec2ForPreTraining(tiny_wav2vec2_config()).save_pretrained(tmp_path / "pt")
+    backend = load_perception(PerceptionConfig("wav2vec2", str(tmp_path / "pt")))
+    assert backend.features(_chunks()[0]).shape == (32,)
+
+
+def test_pickle_only_folder_is_refused(tmp_path: Path) -> None:
+    folder = tmp_path / "old"
+    folder.mkdir()
+    (folder / "config.json").write_text(tiny_wav2vec2_config().to_json_string())
+    (folder / "pytorch_model.bin").write_bytes(b"\x80\x04pickle")
+    with pytest.raises(AntiphonError, match="only pickle weights"):
+        load_perception(PerceptionConfig("wav2vec2", str(folder)))
+
+
+def test_truncated_weights_are_refused(tiny_wav2vec2: Path, tmp_path: Path) -> None:
+    broken = tmp_path / "broken"
+    shutil.copytree(tiny_wav2vec2, broken)
+    weights = broken / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:1000])
+    with pytest.raises(AntiphonError, match="cannot load Wav2Vec2 folder"):
+        load_perception(PerceptionConfig("wav2vec2", str(broken)))
+
+
+def test_missing_checkpoint_without_hub(tmp_path: Path) -> None:
+    with pytest.raises(AntiphonError, match="cannot load Wav2Vec2 checkpoint"):
+        load_perception(PerceptionConfig("wav2vec2", "no-such-org/no-such-model"))
+    with pytest.raises(AntiphonError, match="needs a checkpoint"):
+        PerceptionConfig("wav2vec2", None)
