@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 from typing import Callable, Sequence
 
+import numpy as np
+
 from agent import __version__, paths
 from agent.errors import AntiphonError
 
@@ -84,6 +86,69 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return cmd_corpus_info(info)
 
 
+def cmd_train(args: argparse.Namespace) -> int:
+    from agent.corpus.format import load_corpus
+    from agent.decision.config import DecisionConfig
+    from agent.decision.train import TrainConfig, train
+
+    size = load_corpus(Path(args.corpus), with_audio=False).codebook.size
+    model_config = DecisionConfig(
+        num_labels=size, num_layers=args.layers, width=args.width, num_heads=args.heads, ffn_width=args.ffn_width,
+        context_chunks=args.context_chunks, dropout=args.dropout, anticipation_chunks=args.anticipation_chunks,
+    )
+    config = TrainConfig(
+        max_epochs=args.max_epochs, batch_size=args.batch_size, crop_chunks=args.crop_chunks, learning_rate=args.lr,
+        weight_decay=args.weight_decay, label_smoothing=args.label_smoothing, answer_dropout=args.answer_dropout,
+        patience_epochs=args.patience, seed=args.seed,
+    )
+    command = "antiphon " + " ".join(sys.argv[1:]) if Path(sys.argv[0]).name in ("antiphon", "__main__.py") else ""
+    train(Path(args.corpus), Path(args.out), model_config, config, resume=args.resume, force=args.force, command=command)
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from agent.corpus.format import load_corpus
+    from agent.decision.checkpoint import check_model_fits_corpus, load_model
+    from agent.decision.data import step_sequence
+    from agent.decision.evaluate import TrainingCounts, best_trivial, evaluate, format_table, write_report
+    from agent.decision.pairs_labels import label_pairs
+    from agent.decision.train import corpus_sequences
+    from agent.engine.grain_selection import GrainSelector
+
+    bundle = load_model(Path(args.model))
+    corpus_dir = Path(args.corpus) if args.corpus else paths.CORPORA_DIR / bundle.corpus_meta["name"]
+    if not corpus_dir.is_dir():
+        raise AntiphonError(f"corpus {corpus_dir} not found: pass --corpus (the one the model was trained on)")
+    corpus = load_corpus(corpus_dir, with_audio=False)
+    check_model_fits_corpus(bundle, corpus)
+    c = bundle.config
+
+    def sequences_of(b) -> list:
+        labelled = label_pairs(b, Path(args.pairs), args.source, args.target, all_pieces=args.all_pieces)
+        return [step_sequence(n, a, t, b.config.anticipation_chunks, b.config.start_token) for n, a, t in labelled]
+
+    sequences = sequences_of(bundle)
+    names = {s.name for s in sequences}
+    train_pieces = [i for i, n in enumerate(corpus.piece_names) if corpus.piece_split(i) != "heldout" and n not in names]
+    counts = TrainingCounts.from_sequences(corpus_sequences(corpus, train_pieces, c), c.num_labels)
+    allowed = ~np.isin(corpus.grains.piece, [i for i, n in enumerate(corpus.piece_names) if n in names])
+    selector = GrainSelector(corpus.grains.piece, corpus.grains.label, corpus.grains.feature, corpus.codebook.centroids, allowed=allowed)
+    extra = {}
+    if args.compare:
+        other = load_model(Path(args.compare))
+        extra[f"compare:{other.path.name}"] = (other.model, sequences_of(other))
+    results = evaluate(bundle.model, sequences, counts, selector=selector, seed=args.seed, extra_models=extra)
+    out = Path(args.out) if args.out else bundle.path / f"eval-{Path(args.pairs).name}"
+    json_path, png_path = write_report(results, sequences, c.num_labels, out, {"model": str(bundle.path), "pairs": str(args.pairs), "source": args.source, "target": args.target})
+    fr = next(r for r in results if r.method == "model" and r.mode == "free-running")
+    trivial = best_trivial(results)
+    sys.stdout.write(format_table(results) + "\n\n")
+    sys.stdout.write(f"{len(sequences)} pieces, {sum(len(s) for s in sequences)} chunks; free-running accuracy {100 * fr.accuracy:.1f} % = "
+                     f"{fr.accuracy / max(trivial.accuracy, 1e-9):.2f}x the best trivial baseline ({trivial.method}, {100 * trivial.accuracy:.1f} %)\n")
+    sys.stdout.write(f"report        {json_path}\nplot          {png_path}\n")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     fmt = argparse.ArgumentDefaultsHelpFormatter
     parser = argparse.ArgumentParser(prog="antiphon", description="Antiphon: a real-time musical agent that answers a performer.", formatter_class=fmt)
@@ -125,6 +190,43 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plot", default=None, help="PNG to write (default: <corpus>/corpus-info.png)")
     p.add_argument("--piece", type=int, default=0, help="index of the piece whose label timelines are plotted")
     p.set_defaults(handler=cmd_corpus_info)
+
+    p = sub.add_parser("train", help="train the decision Transformer on a corpus (works under torchrun for DDP)", formatter_class=fmt)
+    p.add_argument("--corpus", required=True, help="corpus folder (from build-corpus)")
+    p.add_argument("--out", required=True, help="model folder to write, e.g. models/my-model")
+    p.add_argument("--resume", action="store_true", help="continue the training saved in <out>/checkpoint")
+    p.add_argument("--force", action="store_true", help="replace an existing model folder")
+    g = p.add_argument_group("model")
+    g.add_argument("--layers", type=int, default=3, help="Transformer layers")
+    g.add_argument("--width", type=int, default=128, help="model width")
+    g.add_argument("--heads", type=int, default=4, help="attention heads")
+    g.add_argument("--ffn-width", type=int, default=384, help="feed-forward width")
+    g.add_argument("--context-chunks", type=int, default=64, help="attention window in chunks (64 x 0.25 s hop = 16 s)")
+    g.add_argument("--dropout", type=float, default=0.1, help="dropout")
+    g.add_argument("--anticipation-chunks", type=int, default=1, choices=(0, 1), help="1: predict the answer for the next chunk (live); 0: for the current chunk (offline)")
+    g = p.add_argument_group("training")
+    g.add_argument("--max-epochs", type=int, default=60, help="upper bound on epochs")
+    g.add_argument("--batch-size", type=int, default=16, help="crops per batch (per process)")
+    g.add_argument("--crop-chunks", type=int, default=128, help="length of the random training crops, in chunks")
+    g.add_argument("--lr", type=float, default=1e-3, help="AdamW learning rate (after a 100-step warm-up)")
+    g.add_argument("--weight-decay", type=float, default=0.05, help="AdamW weight decay")
+    g.add_argument("--label-smoothing", type=float, default=0.1, help="label smoothing of the cross-entropy")
+    g.add_argument("--answer-dropout", type=float, default=0.25, help="share of previous-answer inputs replaced by random labels")
+    g.add_argument("--patience", type=int, default=8, help="early stopping: epochs without validation improvement")
+    g.add_argument("--seed", type=int, default=0, help="seed (split, crops, init, dropout)")
+    p.set_defaults(handler=cmd_train)
+
+    p = sub.add_parser("evaluate", help="held-out accuracy of a decision model against baselines (table, JSON, PNG)", formatter_class=fmt)
+    p.add_argument("--model", required=True, help="model folder")
+    p.add_argument("--pairs", required=True, help="pairs folder; its split.json names the held-out pieces")
+    p.add_argument("--source", required=True, help="performer stem")
+    p.add_argument("--target", required=True, help="answer stem")
+    p.add_argument("--corpus", default=None, help="the model's corpus (grain memory for run/fallback metrics; default corpora/<its name>)")
+    p.add_argument("--compare", default=None, help="another model folder to evaluate on the same pieces (e.g. one with DSP perception)")
+    p.add_argument("--all-pieces", action="store_true", help="evaluate every piece, not only the held-out ones")
+    p.add_argument("--out", default=None, help="report folder (default <model>/eval-<pairs name>)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random baseline")
+    p.set_defaults(handler=cmd_evaluate)
     return parser
 
 

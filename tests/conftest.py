@@ -94,3 +94,12 @@ def tiny_wav2vec2(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("w2v2") / "tiny-wav2vec2"
     Wav2Vec2Model(tiny_wav2vec2_config()).save_pretrained(folder)
     return folder
+
+
+@pytest.fixture(scope="session")
+def tone_corpus(session_tone_pairs: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A DSP corpus (melody -> bass, K=16, hop 0.25 s) of the session tone pairs: 2 training pieces, 1 held out."""
+    from agent.corpus.builder import CorpusBuildConfig, build_corpus
+
+    out = tmp_path_factory.mktemp("corpus") / "tones"
+    return build_corpus(session_tone_pairs, out, CorpusBuildConfig(source_stem="melody", target_stem="bass", codebook_size=16, seed=1))

@@ -11,10 +11,8 @@ from agent.perception import PerceptionConfig
 
 
 @pytest.fixture(scope="module")
-def dsp_corpus(session_tone_pairs: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("corpus") / "tones"
-    config = CorpusBuildConfig(source_stem="melody", target_stem="bass", codebook_size=16, seed=1)
-    return build_corpus(session_tone_pairs, out, config)
+def dsp_corpus(tone_corpus: Path) -> Path:
+    return tone_corpus
 
 
 def test_built_corpus_loads_and_is_consistent(dsp_corpus: Path) -> None:

@@ -1,0 +1,149 @@
+"""Decision-model folders: save and validated load. No pickle: safetensors, ``.npy`` and JSON.
+
+    models/NAME/
+      config.json           format + version, the DecisionConfig ("model"), what corpus it was
+                            trained on (stems, chunking, perception, codebook hash), training
+                            settings and results, SHA-256 of every file below
+      model.safetensors     weights
+      codebook.npy, codebook_stats.npy   the codebook its labels mean (copied from the corpus)
+      README.md, loss.png   model card and loss curves (written by training)
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from agent import __version__
+from agent.codebook import CODEBOOK_FILE, STATS_FILE, Codebook
+from agent.decision.config import MODEL_FORMAT, MODEL_FORMAT_VERSION, DecisionConfig
+from agent.decision.model import DecisionModel
+from agent.errors import AntiphonError
+from agent.files import read_json_object, sha256_file, write_json
+
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.safetensors"
+
+
+@dataclass(frozen=True)
+class DecisionBundle:
+    """A loaded decision model with the codebook and corpus facts it depends on."""
+
+    path: Path
+    config: DecisionConfig
+    model: DecisionModel
+    codebook: Codebook
+    meta: dict[str, Any]
+
+    @property
+    def corpus_meta(self) -> dict[str, Any]:
+        return self.meta["corpus"]
+
+    @property
+    def codebook_sha256(self) -> str:
+        return str(self.meta["files"][CODEBOOK_FILE])
+
+
+def corpus_facts(corpus: Any) -> dict[str, Any]:
+    """What a model records of the corpus it was trained on (to refuse a mismatched corpus later)."""
+    m = corpus.manifest
+    return {
+        "name": corpus.path.name,
+        "source_stem": m["source_stem"],
+        "target_stem": m["target_stem"],
+        "sample_rate_hz": m["sample_rate_hz"],
+        "chunking": m["chunking"],
+        "perception": m["perception"],
+        "codebook_size": m["codebook"]["size"],
+        "codebook_sha256": m["files"][CODEBOOK_FILE],
+    }
+
+
+def save_model(folder: Path, model: DecisionModel, corpus: Any, training: dict[str, Any]) -> None:
+    """Write weights, codebook copy and config.json (with hashes) into ``folder``."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().contiguous().clone() for k, v in model.state_dict().items()}
+    save_file(state, str(folder / WEIGHTS_FILE), metadata={"format": MODEL_FORMAT})
+    for name in (CODEBOOK_FILE, STATS_FILE):
+        shutil.copyfile(corpus.path / name, folder / name)
+    meta = {
+        "format": MODEL_FORMAT,
+        "format_version": MODEL_FORMAT_VERSION,
+        "antiphon_version": __version__,
+        "created_utc": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "model": model.config.to_dict(),
+        "corpus": corpus_facts(corpus),
+        "training": training,
+        "files": {name: sha256_file(folder / name) for name in (WEIGHTS_FILE, CODEBOOK_FILE, STATS_FILE)},
+    }
+    write_json(folder / CONFIG_FILE, meta)
+
+
+def load_model(folder: Path) -> DecisionBundle:
+    """Load a model folder, checking format, hashes, tensor names, shapes and dtypes."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise AntiphonError(f"model folder {folder} does not exist (train one with `antiphon train`)")
+    meta = read_json_object(folder / CONFIG_FILE, "decision model config")
+    if meta.get("format") != MODEL_FORMAT:
+        raise AntiphonError(f"{folder / CONFIG_FILE}: not an Antiphon decision model (format is {meta.get('format')!r})")
+    if meta.get("format_version") != MODEL_FORMAT_VERSION:
+        raise AntiphonError(f"{folder / CONFIG_FILE}: model format version {meta.get('format_version')!r} is not supported (this Antiphon reads {MODEL_FORMAT_VERSION})")
+    for key in ("model", "corpus", "files"):
+        if not isinstance(meta.get(key), dict):
+            raise AntiphonError(f"{folder / CONFIG_FILE}: '{key}' must be an object")
+    config = DecisionConfig.from_dict(meta["model"], where=str(folder / CONFIG_FILE))
+    for name in (WEIGHTS_FILE, CODEBOOK_FILE, STATS_FILE):
+        path = folder / name
+        if not path.is_file():
+            raise AntiphonError(f"{path}: missing")
+        if sha256_file(path) != meta["files"].get(name):
+            raise AntiphonError(f"{path}: checksum does not match {CONFIG_FILE} (file changed, truncated or replaced)")
+    codebook = Codebook.load(folder, expected_size=config.num_labels)
+    model = DecisionModel(config)
+    model.load_state_dict(_read_weights(folder / WEIGHTS_FILE, model))
+    model.eval()
+    return DecisionBundle(path=folder, config=config, model=model, codebook=codebook, meta=meta)
+
+
+def _read_weights(path: Path, model: DecisionModel) -> dict[str, torch.Tensor]:
+    try:
+        tensors = load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise AntiphonError(f"{path}: not a readable safetensors file ({' '.join(str(exc).split())})") from exc
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(tensors))
+    extra = sorted(set(tensors) - set(expected))
+    if missing or extra:
+        what = f"missing {missing[0]}" if missing else f"unexpected {extra[0]}"
+        raise AntiphonError(f"{path}: tensors do not fit this decision model ({what}; {len(missing)} missing, {len(extra)} unexpected)")
+    for name, tensor in tensors.items():
+        want = expected[name]
+        if tensor.shape != want.shape or tensor.dtype != want.dtype:
+            raise AntiphonError(f"{path}: tensor {name} is {tensor.dtype} {tuple(tensor.shape)}, the config needs {want.dtype} {tuple(want.shape)}")
+        if not torch.isfinite(tensor).all():
+            raise AntiphonError(f"{path}: tensor {name} holds NaN or infinite values")
+    return tensors
+
+
+def check_model_fits_corpus(bundle: DecisionBundle, corpus: Any) -> None:
+    """Refuse a corpus whose labels mean something else than the model's (one-line error)."""
+    size = int(corpus.codebook.size)
+    if size != bundle.config.num_labels:
+        raise AntiphonError(
+            f"model {bundle.path} predicts {bundle.config.num_labels} labels but corpus {corpus.path} has {size}: "
+            "train a model on this corpus"
+        )
+    if corpus.manifest["files"][CODEBOOK_FILE] != bundle.codebook_sha256:
+        raise AntiphonError(
+            f"model {bundle.path} was trained with another codebook than corpus {corpus.path} "
+            f"(trained on '{bundle.corpus_meta.get('name')}'): its labels would mean other sounds"
+        )

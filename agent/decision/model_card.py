@@ -1,0 +1,75 @@
+"""The model card (``README.md``) written beside every trained decision model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from agent.decision.checkpoint import WEIGHTS_FILE, DecisionBundle
+
+
+def write_model_card(out_dir: Path, bundle: DecisionBundle, corpus: Any, training: dict[str, Any], results_md: str, history: list[dict[str, float]]) -> Path:
+    c = bundle.config
+    m = corpus.manifest
+    hop = m["chunking"]["hop_s"] if m["chunking"]["mode"] == "uniform" else None
+    size_mb = (out_dir / WEIGHTS_FILE).stat().st_size / 1e6
+    held = training.get("heldout") or {}
+    verdict = ""
+    if held:
+        verdict = (
+            f"Held-out free-running accuracy **{100 * held['accuracy_free_running']:.1f} %** "
+            f"(teacher-forced {100 * held['accuracy_teacher_forced']:.1f} %) against "
+            f"**{100 * held['best_trivial_accuracy']:.1f} %** for the best trivial baseline "
+            f"({held['best_trivial_baseline']}): ratio **{held['ratio_to_best_trivial']:.2f}x**."
+        )
+    lines = [
+        f"# Decision model `{out_dir.name}`",
+        "",
+        "Causal, windowed Transformer that maps the performer's label sequence to the answer track's",
+        "labels, one chunk at a time (see `agent/decision/model.py`).",
+        "",
+        "## Rebuild",
+        "",
+        "```",
+        training.get("command") or "antiphon train ...",
+        "```",
+        "",
+        "## Data",
+        "",
+        f"- corpus `{corpus.path.name}`: {m['source_stem']} (performer) -> {m['target_stem']} (answer)",
+        f"- chunking: {m['chunking']['mode']}" + (f", hop {hop} s" if hop else "") + f"; perception `{m['perception']['backend']}` (dim {m['perception']['dim']}); codebook K = {c.num_labels}",
+        f"- pieces: {len(training['fit_pieces'])} fit ({training['fit_chunks']} chunks), {len(training['validation_pieces'])} validation, {len(training['heldout_pieces'])} held out (never seen in training)",
+        "",
+        "## Model",
+        "",
+        f"- {c.num_layers} layers, width {c.width}, {c.num_heads} heads, FFN {c.ffn_width}, dropout {c.dropout}",
+        f"- attention window {c.context_chunks} chunks" + (f" ({c.context_chunks * hop:.0f} s)" if hop else "") + ", ALiBi distance bias, KV-cache ring: constant cost per step",
+        f"- anticipation {c.anticipation_chunks} chunk(s): the step fed with chunk t predicts the answer for chunk t+{c.anticipation_chunks}",
+        f"- {bundle.model.num_parameters():,} parameters, `{WEIGHTS_FILE}` {size_mb:.2f} MB",
+        "",
+        "## Training",
+        "",
+        f"- {training['processes']} process(es), {training['epochs_run']} epochs (best {training['best_epoch']}, validation loss {training['best_val_loss']}), {training['train_s']:.0f} s",
+        f"- batch {training['batch_size']} crops of {training['crop_chunks']} chunks, AdamW lr {training['learning_rate']}, weight decay {training['weight_decay']}, label smoothing {training['label_smoothing']}, answer dropout {training['answer_dropout']}, early stopping after {training['patience_epochs']} epochs without improvement, seed {training['seed']}",
+        "- loss curves: `loss.png`",
+        "",
+        "## Held-out evaluation",
+        "",
+    ]
+    if results_md:
+        lines += [
+            verdict,
+            "",
+            "Per-chunk label accuracy against the true answer track; LCP = longest common prefix in",
+            "chunks; grain run = mean run of consecutive corpus grains when the predictions are played",
+            "through the grain selector with the held-out pieces' own grains excluded; fallback = label",
+            "with no grain. Trivial baselines: random, unigram, copy-performer; the lookup table and",
+            "repeat-previous rows are stronger, informed references. Plot: `evaluation.png`.",
+            "",
+            results_md,
+        ]
+    else:
+        lines.append("No held-out pieces in the corpus: no evaluation.")
+    path = out_dir / "README.md"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path

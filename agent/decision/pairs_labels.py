@@ -1,0 +1,63 @@
+"""Label sequences of a pairs folder, seen the way a trained model sees them.
+
+Uses the chunking, perception backend and codebook the model was trained with (recorded in its
+config.json), so a pairs folder evaluates exactly like the corpus it was built into.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from agent.audio_io import PERCEPTION_RATE_HZ
+from agent.chunking import ChunkingConfig, chunk_signal
+from agent.decision.checkpoint import DecisionBundle
+from agent.errors import AntiphonError
+from agent.pairs import load_pair, read_heldout, scan_pairs
+from agent.perception import PerceptionConfig, load_perception
+
+log = logging.getLogger(__name__)
+
+
+def label_pairs(
+    bundle: DecisionBundle, pairs_dir: Path, source: str, target: str, all_pieces: bool = False
+) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """[(piece name, performer labels, answer labels)] for the held-out pieces (or all of them)."""
+    facts = bundle.corpus_meta
+    if (source, target) != (facts["source_stem"], facts["target_stem"]):
+        log.warning(
+            "model %s was trained on %s -> %s; evaluating on %s -> %s",
+            bundle.path.name, facts["source_stem"], facts["target_stem"], source, target,
+        )
+    pieces = scan_pairs(Path(pairs_dir), (source, target))
+    if not all_pieces:
+        heldout = read_heldout(Path(pairs_dir))
+        if not heldout:
+            raise AntiphonError(f"pairs folder {pairs_dir} has no held-out pieces (split.json); pass --all-pieces to evaluate every piece")
+        pieces = [p for p in pieces if p.name in heldout]
+    trained_on = set(bundle.meta.get("training", {}).get("fit_pieces", []))
+    seen = sorted(p.name for p in pieces if p.name in trained_on)
+    if seen:
+        log.warning("%d evaluated piece(s) were in the model's training data (e.g. %s): scores are optimistic", len(seen), seen[0])
+    p = facts["perception"]
+    perception = load_perception(PerceptionConfig(backend=p["backend"], checkpoint=p.get("checkpoint"), layer=p.get("layer") if p.get("layer") is not None else -1))
+    identity = perception.identity()
+    if identity.get("dim") != p.get("dim") or identity.get("checkpoint_sha256") != p.get("checkpoint_sha256"):
+        raise AntiphonError(f"perception {p.get('checkpoint') or p['backend']} is not the one model {bundle.path} was trained with (dimension or weights differ)")
+    chunking = ChunkingConfig.from_dict(facts["chunking"])
+    out = []
+    for piece in tqdm(pieces, desc="labelling pieces", unit="piece", disable=None):
+        pair = load_pair(piece, source, target, PERCEPTION_RATE_HZ)
+        chunks = chunk_signal(pair.source, chunking)
+        if not chunks:
+            log.warning("piece '%s' is shorter than one chunk; skipped", piece.name)
+            continue
+        a = bundle.codebook.labels(perception.features_batch([c.samples for c in chunks]))
+        b = bundle.codebook.labels(perception.features_batch([pair.target[c.start : c.end] for c in chunks]))
+        out.append((piece.name, a, b))
+    if not out:
+        raise AntiphonError(f"pairs folder {pairs_dir}: no piece to evaluate")
+    return out

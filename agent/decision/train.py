@@ -1,0 +1,356 @@
+"""Training the decision model on a corpus: seeded, resumable, early-stopped, DDP-capable.
+
+Single process by default. Under ``torchrun`` (``WORLD_SIZE`` > 1) it joins a gloo process group,
+wraps the model in DistributedDataParallel and gives each rank its share of every epoch's crops.
+Every rank validates (cheap; the weights are identical, so every rank takes the same
+early-stopping decision without extra messages) and rank 0 alone writes files.
+
+Data: the corpus's training pieces (held-out pieces are never seen; a seeded share of the training
+pieces is kept apart for validation and early stopping). Augmentation: random crops with random
+offsets each epoch, and "answer dropout": a share of the previous-answer inputs is replaced by
+random labels, so the model learns to lean on the performer rather than copy its own past, which
+is what free-running (live) use needs.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import shutil
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+from torch import distributed as dist
+from torch.nn import functional as F
+from tqdm import tqdm
+
+from agent.corpus.format import Corpus, load_corpus
+from agent.decision.checkpoint import WEIGHTS_FILE, load_model, save_model
+from agent.decision.config import DecisionConfig
+from agent.decision.data import IGNORE_INDEX, StepSequence, random_crops, step_sequence
+from agent.decision.evaluate import TrainingCounts, best_trivial, evaluate, free_running, markdown_table, write_report
+from agent.decision.model import DecisionModel
+from agent.decision.model_card import write_model_card
+from agent.engine.grain_selection import GrainSelector
+from agent.errors import AntiphonError
+
+log = logging.getLogger(__name__)
+
+RESUME_DIR = "checkpoint"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How the decision model is trained (saved in its config.json under "training")."""
+
+    max_epochs: int = 60
+    batch_size: int = 16
+    crop_chunks: int = 128
+    learning_rate: float = 1e-3
+    weight_decay: float = 0.05
+    warmup_steps: int = 100
+    label_smoothing: float = 0.1
+    answer_dropout: float = 0.25
+    patience_epochs: int = 8
+    validation_fraction: float = 0.1
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        checks = [
+            (self.max_epochs >= 1, "max_epochs must be at least 1"),
+            (self.batch_size >= 1, "batch_size must be at least 1"),
+            (self.crop_chunks >= 2, "crop_chunks must be at least 2"),
+            (self.learning_rate > 0, "learning_rate must be positive"),
+            (0 <= self.label_smoothing < 1, "label_smoothing must be in [0, 1)"),
+            (0 <= self.answer_dropout <= 1, "answer_dropout must be in [0, 1]"),
+            (self.patience_epochs >= 1, "patience_epochs must be at least 1"),
+            (0 < self.validation_fraction < 1, "validation_fraction must be in (0, 1)"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise AntiphonError(f"training config: {message}")
+
+
+@dataclass(frozen=True)
+class _Split:
+    fit: list[StepSequence]
+    validation: list[StepSequence]
+    heldout: list[StepSequence]
+    heldout_pieces: list[int]
+
+
+def corpus_sequences(corpus: Corpus, pieces: list[int], config: DecisionConfig) -> list[StepSequence]:
+    out = []
+    for i in pieces:
+        a, b = corpus.sequences(i)
+        out.append(step_sequence(corpus.piece_names[i], a, b, config.anticipation_chunks, config.start_token))
+    return out
+
+
+def split_corpus(corpus: Corpus, config: DecisionConfig, validation_fraction: float, seed: int) -> _Split:
+    n = len(corpus.piece_names)
+    heldout = [i for i in range(n) if corpus.piece_split(i) == "heldout"]
+    train = [i for i in range(n) if corpus.piece_split(i) != "heldout"]
+    if len(train) < 2:
+        raise AntiphonError(f"corpus {corpus.path} has {len(train)} training piece(s); training needs at least 2 (one for validation)")
+    rng = np.random.default_rng(seed)
+    order = list(rng.permutation(train))
+    n_val = max(1, int(round(validation_fraction * len(train))))
+    validation, fit = sorted(order[:n_val]), sorted(order[n_val:])
+    return _Split(
+        fit=corpus_sequences(corpus, fit, config),
+        validation=corpus_sequences(corpus, validation, config),
+        heldout=corpus_sequences(corpus, heldout, config),
+        heldout_pieces=heldout,
+    )
+
+
+def _lr(step: int, config: TrainConfig) -> float:
+    return config.learning_rate * min(1.0, (step + 1) / max(config.warmup_steps, 1))
+
+
+@torch.no_grad()
+def validate(model: DecisionModel, sequences: list[StepSequence]) -> dict[str, float]:
+    """Teacher-forced loss and accuracy, and free-running accuracy, over whole sequences."""
+    model.eval()
+    loss_sum, hits_tf, hits_fr, total = 0.0, 0, 0, 0
+    for s in sequences:
+        logits = model(torch.from_numpy(s.source)[None], torch.from_numpy(s.answer_prev)[None])[0]
+        target = torch.from_numpy(s.target)
+        loss_sum += float(F.cross_entropy(logits, target, reduction="sum"))
+        hits_tf += int((logits.argmax(-1) == target).sum())
+        hits_fr += int(np.sum(free_running(model, s) == s.target))
+        total += len(s)
+    return {"loss": loss_sum / max(total, 1), "accuracy_tf": hits_tf / max(total, 1), "accuracy_fr": hits_fr / max(total, 1)}
+
+
+def _save_resume(folder: Path, model: DecisionModel, optimizer: torch.optim.Optimizer, state: dict[str, Any]) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(folder / WEIGHTS_FILE))
+    flat: dict[str, torch.Tensor] = {}
+    steps: dict[str, float] = {}
+    for index, param_state in optimizer.state_dict()["state"].items():
+        for key, value in param_state.items():
+            if key == "step":
+                steps[str(index)] = float(value)
+            else:
+                flat[f"{index}.{key}"] = value.contiguous()
+    save_file(flat, str(folder / "optimizer.safetensors"))
+    tmp = folder / "state.json.tmp"
+    tmp.write_text(json.dumps({**state, "optimizer_steps": steps}, indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, folder / "state.json")
+
+
+def _load_resume(folder: Path, model: DecisionModel, optimizer: torch.optim.Optimizer, expect: dict[str, Any]) -> dict[str, Any]:
+    state = json.loads((folder / "state.json").read_text(encoding="utf-8"))
+    for key in ("model", "train", "corpus_codebook_sha256"):
+        if state.get(key) != expect[key]:
+            raise AntiphonError(f"{folder}: the saved run used another {key.replace('_', ' ')}; start afresh without --resume or change --out")
+    model.load_state_dict(load_file(str(folder / WEIGHTS_FILE)))
+    flat = load_file(str(folder / "optimizer.safetensors"))
+    opt_state = optimizer.state_dict()
+    for index_str, step in state["optimizer_steps"].items():
+        index = int(index_str)
+        entry = {"step": torch.tensor(step)}
+        for key in ("exp_avg", "exp_avg_sq"):
+            entry[key] = flat[f"{index}.{key}"]
+        opt_state["state"][index] = entry
+    optimizer.load_state_dict(opt_state)
+    return state
+
+
+def _distributed() -> tuple[int, int]:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group("gloo")
+    return (dist.get_rank(), world) if world > 1 else (0, 1)
+
+
+def train(
+    corpus_dir: Path,
+    out_dir: Path,
+    model_config: DecisionConfig,
+    config: TrainConfig,
+    resume: bool = False,
+    force: bool = False,
+    command: str = "",
+) -> Path:
+    """Train on a corpus and write a model folder (weights, config, card, loss PNG, evaluation)."""
+    out_dir = Path(out_dir)
+    resume_dir = out_dir / RESUME_DIR
+    if resume and not (resume_dir / "state.json").is_file():
+        raise AntiphonError(f"nothing to resume in {out_dir} (no {RESUME_DIR}/state.json)")
+    if not resume and out_dir.exists() and any(out_dir.iterdir()) and not force:
+        raise AntiphonError(f"{out_dir} already exists; pass --resume to continue its training or --force to replace it")
+    corpus = load_corpus(Path(corpus_dir), with_audio=False)
+    if corpus.codebook.size != model_config.num_labels:
+        raise AntiphonError(f"model config has {model_config.num_labels} labels but corpus {corpus.path} has {corpus.codebook.size}")
+    rank, world = _distributed()
+    split = split_corpus(corpus, model_config, config.validation_fraction, config.seed)
+    fit_chunks = sum(len(s) for s in split.fit)
+    if rank == 0:
+        log.info(
+            "training on %d pieces (%d chunks), validating on %d, %d held out; %d process(es)",
+            len(split.fit), fit_chunks, len(split.validation), len(split.heldout), world,
+        )
+    torch.manual_seed(config.seed)
+    model = DecisionModel(model_config)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
+    expect = {"model": model_config.to_dict(), "train": asdict(config), "corpus_codebook_sha256": corpus.manifest["files"]["codebook.npy"]}
+    state: dict[str, Any] = {**expect, "epoch": 0, "step": 0, "history": [], "best_loss": math.inf, "best_epoch": -1, "bad_epochs": 0, "train_s": 0.0}
+    if resume:
+        state = _load_resume(resume_dir, model, optimizer, expect)
+        if rank == 0:
+            log.info("resuming after epoch %d (best validation loss %.4f at epoch %d)", state["epoch"], state["best_loss"], state["best_epoch"])
+    elif rank == 0 and out_dir.exists() and force:
+        for child in out_dir.iterdir():
+            if child.is_dir():
+                shutil.rmtree(child)
+            else:
+                child.unlink()
+    wrapped: torch.nn.Module = model
+    if world > 1:
+        wrapped = torch.nn.parallel.DistributedDataParallel(model)
+
+    done = state["bad_epochs"] >= config.patience_epochs
+    while state["epoch"] < config.max_epochs and not done:
+        epoch = state["epoch"]
+        t0 = time.perf_counter()
+        rng = np.random.default_rng([config.seed, epoch])
+        source, answer, target = random_crops(split.fit, config.crop_chunks, rng, pad_token=model_config.start_token)
+        if config.answer_dropout > 0:
+            hit = rng.random(answer.shape) < config.answer_dropout
+            answer = np.where(hit, rng.integers(0, model_config.num_labels, answer.shape), answer)
+        per_rank = len(source) // world
+        rows = np.arange(rank, per_rank * world, world)
+        torch.manual_seed(config.seed * 1_000_003 + epoch * 101 + rank)
+        wrapped.train()
+        losses = []
+        batches = range(0, len(rows), config.batch_size)
+        for b in tqdm(batches, desc=f"epoch {epoch + 1}/{config.max_epochs}", unit="batch", disable=None if rank == 0 else True, leave=False):
+            idx = rows[b : b + config.batch_size]
+            logits = wrapped(torch.from_numpy(source[idx]), torch.from_numpy(answer[idx]))
+            loss = F.cross_entropy(
+                logits.reshape(-1, model_config.num_labels), torch.from_numpy(target[idx]).reshape(-1),
+                ignore_index=IGNORE_INDEX, label_smoothing=config.label_smoothing,
+            )
+            for group in optimizer.param_groups:
+                group["lr"] = _lr(state["step"], config)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            state["step"] += 1
+            losses.append(loss.item())
+        val = validate(model, split.validation)
+        train_loss = float(np.mean(losses)) if losses else math.nan
+        state["train_s"] += time.perf_counter() - t0
+        state["epoch"] = epoch + 1
+        state["history"].append({"epoch": epoch + 1, "train_loss": train_loss, "val_loss": val["loss"], "val_accuracy_tf": val["accuracy_tf"], "val_accuracy_fr": val["accuracy_fr"]})
+        improved = val["loss"] < state["best_loss"] - 1e-4
+        if improved:
+            state["best_loss"], state["best_epoch"], state["bad_epochs"] = val["loss"], epoch + 1, 0
+        else:
+            state["bad_epochs"] += 1
+        if rank == 0:
+            log.info(
+                "epoch %3d  train loss %.4f  val loss %.4f  val acc %.1f%% (teacher-forced) %.1f%% (free-running)%s",
+                epoch + 1, train_loss, val["loss"], 100 * val["accuracy_tf"], 100 * val["accuracy_fr"], "  *" if improved else "",
+            )
+            if improved:
+                save_model(out_dir, model, corpus, {"status": "training"})
+            _save_resume(resume_dir, model, optimizer, state)
+        done = state["bad_epochs"] >= config.patience_epochs
+    if world > 1:
+        dist.barrier()
+    if rank == 0:
+        _finish(out_dir, corpus, split, model_config, config, state, world, command)
+    if world > 1:
+        dist.barrier()
+        dist.destroy_process_group()
+    return out_dir
+
+
+def _finish(out_dir: Path, corpus: Corpus, split: _Split, model_config: DecisionConfig, config: TrainConfig, state: dict[str, Any], world: int, command: str) -> None:
+    """Evaluate the best weights on the held-out pieces and write config, card, PNGs."""
+    bundle = load_model(out_dir)
+    model = bundle.model
+    counts = TrainingCounts.from_sequences(split.fit + split.validation, model_config.num_labels)
+    results, trivial = [], None
+    heldout_metrics: dict[str, Any] = {}
+    if split.heldout:
+        allowed = ~np.isin(corpus.grains.piece, split.heldout_pieces)
+        selector = GrainSelector(corpus.grains.piece, corpus.grains.label, corpus.grains.feature, corpus.codebook.centroids, allowed=allowed)
+        results = evaluate(model, split.heldout, counts, selector=selector, seed=config.seed)
+        trivial = best_trivial(results)
+        write_report(results, split.heldout, model_config.num_labels, out_dir, {"corpus": corpus.path.name, "model": str(out_dir)})
+        fr = next(r for r in results if r.method == "model" and r.mode == "free-running")
+        tf = next(r for r in results if r.method == "model" and r.mode == "teacher-forced")
+        heldout_metrics = {
+            "pieces": len(split.heldout),
+            "chunks": sum(len(s) for s in split.heldout),
+            "accuracy_free_running": round(fr.accuracy, 4),
+            "accuracy_teacher_forced": round(tf.accuracy, 4),
+            "best_trivial_baseline": trivial.method,
+            "best_trivial_accuracy": round(trivial.accuracy, 4),
+            "ratio_to_best_trivial": round(fr.accuracy / max(trivial.accuracy, 1e-9), 3),
+        }
+        log.info("held-out results (%d pieces):\n%s", len(split.heldout), "\n".join("  " + line for line in _table_lines(results)))
+    else:
+        log.warning("corpus %s has no held-out pieces: no held-out evaluation in the model card", corpus.path)
+    training = {
+        **asdict(config),
+        "processes": world,
+        "epochs_run": state["epoch"],
+        "best_epoch": state["best_epoch"],
+        "best_val_loss": round(state["best_loss"], 5),
+        "train_s": round(state["train_s"], 1),
+        "fit_pieces": [s.name for s in split.fit],
+        "validation_pieces": [s.name for s in split.validation],
+        "heldout_pieces": [s.name for s in split.heldout],
+        "fit_chunks": sum(len(s) for s in split.fit),
+        "heldout": heldout_metrics,
+        "command": command,
+        "status": "done",
+    }
+    save_model(out_dir, model, corpus, training)
+    _plot_losses(state["history"], state["best_epoch"], out_dir / "loss.png")
+    write_model_card(out_dir, load_model(out_dir), corpus, training, markdown_table(results) if results else "", state["history"])
+    log.info("wrote model %s (best epoch %d of %d)", out_dir, state["best_epoch"], state["epoch"])
+
+
+def _table_lines(results: list[Any]) -> list[str]:
+    from agent.decision.evaluate import format_table
+
+    return format_table(results).splitlines()
+
+
+def _plot_losses(history: list[dict[str, float]], best_epoch: int, png: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    epochs = [h["epoch"] for h in history]
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
+    ax1.plot(epochs, [h["train_loss"] for h in history], label="train (label-smoothed, answer dropout)")
+    ax1.plot(epochs, [h["val_loss"] for h in history], label="validation (teacher-forced)")
+    ax1.axvline(best_epoch, color="grey", ls=":", label=f"best epoch {best_epoch}")
+    ax1.set_xlabel("epoch")
+    ax1.set_ylabel("cross-entropy (nats)")
+    ax1.legend(fontsize=8)
+    ax2.plot(epochs, [100 * h["val_accuracy_tf"] for h in history], label="teacher-forced")
+    ax2.plot(epochs, [100 * h["val_accuracy_fr"] for h in history], label="free-running")
+    ax2.set_xlabel("epoch")
+    ax2.set_ylabel("validation accuracy (%)")
+    ax2.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(png, dpi=110)
+    plt.close(fig)
