@@ -55,6 +55,7 @@ def cmd_build_corpus(args: argparse.Namespace) -> int:
         seed=args.seed,
         audio_rate_hz=args.audio_rate_hz,
         length_tolerance_s=args.length_tolerance_s,
+        codebook_from=args.codebook_from,
     )
     build_corpus(Path(args.pairs), Path(args.out), config, force=args.force)
     return 0
@@ -74,16 +75,31 @@ def cmd_corpus_info(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    """The built-in default job: render the demo pairs, build the demo corpus, show what it holds."""
+    """The built-in default job: render the demo pairs, build the demo corpus, evaluate the shipped model."""
     from agent.chunking import ChunkingConfig
     from agent.corpus.builder import CorpusBuildConfig, build_corpus
     from agent.demo.make_pairs import DemoPairsConfig, make_demo_pairs
 
     make_demo_pairs(paths.DEMO_PAIRS_DIR, DemoPairsConfig(pieces=args.pieces))
-    config = CorpusBuildConfig(source_stem="soprano", target_stem="bass", chunking=ChunkingConfig(hop_s=0.25), codebook_size=32)
+    model = paths.DEFAULT_MODEL_DIR
+    shipped = (model / "config.json").is_file()
+    if not shipped:
+        log.warning("no shipped model in %s: the corpus gets its own codebook and no model is evaluated", model)
+    config = CorpusBuildConfig(
+        source_stem="soprano", target_stem="bass", chunking=ChunkingConfig(hop_s=0.25), codebook_size=16,
+        codebook_from=str(model) if shipped else None,
+    )
     build_corpus(paths.DEMO_PAIRS_DIR, paths.DEMO_CORPUS_DIR, config, force=True)
-    info = argparse.Namespace(corpus=str(paths.DEMO_CORPUS_DIR), plot=None, piece=0)
-    return cmd_corpus_info(info)
+    cmd_corpus_info(argparse.Namespace(corpus=str(paths.DEMO_CORPUS_DIR), plot=None, piece=0))
+    if not shipped:
+        return 0
+    sys.stdout.write(f"\nheld-out evaluation of the shipped decision model {model.name}:\n")
+    return cmd_evaluate(
+        argparse.Namespace(
+            model=str(model), pairs=str(paths.DEMO_PAIRS_DIR), source="soprano", target="bass", corpus=str(paths.DEMO_CORPUS_DIR),
+            compare=None, all_pieces=False, out=str(paths.REPO_ROOT / "out" / "demo-evaluation"), seed=0,
+        )
+    )
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -157,7 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    p = sub.add_parser("demo", help="render the demo pairs, build the demo corpus and show what it holds", formatter_class=fmt)
+    p = sub.add_parser("demo", help="render the demo pairs, build the demo corpus, evaluate the shipped model on held-out pieces", formatter_class=fmt)
     p.add_argument("--pieces", type=int, default=100, help="number of chorales")
     p.set_defaults(handler=cmd_demo)
 
@@ -180,6 +196,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="k-means seed")
     p.add_argument("--audio-rate-hz", type=int, default=None, help="rate of the stored answer audio (default: the target stem's own rate)")
     p.add_argument("--length-tolerance-s", type=float, default=0.5, help="largest length difference between a piece's stems")
+    p.add_argument("--codebook-from", default=None, help="reuse the codebook of this model or corpus folder instead of fitting one (so an existing model fits the new corpus)")
     p.add_argument("--force", action="store_true", help="replace an existing corpus folder")
     _add_chunking_args(p)
     _add_perception_args(p)

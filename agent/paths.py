@@ -16,6 +16,8 @@ MAXPATCHES_DIR = REPO_ROOT / "maxpatches"
 
 DEMO_PAIRS_DIR = CORPORA_DIR / "demo-pairs"
 DEMO_CORPUS_DIR = CORPORA_DIR / "demo"
+# The shipped decision model (soprano -> bass on the demo corpus); rebuilt by scripts/train-default-model.sh.
+DEFAULT_MODEL_DIR = MODELS_DIR / "demo-soprano-bass"
 
 # Where Debian's fluid-soundfont-gm (and other distributions) install a General MIDI soundfont.
 SOUNDFONT_CANDIDATES = (

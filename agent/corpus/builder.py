@@ -42,6 +42,7 @@ class CorpusBuildConfig:
     seed: int = 0
     audio_rate_hz: int | None = None  # None: the target stem's own rate (of the first piece)
     length_tolerance_s: float = DEFAULT_LENGTH_TOLERANCE_S
+    codebook_from: str | None = None  # folder holding codebook.npy + codebook_stats.npy to reuse instead of fitting
 
     def __post_init__(self) -> None:
         if self.source_stem == self.target_stem:
@@ -96,12 +97,16 @@ def build_corpus(pairs_dir: Path, out_dir: Path, config: CorpusBuildConfig, forc
     if not data:
         raise AntiphonError(f"pairs folder {pairs_dir}: no piece is long enough for one chunk")
 
-    fit_pieces = [d for d in data if d.split == "train"] or data
-    if len(fit_pieces) < len(data):
-        log.info("fitting the codebook on %d training pieces (%d held out)", len(fit_pieces), len(data) - len(fit_pieces))
-    fit_features = np.concatenate([f for d in fit_pieces for f in (d.source_features, d.target_features)])
-    log.info("fitting a %d-label codebook on %d feature vectors", config.codebook_size, len(fit_features))
-    codebook = Codebook.fit(fit_features, config.codebook_size, seed=config.seed)
+    if config.codebook_from:
+        codebook = Codebook.load(Path(config.codebook_from), expected_dim=perception.dim)
+        log.info("labelling with the %d-label codebook of %s", codebook.size, config.codebook_from)
+    else:
+        fit_pieces = [d for d in data if d.split == "train"] or data
+        if len(fit_pieces) < len(data):
+            log.info("fitting the codebook on %d training pieces (%d held out)", len(fit_pieces), len(data) - len(fit_pieces))
+        fit_features = np.concatenate([f for d in fit_pieces for f in (d.source_features, d.target_features)])
+        log.info("fitting a %d-label codebook on %d feature vectors", config.codebook_size, len(fit_features))
+        codebook = Codebook.fit(fit_features, config.codebook_size, seed=config.seed)
 
     staging = out_dir.with_name(f".{out_dir.name}.building")
     if staging.exists():
@@ -174,7 +179,11 @@ def _write(
         "target_stem": config.target_stem,
         "chunking": config.chunking.to_dict(),
         "perception": perception_identity,
-        "codebook": {"size": codebook.size, "seed": config.seed, "fit_on": "source+target features of training pieces"},
+        "codebook": {
+            "size": codebook.size,
+            "seed": config.seed,
+            "fit_on": f"reused from {config.codebook_from}" if config.codebook_from else "source+target features of training pieces",
+        },
         "num_grains": int(sum(p["num_grains"] for p in pieces_meta)),
         "pieces": pieces_meta,
         "files": files,

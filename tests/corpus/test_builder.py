@@ -96,3 +96,16 @@ def test_too_little_audio_for_the_codebook(tone_pairs: Path, tmp_path: Path) -> 
     with pytest.raises(AntiphonError, match="need at least 2048 feature vectors to fit 1024 labels, got 192"):
         build_corpus(tone_pairs, out, config)
     assert not out.exists()
+
+
+def test_reusing_a_codebook_gives_identical_files_and_labels(dsp_corpus: Path, session_tone_pairs: Path, tmp_path: Path) -> None:
+    out = tmp_path / "again"
+    config = CorpusBuildConfig(source_stem="melody", target_stem="bass", codebook_size=32, codebook_from=str(dsp_corpus))
+    build_corpus(session_tone_pairs, out, config)
+    one, two = load_corpus(dsp_corpus, with_audio=False), load_corpus(out, with_audio=False)
+    assert two.codebook.size == 16  # the reused codebook decides, not codebook_size
+    assert one.manifest["files"]["codebook.npy"] == two.manifest["files"]["codebook.npy"]
+    np.testing.assert_array_equal(one.grains.label, two.grains.label)
+    assert two.manifest["codebook"]["fit_on"].startswith("reused from")
+    with pytest.raises(AntiphonError, match="missing"):
+        build_corpus(session_tone_pairs, tmp_path / "x", CorpusBuildConfig(source_stem="melody", target_stem="bass", codebook_from=str(tmp_path)))
