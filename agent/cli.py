@@ -165,6 +165,54 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_engine_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("playing")
+    g.add_argument("--crossfade-ms", type=float, default=20.0, help="equal-power crossfade between grains, 5 to 100 ms")
+    g.add_argument("--gain-db", type=float, default=0.0, help="answer gain, -60 to 12 dB")
+    g.add_argument("--temperature", type=float, default=0.7, help="sampling temperature (0 = always the most likely label)")
+    g.add_argument("--top-p", type=float, default=0.9, help="nucleus sampling: smallest label set with this probability mass")
+    g.add_argument("--taboo-grains", type=int, default=4, help="do not replay any of the last N grains (except as a continuation)")
+    g.add_argument("--seed", type=int, default=0, help="seed of the label sampling")
+
+
+def _engine_config(args: argparse.Namespace):
+    from agent.engine.config import EngineConfig
+
+    return EngineConfig(
+        crossfade_ms=args.crossfade_ms, gain_db=args.gain_db, temperature=args.temperature, top_p=args.top_p,
+        taboo_grains=args.taboo_grains, seed=args.seed,
+    )
+
+
+def _model_and_corpus(args: argparse.Namespace) -> tuple[Path, Path]:
+    from agent.decision.checkpoint import load_model
+
+    model = Path(args.model)
+    if args.corpus:
+        return model, Path(args.corpus)
+    name = load_model(model).corpus_meta["name"]
+    return model, paths.CORPORA_DIR / name
+
+
+def cmd_rehearse(args: argparse.Namespace) -> int:
+    from agent.engine.agent import AnswerAgent, load_agent_parts
+    from agent.engine.rehearsal import rehearse_file
+
+    config = _engine_config(args)
+    model, corpus = _model_and_corpus(args)
+    bundle, corpus_obj, perception = load_agent_parts(model, corpus)
+    agent = AnswerAgent(bundle, corpus_obj, perception, config)
+    out = Path(args.out)
+    result = rehearse_file(agent, Path(args.input), out)
+    compute = np.array([s.compute_s for s in result.steps]) * 1e3
+    sys.stdout.write(
+        f"rehearsed {result.input_s:.1f} s in {result.wall_s:.2f} s ({result.speed_x_realtime:.0f}x real time): {len(result.steps)} chunks, "
+        f"compute mean {compute.mean():.2f} ms p99 {np.percentile(compute, 99):.2f} ms, fallbacks {sum(s.fallback for s in result.steps)}\n"
+        f"wrote {out}/answer.wav, mix-stereo.wav, mix.wav, trace.json, trace.png\n"
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     fmt = argparse.ArgumentDefaultsHelpFormatter
     parser = argparse.ArgumentParser(prog="antiphon", description="Antiphon: a real-time musical agent that answers a performer.", formatter_class=fmt)
@@ -244,6 +292,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="report folder (default <model>/eval-<pairs name>)")
     p.add_argument("--seed", type=int, default=0, help="seed of the random baseline")
     p.set_defaults(handler=cmd_evaluate)
+
+    p = sub.add_parser("rehearse", help="answer a recorded take on a file clock: answer, mixes, trace JSON and PNG", formatter_class=fmt)
+    p.add_argument("--input", required=True, help="the performer's take (any audio file, any rate or channel count)")
+    p.add_argument("--model", default=str(paths.DEFAULT_MODEL_DIR), help="decision model folder")
+    p.add_argument("--corpus", default=None, help="corpus folder (default corpora/<the model's corpus name>)")
+    p.add_argument("--out", default=str(paths.REPO_ROOT / "out" / "rehearsal"), help="folder for the results")
+    _add_engine_args(p)
+    p.set_defaults(handler=cmd_rehearse)
     return parser
 
 

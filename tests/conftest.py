@@ -103,3 +103,15 @@ def tone_corpus(session_tone_pairs: Path, tmp_path_factory: pytest.TempPathFacto
 
     out = tmp_path_factory.mktemp("corpus") / "tones"
     return build_corpus(session_tone_pairs, out, CorpusBuildConfig(source_stem="melody", target_stem="bass", codebook_size=16, seed=1))
+
+
+@pytest.fixture(scope="session")
+def trained(tone_corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny decision model trained for 2 epochs on the tone corpus (a real model folder on disk)."""
+    from agent.decision.config import DecisionConfig
+    from agent.decision.train import TrainConfig, train
+    from tests.decision.conftest import FAST, TINY
+
+    out = tmp_path_factory.mktemp("models") / "tiny"
+    train(tone_corpus, out, DecisionConfig(num_labels=16, **TINY), TrainConfig(max_epochs=2, **FAST), command="antiphon train ...")
+    return out

@@ -17,9 +17,20 @@ from agent.chunking import ChunkingConfig, chunk_signal
 from agent.decision.checkpoint import DecisionBundle
 from agent.errors import AntiphonError
 from agent.pairs import load_pair, read_heldout, scan_pairs
-from agent.perception import PerceptionConfig, load_perception
+from agent.perception import PerceptionBackend, PerceptionConfig, load_perception
 
 log = logging.getLogger(__name__)
+
+
+def model_perception(bundle: DecisionBundle) -> PerceptionBackend:
+    """The perception backend a model was trained with, checked against its recorded identity."""
+    p = bundle.corpus_meta["perception"]
+    layer = p.get("layer") if p.get("layer") is not None else -1
+    perception = load_perception(PerceptionConfig(backend=p["backend"], checkpoint=p.get("checkpoint"), layer=layer))
+    identity = perception.identity()
+    if identity.get("dim") != p.get("dim") or identity.get("checkpoint_sha256") != p.get("checkpoint_sha256"):
+        raise AntiphonError(f"perception {p.get('checkpoint') or p['backend']} is not the one model {bundle.path} was trained with (dimension or weights differ)")
+    return perception
 
 
 def label_pairs(
@@ -42,11 +53,7 @@ def label_pairs(
     seen = sorted(p.name for p in pieces if p.name in trained_on)
     if seen:
         log.warning("%d evaluated piece(s) were in the model's training data (e.g. %s): scores are optimistic", len(seen), seen[0])
-    p = facts["perception"]
-    perception = load_perception(PerceptionConfig(backend=p["backend"], checkpoint=p.get("checkpoint"), layer=p.get("layer") if p.get("layer") is not None else -1))
-    identity = perception.identity()
-    if identity.get("dim") != p.get("dim") or identity.get("checkpoint_sha256") != p.get("checkpoint_sha256"):
-        raise AntiphonError(f"perception {p.get('checkpoint') or p['backend']} is not the one model {bundle.path} was trained with (dimension or weights differ)")
+    perception = model_perception(bundle)
     chunking = ChunkingConfig.from_dict(facts["chunking"])
     out = []
     for piece in tqdm(pieces, desc="labelling pieces", unit="piece", disable=None):

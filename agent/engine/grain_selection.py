@@ -66,6 +66,10 @@ class GrainSelector:
         self.history.clear()
         self.last = None
 
+    def set_taboo(self, taboo_grains: int) -> None:
+        self.taboo_grains = max(int(taboo_grains), 0)
+        self.history = deque(self.history, maxlen=self.taboo_grains or 1)
+
     def choose(self, label: int) -> Choice:
         wanted = int(label)
         playable = int(self.substitute[wanted])

@@ -1,0 +1,149 @@
+"""One answering agent: chunk -> features -> label -> decision step -> sampled label -> grain -> audio.
+
+The same object runs live (fed by the worker thread from the input ring) and in rehearsal (fed
+from a file): that is what makes rehearsal a faithful preview of a performance. Thread ownership:
+everything here belongs to the one thread that calls ``push``/``step_chunk`` (the worker); other
+threads change settings only through ``apply`` called by that thread between chunks.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from agent.audio_io import PERCEPTION_RATE_HZ, resample
+from agent.chunking import Chunk, ChunkingConfig, make_chunker
+from agent.corpus.format import Corpus, load_corpus
+from agent.decision.checkpoint import DecisionBundle, check_model_fits_corpus, load_model
+from agent.decision.pairs_labels import model_perception
+from agent.engine.config import EngineConfig
+from agent.engine.grain_selection import GrainSelector
+from agent.engine.renderer import GrainRenderer
+from agent.engine.sampler import sample_label
+from agent.perception import PerceptionBackend
+
+
+@dataclass(frozen=True)
+class StepResult:
+    """What happened at one chunk (also one row of the rehearsal trace)."""
+
+    index: int
+    time_s: float  # end of the performer's chunk, in stream time
+    input_label: int
+    predicted_label: int
+    played_label: int
+    grain: int
+    contiguous: bool
+    fallback: bool
+    compute_s: float
+    audio: np.ndarray
+
+    def trace_row(self) -> dict:
+        return {
+            "chunk": self.index,
+            "time_s": round(self.time_s, 4),
+            "input_label": self.input_label,
+            "predicted_label": self.predicted_label,
+            "played_label": self.played_label,
+            "grain": self.grain,
+            "contiguous": self.contiguous,
+            "fallback": self.fallback,
+            "compute_ms": round(1e3 * self.compute_s, 3),
+        }
+
+
+def load_agent_parts(model_dir: Path, corpus_dir: Path) -> tuple[DecisionBundle, Corpus, PerceptionBackend]:
+    """Load and cross-check model, corpus (with audio) and perception; one-line errors."""
+    bundle = load_model(Path(model_dir))
+    corpus = load_corpus(Path(corpus_dir), with_audio=True)
+    check_model_fits_corpus(bundle, corpus)
+    return bundle, corpus, model_perception(bundle)
+
+
+class AnswerAgent:
+    """Listens chunk by chunk and answers with corpus grains."""
+
+    def __init__(self, bundle: DecisionBundle, corpus: Corpus, perception: PerceptionBackend, config: EngineConfig, output_rate_hz: int | None = None) -> None:
+        self.bundle, self.corpus, self.perception = bundle, corpus, perception
+        self.model = bundle.model
+        self.codebook = bundle.codebook
+        self.config = config
+        self.chunking = ChunkingConfig.from_dict(bundle.corpus_meta["chunking"])
+        self.output_rate_hz = int(output_rate_hz or corpus.audio_rate_hz)
+        scale = self.output_rate_hz / corpus.audio_rate_hz
+        audio = corpus.audio if scale == 1 else tuple(resample(a, corpus.audio_rate_hz, self.output_rate_hz) for a in corpus.audio)
+        g = corpus.grains
+        self.renderer = GrainRenderer(
+            audio, g.piece, np.round(g.start_sample * scale).astype(np.int64), np.round(g.end_sample * scale).astype(np.int64),
+            self._crossfade_samples(config),
+        )
+        self.selector = GrainSelector(g.piece, g.label, g.feature, corpus.codebook.centroids, taboo_grains=config.taboo_grains)
+        self.reset()
+
+    def _crossfade_samples(self, config: EngineConfig) -> int:
+        return int(round(config.crossfade_ms * 1e-3 * self.output_rate_hz))
+
+    @property
+    def hop_output_samples(self) -> int:
+        return int(round(self.chunking.hop_s * self.output_rate_hz))
+
+    def reset(self) -> None:
+        """Start a new performance: fresh chunker, decision state, grain history and random stream."""
+        self.chunker = make_chunker(self.chunking)
+        self.state = self.model.initial_state(1)
+        self.prev_label = self.model.config.start_token
+        self.rng = np.random.default_rng(self.config.seed)
+        self.selector.reset()
+        self.renderer.reset()
+        self.steps = 0
+
+    def warm_up(self) -> None:
+        """Run every stage once on zeros (first-call costs paid before the performance)."""
+        zeros = np.zeros(self.chunking.hop_samples, dtype=np.float32)
+        feature = self.perception.features(zeros)
+        self.codebook.label(feature)
+        with torch.inference_mode():
+            self.model.step(self.model.initial_state(1), 0, self.model.config.start_token)
+        self.reset()
+
+    def apply(self, config: EngineConfig) -> None:
+        """New playing settings, applied between chunks."""
+        if config.crossfade_ms != self.config.crossfade_ms:
+            self.renderer.set_crossfade(self._crossfade_samples(config))
+        if config.taboo_grains != self.config.taboo_grains:
+            self.selector.set_taboo(config.taboo_grains)
+        if config.seed != self.config.seed:
+            self.rng = np.random.default_rng(config.seed)
+        self.config = config
+
+    def push(self, block: np.ndarray) -> list[StepResult]:
+        """Performer audio at 16 kHz, any block size -> the steps of the chunks it completed."""
+        return [self.step_chunk(chunk) for chunk in self.chunker.push(block)]
+
+    def step_chunk(self, chunk: Chunk) -> StepResult:
+        t0 = time.perf_counter()
+        input_label = self.codebook.label(self.perception.features(chunk.samples))
+        with torch.inference_mode():
+            logits, self.state = self.model.step(self.state, input_label, self.prev_label)
+        predicted = sample_label(logits[0].numpy(), self.config.temperature, self.config.top_p, self.rng)
+        choice = self.selector.choose(predicted)
+        self.prev_label = choice.label
+        audio = self.renderer.render(choice.grain, choice.contiguous)
+        if self.config.muted:
+            audio[:] = 0.0
+        elif self.config.gain_db != 0.0:
+            audio *= self.config.gain
+        result = StepResult(
+            index=self.steps, time_s=chunk.end / PERCEPTION_RATE_HZ, input_label=input_label, predicted_label=predicted,
+            played_label=choice.label, grain=choice.grain, contiguous=choice.contiguous, fallback=choice.fallback,
+            compute_s=time.perf_counter() - t0, audio=audio,
+        )
+        self.steps += 1
+        return result
+
+    def with_config(self, **changes: object) -> EngineConfig:
+        return replace(self.config, **changes)

@@ -1,0 +1,123 @@
+"""Rehearsal: the live agent on a file clock. Deterministic under a seed, faster than real time.
+
+The input file is read at 16 kHz and pushed through ``AnswerAgent.push`` in blocks, exactly as the
+live worker pushes what the sound card delivers. Each answer slot is placed on the output timeline
+where it would play live: right after the performer's chunk that decided it (anticipation: the
+decision for chunk t+1 is made when chunk t ends). Writes the answer track, a stereo file (input
+left, answer right), a summed mix, a JSON trace (one row per chunk) and a PNG.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from agent.audio_io import PERCEPTION_RATE_HZ, read_mono, write_audio
+from agent.engine.agent import AnswerAgent, StepResult
+from agent.errors import AntiphonError
+
+log = logging.getLogger(__name__)
+
+BLOCK_SAMPLES = 256  # at 16 kHz: 16 ms, the size of a typical sound-card block
+
+
+@dataclass(frozen=True)
+class RehearsalResult:
+    answer: np.ndarray
+    steps: list[StepResult]
+    rate_hz: int
+    input_s: float
+    wall_s: float
+
+    @property
+    def speed_x_realtime(self) -> float:
+        return self.input_s / max(self.wall_s, 1e-9)
+
+
+def run_rehearsal(agent: AnswerAgent, performer_16k: np.ndarray) -> RehearsalResult:
+    """Push the performer's signal through the agent; returns the answer on the input's timeline."""
+    agent.reset()
+    rate = agent.output_rate_hz
+    total = int(round(len(performer_16k) * rate / PERCEPTION_RATE_HZ))
+    answer = np.zeros(total, dtype=np.float32)
+    steps: list[StepResult] = []
+    cursor: int | None = None
+    t0 = time.perf_counter()
+    for begin in range(0, len(performer_16k), BLOCK_SAMPLES):
+        for step in agent.push(performer_16k[begin : begin + BLOCK_SAMPLES]):
+            steps.append(step)
+            if cursor is None:
+                cursor = int(round(step.time_s * rate))
+            end = min(cursor + len(step.audio), total)
+            if end > cursor:
+                answer[cursor:end] = step.audio[: end - cursor]
+            cursor += len(step.audio)
+    wall = time.perf_counter() - t0
+    return RehearsalResult(answer=answer, steps=steps, rate_hz=rate, input_s=len(performer_16k) / PERCEPTION_RATE_HZ, wall_s=wall)
+
+
+def rehearse_file(agent: AnswerAgent, input_path: Path, out_dir: Path) -> RehearsalResult:
+    performer_16k, _ = read_mono(Path(input_path), PERCEPTION_RATE_HZ)
+    if len(performer_16k) < agent.chunking.hop_samples:
+        raise AntiphonError(f"{input_path}: shorter than one chunk ({agent.chunking.hop_s} s)")
+    agent.warm_up()
+    result = run_rehearsal(agent, performer_16k)
+    performer_out, _ = read_mono(Path(input_path), result.rate_hz)
+    performer_out = np.pad(performer_out, (0, max(0, len(result.answer) - len(performer_out))))[: len(result.answer)]
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_audio(out_dir / "answer.wav", result.answer, result.rate_hz)
+    write_audio(out_dir / "mix-stereo.wav", np.stack([performer_out, result.answer], axis=1), result.rate_hz)
+    mix = performer_out + result.answer
+    peak = float(np.max(np.abs(mix))) if len(mix) else 0.0
+    write_audio(out_dir / "mix.wav", mix / peak * 0.9 if peak > 0.99 else mix, result.rate_hz)
+    trace = {
+        "input": str(input_path),
+        "model": str(agent.bundle.path),
+        "corpus": str(agent.corpus.path),
+        "engine": agent.config.to_dict(),
+        "hop_s": agent.chunking.hop_s,
+        "output_rate_hz": result.rate_hz,
+        "input_s": round(result.input_s, 3),
+        "wall_s": round(result.wall_s, 3),
+        "speed_x_realtime": round(result.speed_x_realtime, 1),
+        "fallbacks": sum(s.fallback for s in result.steps),
+        "chunks": [s.trace_row() for s in result.steps],
+    }
+    (out_dir / "trace.json").write_text(json.dumps(trace, indent=1) + "\n", encoding="utf-8")
+    plot_trace(result, agent.chunking.hop_s, agent.bundle.config.num_labels, out_dir / "trace.png")
+    return result
+
+
+def plot_trace(result: RehearsalResult, hop_s: float, num_labels: int, png: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    t = np.array([s.time_s for s in result.steps])
+    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(12, 6), sharex=True)
+    ax1.step(t, [s.input_label for s in result.steps], where="post", label="performer label (heard)", lw=1)
+    ax1.step(t, [s.played_label for s in result.steps], where="post", label="answer label (played)", lw=1)
+    falls = [s.time_s for s in result.steps if s.fallback]
+    if falls:
+        ax1.plot(falls, [num_labels] * len(falls), "rv", ms=4, label="fallback")
+    ax1.set_ylabel("label")
+    ax1.set_ylim(-1, num_labels + 1)
+    ax1.legend(fontsize=8, loc="upper right")
+    ax2.plot(t, [1e3 * s.compute_s for s in result.steps], lw=1, label="compute per chunk")
+    ax2.axhline(1e3 * hop_s, color="r", ls="--", label=f"hop ({1e3 * hop_s:.0f} ms)")
+    ax2.axhline(0.5e3 * hop_s, color="orange", ls=":", label="half hop (target p99)")
+    ax2.set_yscale("log")
+    ax2.set_ylabel("ms")
+    ax2.set_xlabel("time (s)")
+    ax2.legend(fontsize=8, loc="upper right")
+    fig.suptitle(f"rehearsal: {len(result.steps)} chunks, {result.speed_x_realtime:.0f}x real time")
+    fig.tight_layout()
+    fig.savefig(png, dpi=110)
+    plt.close(fig)

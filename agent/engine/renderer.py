@@ -1,0 +1,56 @@
+"""Concatenating grains with equal-power crossfades.
+
+Each decision slot plays one grain. A grain that continues the previous one in the corpus is
+copied as is (it is the same recording going on). Otherwise the first ``crossfade`` samples of the
+new grain fade in (sin) while the previous grain's natural continuation in its own recording fades
+out (cos): cos² + sin² = 1 keeps the power of uncorrelated signals constant, and neither side
+starts or stops abruptly, so joints add no click.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+class GrainRenderer:
+    """Turns a sequence of grain indices into audio at the corpus audio rate."""
+
+    def __init__(self, audio: tuple[np.ndarray, ...], piece: np.ndarray, start: np.ndarray, end: np.ndarray, crossfade_samples: int) -> None:
+        self.audio = audio
+        self.piece = np.asarray(piece)
+        self.start = np.asarray(start)
+        self.end = np.asarray(end)
+        self.set_crossfade(crossfade_samples)
+
+    def set_crossfade(self, samples: int) -> None:
+        """New crossfade length; takes effect at the next joint (the stored tail is re-cut)."""
+        self.crossfade = int(samples)
+        t = (np.arange(self.crossfade) + 0.5) / max(self.crossfade, 1)
+        self.fade_in = np.sin(0.5 * np.pi * t).astype(np.float32)
+        self.fade_out = np.cos(0.5 * np.pi * t).astype(np.float32)
+        self._tail = np.zeros(self.crossfade, dtype=np.float32)  # continuation of the last grain
+
+    def reset(self) -> None:
+        self._tail = np.zeros(self.crossfade, dtype=np.float32)
+
+    def _excerpt(self, piece: int, begin: int, length: int) -> np.ndarray:
+        src = self.audio[piece]
+        out = np.zeros(length, dtype=np.float32)
+        got = src[begin : begin + length]
+        out[: len(got)] = got
+        return out
+
+    def render(self, grain: int, contiguous: bool) -> np.ndarray:
+        """Audio of one slot: the grain, crossfaded from the previous one unless contiguous."""
+        p, s, e = int(self.piece[grain]), int(self.start[grain]), int(self.end[grain])
+        slot = self._excerpt(p, s, e - s)
+        if not contiguous:
+            n = min(self.crossfade, len(slot))
+            slot[:n] = slot[:n] * self.fade_in[:n] + self._tail[:n] * self.fade_out[:n]
+        self._tail = self._excerpt(p, e, self.crossfade)
+        return slot
+
+    def silence(self, samples: int) -> np.ndarray:
+        """A silent slot (muted or warming up); the next grain fades in from silence."""
+        self._tail = np.zeros(self.crossfade, dtype=np.float32)
+        return np.zeros(samples, dtype=np.float32)
