@@ -115,7 +115,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     config = TrainConfig(
         max_epochs=args.max_epochs, batch_size=args.batch_size, crop_chunks=args.crop_chunks, learning_rate=args.lr,
         weight_decay=args.weight_decay, label_smoothing=args.label_smoothing, answer_dropout=args.answer_dropout,
-        patience_epochs=args.patience, seed=args.seed,
+        patience_epochs=args.patience, select_on=args.select_on, seed=args.seed,
     )
     command = "antiphon " + " ".join(sys.argv[1:]) if Path(sys.argv[0]).name in ("antiphon", "__main__.py") else ""
     train(Path(args.corpus), Path(args.out), model_config, config, resume=args.resume, force=args.force, command=command)
@@ -213,6 +213,48 @@ def cmd_rehearse(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_devices(args: argparse.Namespace) -> int:
+    import sounddevice as sd
+
+    sys.stdout.write(f"{sd.query_devices()}\n")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import time
+
+    from agent.engine.agent import AnswerAgent, load_agent_parts
+    from agent.engine.live import LiveEngine, StreamSettings
+
+    config = _engine_config(args)
+    model, corpus = _model_and_corpus(args)
+    bundle, corpus_obj, perception = load_agent_parts(model, corpus)
+    settings = StreamSettings(
+        device=int(args.device) if args.device and args.device.isdigit() else args.device, sample_rate_hz=args.sample_rate_hz,
+        block_frames=args.block_frames, input_channel=args.input_channel, output_channel=args.output_channel, channels=args.channels,
+    )
+    keep = args.trace_dir is not None
+    engine = LiveEngine(AnswerAgent(bundle, corpus_obj, perception, config, output_rate_hz=args.sample_rate_hz), settings, keep_trace=keep)
+    engine.start()
+    log.info("listening (Ctrl-C to stop): model %s, corpus %s, %d Hz, %d-frame blocks", model.name, corpus.name, args.sample_rate_hz, args.block_frames)
+    started = time.monotonic()
+    try:
+        while args.duration_s is None or time.monotonic() - started < args.duration_s:
+            time.sleep(min(args.status_every_s, args.duration_s or args.status_every_s))
+            log.info("%s", engine.status_line())
+    except KeyboardInterrupt:
+        pass
+    finally:
+        engine.stop()
+    log.info("stopped: %s", engine.status_line())
+    if keep:
+        out = Path(args.trace_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        engine.write_trace(out / "live-trace.json", out / "heard.wav")
+        log.info("wrote %s/live-trace.json and heard.wav", out)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     fmt = argparse.ArgumentDefaultsHelpFormatter
     parser = argparse.ArgumentParser(prog="antiphon", description="Antiphon: a real-time musical agent that answers a performer.", formatter_class=fmt)
@@ -276,8 +318,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--lr", type=float, default=1e-3, help="AdamW learning rate (after a 100-step warm-up)")
     g.add_argument("--weight-decay", type=float, default=0.05, help="AdamW weight decay")
     g.add_argument("--label-smoothing", type=float, default=0.1, help="label smoothing of the cross-entropy")
-    g.add_argument("--answer-dropout", type=float, default=0.25, help="share of previous-answer inputs replaced by random labels")
+    g.add_argument("--answer-dropout", type=float, default=1.0, help="share of previous-answer inputs replaced by random labels")
     g.add_argument("--patience", type=int, default=8, help="early stopping: epochs without validation improvement")
+    g.add_argument("--select-on", choices=("free-running", "loss"), default="loss", help="validation figure that picks the kept epoch and drives early stopping")
     g.add_argument("--seed", type=int, default=0, help="seed (split, crops, init, dropout)")
     p.set_defaults(handler=cmd_train)
 
@@ -300,6 +343,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=str(paths.REPO_ROOT / "out" / "rehearsal"), help="folder for the results")
     _add_engine_args(p)
     p.set_defaults(handler=cmd_rehearse)
+
+    p = sub.add_parser("devices", help="list audio devices (sounddevice / PortAudio)", formatter_class=fmt)
+    p.set_defaults(handler=cmd_devices)
+
+    p = sub.add_parser("serve", help="live: listen to the input device and answer on the output device", formatter_class=fmt)
+    p.add_argument("--model", default=str(paths.DEFAULT_MODEL_DIR), help="decision model folder")
+    p.add_argument("--corpus", default=None, help="corpus folder (default corpora/<the model's corpus name>)")
+    p.add_argument("--device", default=None, help="device name or index for input and output (see `antiphon devices`)")
+    p.add_argument("--sample-rate-hz", type=int, default=48_000, help="stream rate (the corpus audio is resampled to it once)")
+    p.add_argument("--block-frames", type=int, default=256, help="frames per callback: with --output-lead-ms, the latency knob")
+    p.add_argument("--channels", type=int, default=1, help="channels opened on input and output")
+    p.add_argument("--input-channel", type=int, default=0, help="input channel the performer is on (0-based)")
+    p.add_argument("--output-channel", type=int, default=0, help="output channel the answer goes to (0-based)")
+    p.add_argument("--duration-s", type=float, default=None, help="stop after this many seconds (default: until Ctrl-C)")
+    p.add_argument("--status-every-s", type=float, default=2.0, help="seconds between status lines")
+    p.add_argument("--trace-dir", default=None, help="on stop, write live-trace.json and heard.wav (the 16 kHz input as heard) here")
+    _add_engine_args(p)
+    p.set_defaults(handler=cmd_serve)
     return parser
 
 

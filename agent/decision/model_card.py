@@ -49,7 +49,7 @@ def write_model_card(out_dir: Path, bundle: DecisionBundle, corpus: Any, trainin
         "",
         "## Training",
         "",
-        f"- {training['processes']} process(es), {training['epochs_run']} epochs (best {training['best_epoch']}, validation loss {training['best_val_loss']}), {training['train_s']:.0f} s",
+        f"- {training['processes']} process(es), {training['epochs_run']} epochs (kept: epoch {training['best_epoch']}, chosen on validation {training['select_on']}: {abs(training['best_val_figure']):.4g}), {training['train_s']:.0f} s",
         f"- batch {training['batch_size']} crops of {training['crop_chunks']} chunks, AdamW lr {training['learning_rate']}, weight decay {training['weight_decay']}, label smoothing {training['label_smoothing']}, answer dropout {training['answer_dropout']}, early stopping after {training['patience_epochs']} epochs without improvement, seed {training['seed']}",
         "- loss curves: `loss.png`",
         "",

@@ -57,9 +57,10 @@ class TrainConfig:
     weight_decay: float = 0.05
     warmup_steps: int = 100
     label_smoothing: float = 0.1
-    answer_dropout: float = 0.25
+    answer_dropout: float = 1.0
     patience_epochs: int = 8
     validation_fraction: float = 0.1
+    select_on: str = "loss"  # which validation figure picks the kept epoch: "free-running" accuracy or teacher-forced "loss"
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -72,6 +73,7 @@ class TrainConfig:
             (0 <= self.answer_dropout <= 1, "answer_dropout must be in [0, 1]"),
             (self.patience_epochs >= 1, "patience_epochs must be at least 1"),
             (0 < self.validation_fraction < 1, "validation_fraction must be in (0, 1)"),
+            (self.select_on in ("free-running", "loss"), "select_on must be 'free-running' or 'loss'"),
         ]
         for ok, message in checks:
             if not ok:
@@ -208,7 +210,7 @@ def train(
     if resume:
         state = _load_resume(resume_dir, model, optimizer, expect)
         if rank == 0:
-            log.info("resuming after epoch %d (best validation loss %.4f at epoch %d)", state["epoch"], state["best_loss"], state["best_epoch"])
+            log.info("resuming after epoch %d (best validation figure %.4f at epoch %d)", state["epoch"], state["best_loss"], state["best_epoch"])
     elif rank == 0 and out_dir.exists() and force:
         for child in out_dir.iterdir():
             if child.is_dir():
@@ -254,9 +256,11 @@ def train(
         state["train_s"] += time.perf_counter() - t0
         state["epoch"] = epoch + 1
         state["history"].append({"epoch": epoch + 1, "train_loss": train_loss, "val_loss": val["loss"], "val_accuracy_tf": val["accuracy_tf"], "val_accuracy_fr": val["accuracy_fr"]})
-        improved = val["loss"] < state["best_loss"] - 1e-4
+        # "best_loss" holds the selection figure, lower is better: the loss, or minus free-running accuracy
+        figure = val["loss"] if config.select_on == "loss" else -val["accuracy_fr"]
+        improved = figure < state["best_loss"] - 1e-4
         if improved:
-            state["best_loss"], state["best_epoch"], state["bad_epochs"] = val["loss"], epoch + 1, 0
+            state["best_loss"], state["best_epoch"], state["bad_epochs"] = figure, epoch + 1, 0
         else:
             state["bad_epochs"] += 1
         if rank == 0:
@@ -310,7 +314,7 @@ def _finish(out_dir: Path, corpus: Corpus, split: _Split, model_config: Decision
         "processes": world,
         "epochs_run": state["epoch"],
         "best_epoch": state["best_epoch"],
-        "best_val_loss": round(state["best_loss"], 5),
+        "best_val_figure": round(state["best_loss"], 5),
         "train_s": round(state["train_s"], 1),
         "fit_pieces": [s.name for s in split.fit],
         "validation_pieces": [s.name for s in split.validation],

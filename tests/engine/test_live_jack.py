@@ -1,0 +1,115 @@
+"""Live engine through a real JACK server (dummy driver): a take played in, the answer recorded out.
+
+jackd runs with the dummy backend (real callback timing, no sound card). `antiphon serve` and a
+player process (tests/engine/jack_player.py) are both JACK clients; the test wires player out ->
+agent in and agent out -> player in with jack_connect, like a studio patchbay.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from agent.audio_io import PERCEPTION_RATE_HZ, read_mono, resample
+from agent.engine.agent import AnswerAgent, load_agent_parts
+from agent.engine.config import EngineConfig
+from agent.engine.rehearsal import run_rehearsal
+
+HERE = Path(__file__).parent
+pytestmark = pytest.mark.skipif(shutil.which("jackd") is None, reason="jackd2 is installed by scripts/setup.sh")
+
+
+@pytest.fixture(scope="module")
+def jack_server():
+    env = {**os.environ, "JACK_NO_AUDIO_RESERVATION": "1"}
+    proc = subprocess.Popen(["jackd", "--no-realtime", "-d", "dummy", "-r", "48000", "-p", "256"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        subprocess.run(["jack_wait", "-w", "-t", "10"], check=True, capture_output=True, timeout=15)
+        yield proc
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def ports() -> set[str]:
+    return set(subprocess.run(["jack_lsp"], capture_output=True, text=True).stdout.split())
+
+
+def wait_for(condition, timeout_s: float = 30.0) -> None:
+    end = time.monotonic() + timeout_s
+    while time.monotonic() < end:
+        if condition():
+            return
+        time.sleep(0.1)
+    raise AssertionError("timed out waiting for JACK ports")
+
+
+def connect(src: str, dst: str) -> None:
+    subprocess.run(["jack_connect", src, dst], check=True, capture_output=True)
+
+
+def test_live_answer_through_jack(jack_server, trained: Path, tone_corpus: Path, session_tone_pairs: Path, tmp_path: Path) -> None:
+    take = session_tone_pairs / "piece2" / "melody.flac"  # held out, 12 s
+    trace_dir = tmp_path / "live"
+    serve = subprocess.Popen(
+        [sys.executable, "-m", "agent", "serve", "--model", str(trained), "--corpus", str(tone_corpus), "--device", "system",
+         "--duration-s", "19", "--status-every-s", "1", "--temperature", "0", "--trace-dir", str(trace_dir)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    wait_for(lambda: "PortAudio:in_0" in ports() or serve.poll() is not None)
+    assert serve.poll() is None, serve.communicate()[1]
+    recording = tmp_path / "recorded.wav"
+    player = subprocess.Popen([sys.executable, str(HERE / "jack_player.py"), str(take), str(recording), "3", "2"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    wait_for(lambda: "PortAudio-01:in_0" in ports())
+    for a, b in [("system:capture_1", "PortAudio:in_0"), ("PortAudio:out_0", "system:playback_1"),
+                 ("system:capture_1", "PortAudio-01:in_0"), ("PortAudio-01:out_0", "system:playback_1")]:
+        subprocess.run(["jack_disconnect", a, b], capture_output=True)
+    connect("PortAudio-01:out_0", "PortAudio:in_0")
+    connect("PortAudio:out_0", "PortAudio-01:in_0")
+    _, player_err = player.communicate(timeout=60)
+    assert player.returncode == 0, player_err
+    _, serve_err = serve.communicate(timeout=60)
+    assert serve.returncode == 0, serve_err
+
+    final = [line for line in serve_err.splitlines() if line.startswith("stopped:")][-1]
+    assert re.search(r"xruns 0 ", final), final
+    assert re.search(r"underruns 0 ", final), final
+    assert re.search(r"skipped 0 ", final), final
+
+    recorded, _ = sf.read(recording, dtype="float32")
+    answer = recorded[int(3.5 * 48_000) : int(14.5 * 48_000)]
+    assert np.sqrt(np.mean(answer**2)) > 0.01, "the answer is silent"
+
+    # made of corpus grains: 50 ms windows from the middle of the answer are found in the corpus audio
+    bundle, corpus, perception = load_agent_parts(trained, tone_corpus)
+    memory = np.concatenate([resample(a, corpus.audio_rate_hz, 48_000) for a in corpus.audio])
+    found = 0
+    for start in np.linspace(0, len(answer) - 2400, 12).astype(int):
+        w = answer[start : start + 2400]
+        if np.sqrt(np.mean(w**2)) < 0.01:
+            continue
+        corr = np.correlate(memory, w, mode="valid")  # brute force is fine at this size
+        norms = np.sqrt(np.convolve(memory**2, np.ones(len(w)), mode="valid") * np.sum(w**2))
+        found += int(np.max(corr / np.maximum(norms, 1e-9)) > 0.98)
+    assert found >= 6, f"only {found} windows of the answer match corpus audio"
+
+    # the same input through rehearsal gives the same label sequence
+    live = json.loads((trace_dir / "live-trace.json").read_text())["chunks"]
+    heard, _ = read_mono(trace_dir / "heard.wav", PERCEPTION_RATE_HZ)
+    agent = AnswerAgent(bundle, corpus, perception, EngineConfig(temperature=0.0))
+    rehearsed = run_rehearsal(agent, heard).steps
+    assert len(live) >= 60
+    assert [c["input_label"] for c in live] == [s.input_label for s in rehearsed[: len(live)]]
+    assert [c["played_label"] for c in live] == [s.played_label for s in rehearsed[: len(live)]]
