@@ -94,12 +94,20 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if not shipped:
         return 0
     sys.stdout.write(f"\nheld-out evaluation of the shipped decision model {model.name}:\n")
-    return cmd_evaluate(
+    cmd_evaluate(
         argparse.Namespace(
             model=str(model), pairs=str(paths.DEMO_PAIRS_DIR), source="soprano", target="bass", corpus=str(paths.DEMO_CORPUS_DIR),
             compare=None, all_pieces=False, out=str(paths.REPO_ROOT / "out" / "demo-evaluation"), seed=0,
         )
     )
+    from agent.pairs import read_heldout
+
+    piece = sorted(read_heldout(paths.DEMO_PAIRS_DIR))[0]
+    take = next((paths.DEMO_PAIRS_DIR / piece).glob("soprano.*"))
+    sys.stdout.write(f"\nrehearsal: the agent answers the soprano of held-out piece {piece}:\n")
+    rehearse = build_parser().parse_args(["rehearse", "--input", str(take), "--model", str(model), "--corpus", str(paths.DEMO_CORPUS_DIR),
+                                          "--out", str(paths.REPO_ROOT / "out" / "demo-rehearsal")])
+    return cmd_rehearse(rehearse)
 
 
 def cmd_train(args: argparse.Namespace) -> int:

@@ -110,7 +110,7 @@ def baseline_predictions(name: str, seq: StepSequence, counts: TrainingCounts, r
         return np.full(n, counts.unigram_label, dtype=np.int64)
     if name == "copy-performer":
         return seq.source.copy()
-    if name == "lookup(answer|performer)":
+    if name == "lookup (answer given performer)":
         return counts.lookup[seq.source]
     if name == "repeat-previous":
         prev = seq.answer_prev.copy()
@@ -160,7 +160,7 @@ def evaluate(
     for name, (other, other_seqs) in (extra_models or {}).items():
         results.append(score(name, "free-running", [free_running(other, s) for s in other_seqs], other_seqs, None))
         results.append(score(name, "teacher-forced", [teacher_forced(other, s) for s in other_seqs], other_seqs, None))
-    for name in (*TRIVIAL_BASELINES, "lookup(answer|performer)"):
+    for name in (*TRIVIAL_BASELINES, "lookup (answer given performer)"):
         results.append(score(name, "free-running", [baseline_predictions(name, s, counts, rng) for s in sequences], sequences, selector))
     results.append(score("repeat-previous", "teacher-forced", [baseline_predictions("repeat-previous", s, counts, rng) for s in sequences], sequences, None))
     return results
@@ -172,13 +172,13 @@ def best_trivial(results: list[MethodResult]) -> MethodResult:
 
 def format_table(results: list[MethodResult]) -> str:
     lines = [
-        f"{'method':<26} {'mode':<15} {'accuracy':>8} {'lcp':>6} {'grain run':>9} {'fallback':>8}",
-        "-" * 77,
+        f"{'method':<32} {'mode':<15} {'accuracy':>8} {'lcp':>6} {'grain run':>9} {'fallback':>8}",
+        "-" * 83,
     ]
     for r in results:
         run = "-" if r.grain_run is None else f"{r.grain_run:.2f}"
         fb = "-" if r.fallback_rate is None else f"{100 * r.fallback_rate:.1f}%"
-        lines.append(f"{r.method:<26} {r.mode:<15} {100 * r.accuracy:7.1f}% {r.lcp_chunks:6.1f} {run:>9} {fb:>8}")
+        lines.append(f"{r.method:<32} {r.mode:<15} {100 * r.accuracy:7.1f}% {r.lcp_chunks:6.1f} {run:>9} {fb:>8}")
     return "\n".join(lines)
 
 

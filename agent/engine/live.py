@@ -17,6 +17,7 @@ Counters are plain Python ints written by one thread and read by others (atomic 
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 import time
 from collections import deque
@@ -24,6 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import soxr
+import torch
 
 from agent.audio_io import PERCEPTION_RATE_HZ
 from agent.engine.agent import AnswerAgent
@@ -32,6 +34,7 @@ from agent.errors import AntiphonError
 log = logging.getLogger(__name__)
 
 RING_S = 8.0
+SWITCH_INTERVAL_S = 0.0005
 
 
 @dataclass(frozen=True)
@@ -187,6 +190,11 @@ class LiveEngine:
     def start(self) -> None:
         import sounddevice as sd
 
+        # The callback is Python: it needs the GIL within one block (5.3 ms at 256 frames, 48 kHz).
+        # A short switch interval bounds how long the worker can hold it; one torch thread leaves
+        # the other core to the audio server.
+        sys.setswitchinterval(SWITCH_INTERVAL_S)
+        torch.set_num_threads(1)
         self.agent.warm_up()
         s = self.settings
         try:
