@@ -20,6 +20,17 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+def verify_sha256(path: Path, files: dict[str, Any], name: str, listed_in: Path) -> None:
+    """Check that ``path`` exists and matches the hash recorded as ``files[name]`` in ``listed_in``."""
+    if not path.is_file():
+        raise AntiphonError(f"{path}: missing")
+    expected = files.get(name)
+    if not isinstance(expected, str):
+        raise AntiphonError(f"{listed_in}: records no hash for {name}")
+    if sha256_file(path) != expected:
+        raise AntiphonError(f"{path}: checksum does not match {listed_in.name} (file changed, truncated or corrupt)")
+
+
 def write_json(path: Path, data: Any) -> None:
     """Write JSON atomically (temp file + rename), pretty-printed, UTF-8."""
     tmp = path.with_name(path.name + ".tmp")

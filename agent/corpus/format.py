@@ -25,7 +25,7 @@ import numpy as np
 from agent.audio_io import read_mono
 from agent.codebook import CODEBOOK_FILE, STATS_FILE, Codebook
 from agent.errors import AntiphonError
-from agent.files import read_json_object, sha256_file
+from agent.files import read_json_object, verify_sha256
 
 FORMAT_NAME = "antiphon-corpus"
 FORMAT_VERSION = 1
@@ -157,14 +157,7 @@ def _load_manifest(root: Path) -> dict[str, Any]:
 
 
 def _check_hash(root: Path, name: str, files: dict[str, str]) -> None:
-    path = root / name
-    if not path.is_file():
-        raise AntiphonError(f"{path}: missing")
-    expected = files.get(name)
-    if not isinstance(expected, str):
-        raise AntiphonError(f"{root / MANIFEST_FILE}: records no hash for {name}")
-    if sha256_file(path) != expected:
-        raise AntiphonError(f"{path}: checksum does not match {MANIFEST_FILE} (file changed or corrupt)")
+    verify_sha256(root / name, files, name, root / MANIFEST_FILE)
 
 
 def _positive_int(value: Any, path: Path, field: str) -> int:

@@ -26,7 +26,7 @@ from agent.codebook import CODEBOOK_FILE, STATS_FILE, Codebook
 from agent.decision.config import MODEL_FORMAT, MODEL_FORMAT_VERSION, DecisionConfig
 from agent.decision.model import DecisionModel
 from agent.errors import AntiphonError
-from agent.files import read_json_object, sha256_file, write_json
+from agent.files import read_json_object, sha256_file, verify_sha256, write_json
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
@@ -102,11 +102,7 @@ def load_model(folder: Path) -> DecisionBundle:
             raise AntiphonError(f"{folder / CONFIG_FILE}: '{key}' must be an object")
     config = DecisionConfig.from_dict(meta["model"], where=str(folder / CONFIG_FILE))
     for name in (WEIGHTS_FILE, CODEBOOK_FILE, STATS_FILE):
-        path = folder / name
-        if not path.is_file():
-            raise AntiphonError(f"{path}: missing")
-        if sha256_file(path) != meta["files"].get(name):
-            raise AntiphonError(f"{path}: checksum does not match {CONFIG_FILE} (file changed, truncated or replaced)")
+        verify_sha256(folder / name, meta["files"], name, folder / CONFIG_FILE)
     codebook = Codebook.load(folder, expected_size=config.num_labels)
     model = DecisionModel(config)
     model.load_state_dict(_read_weights(folder / WEIGHTS_FILE, model))
