@@ -19,12 +19,13 @@ from tqdm import tqdm
 
 from agent import __version__
 from agent.audio_io import PERCEPTION_RATE_HZ, audio_info, read_mono, write_audio
-from agent.chunking import ChunkingConfig, chunk_signal
+from agent.chunking import ChunkingConfig
 from agent.codebook import CODEBOOK_FILE, STATS_FILE, Codebook
 from agent.corpus.format import AUDIO_DIR, FORMAT_NAME, FORMAT_VERSION, GRAINS_FILE, MANIFEST_FILE
+from agent.corpus.perceive import perceive_pair
 from agent.errors import AntiphonError
 from agent.files import sha256_file, write_json
-from agent.pairs import DEFAULT_LENGTH_TOLERANCE_S, load_pair, read_heldout, scan_pairs
+from agent.pairs import DEFAULT_LENGTH_TOLERANCE_S, read_heldout, scan_pairs
 from agent.perception import PerceptionConfig, load_perception
 
 log = logging.getLogger(__name__)
@@ -76,22 +77,19 @@ def build_corpus(pairs_dir: Path, out_dir: Path, config: CorpusBuildConfig, forc
 
     data: list[_PieceData] = []
     for piece in tqdm(pieces, desc="perceiving pieces", unit="piece", disable=None):
-        pair = load_pair(piece, config.source_stem, config.target_stem, PERCEPTION_RATE_HZ, config.length_tolerance_s)
-        chunks = chunk_signal(pair.source, config.chunking)
-        if not chunks:
-            log.warning("piece '%s' is shorter than one chunk; skipped", piece.name)
+        seen = perceive_pair(piece, config.source_stem, config.target_stem, config.chunking, perception, config.length_tolerance_s)
+        if seen is None:
             continue
         target_audio, _ = read_mono(piece.stems[config.target_stem], audio_rate)
-        target_audio = target_audio[: int(round(len(pair.target) * audio_rate / PERCEPTION_RATE_HZ))]
-        bounds = np.array([(c.start, c.end) for c in chunks], dtype=np.int64)
+        target_audio = target_audio[: int(round(len(seen.pair.target) * audio_rate / PERCEPTION_RATE_HZ))]
         data.append(
             _PieceData(
                 name=piece.name,
                 split="heldout" if piece.name in heldout else "train",
                 target_audio=target_audio,
-                bounds=bounds,
-                source_features=perception.features_batch([c.samples for c in chunks]),
-                target_features=perception.features_batch([pair.target[s:e] for s, e in bounds]),
+                bounds=seen.bounds,
+                source_features=seen.source_features,
+                target_features=seen.target_features,
             )
         )
     if not data:

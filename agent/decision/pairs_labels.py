@@ -12,11 +12,11 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from agent.audio_io import PERCEPTION_RATE_HZ
-from agent.chunking import ChunkingConfig, chunk_signal
+from agent.chunking import ChunkingConfig
+from agent.corpus.perceive import perceive_pair
 from agent.decision.checkpoint import DecisionBundle
 from agent.errors import AntiphonError
-from agent.pairs import load_pair, read_heldout, scan_pairs
+from agent.pairs import read_heldout, scan_pairs
 from agent.perception import PerceptionBackend, PerceptionConfig, load_perception
 
 log = logging.getLogger(__name__)
@@ -57,14 +57,9 @@ def label_pairs(
     chunking = ChunkingConfig.from_dict(facts["chunking"])
     out = []
     for piece in tqdm(pieces, desc="labelling pieces", unit="piece", disable=None):
-        pair = load_pair(piece, source, target, PERCEPTION_RATE_HZ)
-        chunks = chunk_signal(pair.source, chunking)
-        if not chunks:
-            log.warning("piece '%s' is shorter than one chunk; skipped", piece.name)
-            continue
-        a = bundle.codebook.labels(perception.features_batch([c.samples for c in chunks]))
-        b = bundle.codebook.labels(perception.features_batch([pair.target[c.start : c.end] for c in chunks]))
-        out.append((piece.name, a, b))
+        seen = perceive_pair(piece, source, target, chunking, perception)
+        if seen is not None:
+            out.append((piece.name, bundle.codebook.labels(seen.source_features), bundle.codebook.labels(seen.target_features)))
     if not out:
         raise AntiphonError(f"pairs folder {pairs_dir}: no piece to evaluate")
     return out
