@@ -11,6 +11,8 @@ from typing import Callable, Sequence
 import numpy as np
 
 from agent import __version__, paths
+from agent.decision.config import DecisionConfig, TrainConfig
+from agent.engine.config import EngineConfig
 from agent.errors import AntiphonError
 
 log = logging.getLogger("antiphon")
@@ -100,20 +102,19 @@ def cmd_demo(args: argparse.Namespace) -> int:
             compare=None, all_pieces=False, out=str(paths.REPO_ROOT / "out" / "demo-evaluation"), seed=0,
         )
     )
+    from agent.engine.agent import AnswerAgent, load_agent_parts
     from agent.pairs import read_heldout
 
     piece = sorted(read_heldout(paths.DEMO_PAIRS_DIR))[0]
     take = next((paths.DEMO_PAIRS_DIR / piece).glob("soprano.*"))
     sys.stdout.write(f"\nrehearsal: the agent answers the soprano of held-out piece {piece}:\n")
-    rehearse = build_parser().parse_args(["rehearse", "--input", str(take), "--model", str(model), "--corpus", str(paths.DEMO_CORPUS_DIR),
-                                          "--out", str(paths.REPO_ROOT / "out" / "demo-rehearsal")])
-    return cmd_rehearse(rehearse)
+    bundle, corpus, perception = load_agent_parts(model, paths.DEMO_CORPUS_DIR)
+    return _rehearse(AnswerAgent(bundle, corpus, perception, EngineConfig()), take, paths.REPO_ROOT / "out" / "demo-rehearsal")
 
 
 def cmd_train(args: argparse.Namespace) -> int:
     from agent.corpus.format import load_corpus
-    from agent.decision.config import DecisionConfig
-    from agent.decision.train import TrainConfig, train
+    from agent.decision.train import train
 
     size = load_corpus(Path(args.corpus), with_audio=False).codebook.size
     model_config = DecisionConfig(
@@ -140,10 +141,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from agent.engine.grain_selection import GrainSelector
 
     bundle = load_model(Path(args.model))
-    corpus_dir = Path(args.corpus) if args.corpus else paths.CORPORA_DIR / bundle.corpus_meta["name"]
-    if not corpus_dir.is_dir():
-        raise AntiphonError(f"corpus {corpus_dir} not found: pass --corpus (the one the model was trained on)")
-    corpus = load_corpus(corpus_dir, with_audio=False)
+    corpus = load_corpus(Path(args.corpus) if args.corpus else bundle.default_corpus_dir, with_audio=False)
     check_model_fits_corpus(bundle, corpus)
     c = bundle.config
 
@@ -155,8 +153,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     names = {s.name for s in sequences}
     train_pieces = [i for i, n in enumerate(corpus.piece_names) if corpus.piece_split(i) != "heldout" and n not in names]
     counts = TrainingCounts.from_sequences(corpus_sequences(corpus, train_pieces, c), c.num_labels)
-    allowed = ~np.isin(corpus.grains.piece, [i for i, n in enumerate(corpus.piece_names) if n in names])
-    selector = GrainSelector(corpus.grains.piece, corpus.grains.label, corpus.grains.feature, corpus.codebook.centroids, allowed=allowed)
+    selector = GrainSelector.from_corpus(corpus, exclude_pieces=[i for i, n in enumerate(corpus.piece_names) if n in names])
     extra = {}
     if args.compare:
         other = load_model(Path(args.compare))
@@ -175,43 +172,32 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def _add_engine_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("playing")
-    g.add_argument("--crossfade-ms", type=float, default=20.0, help="equal-power crossfade between grains, 5 to 100 ms")
-    g.add_argument("--gain-db", type=float, default=0.0, help="answer gain, -60 to 12 dB")
-    g.add_argument("--temperature", type=float, default=0.7, help="sampling temperature (0 = always the most likely label)")
-    g.add_argument("--top-p", type=float, default=0.9, help="nucleus sampling: smallest label set with this probability mass")
-    g.add_argument("--taboo-grains", type=int, default=4, help="do not replay any of the last N grains (except as a continuation)")
-    g.add_argument("--seed", type=int, default=0, help="seed of the label sampling")
+    g.add_argument("--crossfade-ms", type=float, default=EngineConfig.crossfade_ms, help="equal-power crossfade between grains, 5 to 100 ms")
+    g.add_argument("--gain-db", type=float, default=EngineConfig.gain_db, help="answer gain, -60 to 12 dB")
+    g.add_argument("--temperature", type=float, default=EngineConfig.temperature, help="sampling temperature (0 = always the most likely label)")
+    g.add_argument("--top-p", type=float, default=EngineConfig.top_p, help="nucleus sampling: smallest label set with this probability mass")
+    g.add_argument("--taboo-grains", type=int, default=EngineConfig.taboo_grains, help="do not replay any of the last N grains (except as a continuation)")
+    g.add_argument("--seed", type=int, default=EngineConfig.seed, help="seed of the label sampling")
 
 
-def _engine_config(args: argparse.Namespace):
-    from agent.engine.config import EngineConfig
-
+def _engine_config(args: argparse.Namespace) -> EngineConfig:
     return EngineConfig(
         crossfade_ms=args.crossfade_ms, gain_db=args.gain_db, temperature=args.temperature, top_p=args.top_p,
         taboo_grains=args.taboo_grains, seed=args.seed,
     )
 
 
-def _model_and_corpus(args: argparse.Namespace) -> tuple[Path, Path]:
-    from agent.decision.checkpoint import load_model
-
-    model = Path(args.model)
-    if args.corpus:
-        return model, Path(args.corpus)
-    name = load_model(model).corpus_meta["name"]
-    return model, paths.CORPORA_DIR / name
-
-
 def cmd_rehearse(args: argparse.Namespace) -> int:
     from agent.engine.agent import AnswerAgent, load_agent_parts
+
+    bundle, corpus, perception = load_agent_parts(Path(args.model), Path(args.corpus) if args.corpus else None)
+    return _rehearse(AnswerAgent(bundle, corpus, perception, _engine_config(args)), Path(args.input), Path(args.out))
+
+
+def _rehearse(agent, take: Path, out: Path) -> int:
     from agent.engine.rehearsal import rehearse_file
 
-    config = _engine_config(args)
-    model, corpus = _model_and_corpus(args)
-    bundle, corpus_obj, perception = load_agent_parts(model, corpus)
-    agent = AnswerAgent(bundle, corpus_obj, perception, config)
-    out = Path(args.out)
-    result = rehearse_file(agent, Path(args.input), out)
+    result = rehearse_file(agent, take, out)
     compute = np.array([s.compute_s for s in result.steps]) * 1e3
     sys.stdout.write(
         f"rehearsed {result.input_s:.1f} s in {result.wall_s:.2f} s ({result.speed_x_realtime:.0f}x real time): {len(result.steps)} chunks, "
@@ -234,17 +220,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from agent.engine.agent import AnswerAgent, load_agent_parts
     from agent.engine.live import LiveEngine, StreamSettings
 
-    config = _engine_config(args)
-    model, corpus = _model_and_corpus(args)
-    bundle, corpus_obj, perception = load_agent_parts(model, corpus)
+    bundle, corpus, perception = load_agent_parts(Path(args.model), Path(args.corpus) if args.corpus else None)
     settings = StreamSettings(
         device=int(args.device) if args.device and args.device.isdigit() else args.device, sample_rate_hz=args.sample_rate_hz,
         block_frames=args.block_frames, input_channel=args.input_channel, output_channel=args.output_channel, channels=args.channels,
     )
     keep = args.trace_dir is not None
-    engine = LiveEngine(AnswerAgent(bundle, corpus_obj, perception, config, output_rate_hz=args.sample_rate_hz), settings, keep_trace=keep)
+    engine = LiveEngine(AnswerAgent(bundle, corpus, perception, _engine_config(args), output_rate_hz=args.sample_rate_hz), settings, keep_trace=keep)
     engine.start()
-    log.info("listening (Ctrl-C to stop): model %s, corpus %s, %d Hz, %d-frame blocks", model.name, corpus.name, args.sample_rate_hz, args.block_frames)
+    log.info("listening (Ctrl-C to stop): model %s, corpus %s, %d Hz, %d-frame blocks", bundle.path.name, corpus.path.name, args.sample_rate_hz, args.block_frames)
     started = time.monotonic()
     try:
         while args.duration_s is None or time.monotonic() - started < args.duration_s:
@@ -312,24 +296,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue the training saved in <out>/checkpoint")
     p.add_argument("--force", action="store_true", help="replace an existing model folder")
     g = p.add_argument_group("model")
-    g.add_argument("--layers", type=int, default=3, help="Transformer layers")
-    g.add_argument("--width", type=int, default=128, help="model width")
-    g.add_argument("--heads", type=int, default=4, help="attention heads")
-    g.add_argument("--ffn-width", type=int, default=384, help="feed-forward width")
-    g.add_argument("--context-chunks", type=int, default=64, help="attention window in chunks (64 x 0.25 s hop = 16 s)")
-    g.add_argument("--dropout", type=float, default=0.1, help="dropout")
-    g.add_argument("--anticipation-chunks", type=int, default=1, choices=(0, 1), help="1: predict the answer for the next chunk (live); 0: for the current chunk (offline)")
+    g.add_argument("--layers", type=int, default=DecisionConfig.num_layers, help="Transformer layers")
+    g.add_argument("--width", type=int, default=DecisionConfig.width, help="model width")
+    g.add_argument("--heads", type=int, default=DecisionConfig.num_heads, help="attention heads")
+    g.add_argument("--ffn-width", type=int, default=DecisionConfig.ffn_width, help="feed-forward width")
+    g.add_argument("--context-chunks", type=int, default=DecisionConfig.context_chunks, help="attention window in chunks (64 x 0.25 s hop = 16 s)")
+    g.add_argument("--dropout", type=float, default=DecisionConfig.dropout, help="dropout")
+    g.add_argument("--anticipation-chunks", type=int, default=DecisionConfig.anticipation_chunks, choices=(0, 1), help="1: predict the answer for the next chunk (live); 0: for the current chunk (offline)")
     g = p.add_argument_group("training")
-    g.add_argument("--max-epochs", type=int, default=60, help="upper bound on epochs")
-    g.add_argument("--batch-size", type=int, default=16, help="crops per batch (per process)")
-    g.add_argument("--crop-chunks", type=int, default=128, help="length of the random training crops, in chunks")
-    g.add_argument("--lr", type=float, default=1e-3, help="AdamW learning rate (after a 100-step warm-up)")
-    g.add_argument("--weight-decay", type=float, default=0.05, help="AdamW weight decay")
-    g.add_argument("--label-smoothing", type=float, default=0.1, help="label smoothing of the cross-entropy")
-    g.add_argument("--answer-dropout", type=float, default=1.0, help="share of previous-answer inputs replaced by random labels")
-    g.add_argument("--patience", type=int, default=8, help="early stopping: epochs without validation improvement")
-    g.add_argument("--select-on", choices=("free-running", "loss"), default="loss", help="validation figure that picks the kept epoch and drives early stopping")
-    g.add_argument("--seed", type=int, default=0, help="seed (split, crops, init, dropout)")
+    g.add_argument("--max-epochs", type=int, default=TrainConfig.max_epochs, help="upper bound on epochs")
+    g.add_argument("--batch-size", type=int, default=TrainConfig.batch_size, help="crops per batch (per process)")
+    g.add_argument("--crop-chunks", type=int, default=TrainConfig.crop_chunks, help="length of the random training crops, in chunks")
+    g.add_argument("--lr", type=float, default=TrainConfig.learning_rate, help=f"AdamW learning rate (after a {TrainConfig.warmup_steps}-step warm-up)")
+    g.add_argument("--weight-decay", type=float, default=TrainConfig.weight_decay, help="AdamW weight decay")
+    g.add_argument("--label-smoothing", type=float, default=TrainConfig.label_smoothing, help="label smoothing of the cross-entropy")
+    g.add_argument("--answer-dropout", type=float, default=TrainConfig.answer_dropout, help="share of previous-answer inputs replaced by random labels")
+    g.add_argument("--patience", type=int, default=TrainConfig.patience_epochs, help="early stopping: epochs without validation improvement")
+    g.add_argument("--select-on", choices=("free-running", "loss"), default=TrainConfig.select_on, help="validation figure that picks the kept epoch and drives early stopping")
+    g.add_argument("--seed", type=int, default=TrainConfig.seed, help="seed (split, crops, init, dropout)")
     p.set_defaults(handler=cmd_train)
 
     p = sub.add_parser("evaluate", help="held-out accuracy of a decision model against baselines (table, JSON, PNG)", formatter_class=fmt)

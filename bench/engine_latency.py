@@ -15,11 +15,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +30,8 @@ from agent.engine.config import EngineConfig
 from agent.engine.rehearsal import run_rehearsal
 from agent.pairs import read_heldout
 
-PLAYER = paths.REPO_ROOT / "tests" / "engine" / "jack_player.py"
+sys.path.insert(0, str(paths.REPO_ROOT))  # the JACK helpers shared with the live test
+from tests.engine.jack_session import AGENT_CLIENT, PLAYER, PLAYER_CLIENT, patch_player_to_agent, start_jackd, stop_jackd, wait_port  # noqa: E402
 
 
 def heldout_takes() -> list[Path]:
@@ -43,11 +42,10 @@ def heldout_takes() -> list[Path]:
 def rehearsal_figures(model: Path) -> dict:
     from agent.decision.checkpoint import load_model
 
-    corpus = paths.CORPORA_DIR / load_model(model).corpus_meta["name"]
-    if not corpus.is_dir():
-        corpus = Path(model).parent / load_model(model).corpus_meta["name"]
-    bundle, corpus_obj, perception = load_agent_parts(model, corpus)
-    agent = AnswerAgent(bundle, corpus_obj, perception, EngineConfig())
+    # sweep models keep their corpora beside them (out/sweep/corpus-...), shipped ones under corpora/
+    beside = Path(model).parent / load_model(model).corpus_meta["name"]
+    bundle, corpus, perception = load_agent_parts(model, beside if beside.is_dir() else None)
+    agent = AnswerAgent(bundle, corpus, perception, EngineConfig())
     agent.warm_up()
     compute, seconds, wall = [], 0.0, 0.0
     for take in heldout_takes():
@@ -65,41 +63,25 @@ def live_figures(model: Path, seconds: float) -> dict:
     takes = heldout_takes()
     audio = np.concatenate([read_mono(t, 48_000)[0] for t in takes])
     audio = np.tile(audio, int(np.ceil(seconds * 48_000 / len(audio))))[: int(seconds * 48_000)]
-    env = {**os.environ, "JACK_NO_AUDIO_RESERVATION": "1"}
-    jack = subprocess.Popen(["jackd", "--no-realtime", "-d", "dummy", "-r", "48000", "-p", "256"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    jack = start_jackd()
     with tempfile.TemporaryDirectory() as tmp:
         try:
-            subprocess.run(["jack_wait", "-w", "-t", "10"], check=True, capture_output=True)
             take = Path(tmp) / "take.wav"
             sf.write(take, audio, 48_000, subtype="FLOAT")
             serve = subprocess.Popen([sys.executable, "-m", "agent", "serve", "--model", str(model), "--device", "system",
                                       "--duration-s", str(seconds + 8), "--status-every-s", "10", "--trace-dir", tmp],
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-            _wait_port("PortAudio:in_0")
+            wait_port(f"{AGENT_CLIENT}:in_0", timeout_s=60, give_up=lambda: serve.poll() is not None)
             player = subprocess.Popen([sys.executable, str(PLAYER), str(take), str(Path(tmp) / "rec.wav"), "3", "1"],
                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-            _wait_port("PortAudio-01:in_0")
-            for a, b in [("system:capture_1", "PortAudio:in_0"), ("system:capture_1", "PortAudio-01:in_0")]:
-                subprocess.run(["jack_disconnect", a, b], capture_output=True)
-            subprocess.run(["jack_connect", "PortAudio-01:out_0", "PortAudio:in_0"], check=True)
-            subprocess.run(["jack_connect", "PortAudio:out_0", "PortAudio-01:in_0"], check=True)
+            wait_port(f"{PLAYER_CLIENT}:in_0", timeout_s=60, give_up=lambda: player.poll() is not None)
+            patch_player_to_agent()
             player.communicate()
             serve.communicate()
             status = json.loads((Path(tmp) / "live-trace.json").read_text())["status"]
         finally:
-            jack.terminate()
-            jack.wait()
+            stop_jackd(jack)
     return status
-
-
-def _wait_port(name: str, timeout_s: float = 60) -> None:
-    end = time.monotonic() + timeout_s
-    while time.monotonic() < end:
-        if name in subprocess.run(["jack_lsp"], capture_output=True, text=True).stdout.split():
-            return
-        time.sleep(0.2)
-    raise SystemExit(f"JACK port {name} never appeared")
 
 
 def main() -> None:

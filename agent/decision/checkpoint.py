@@ -21,7 +21,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from agent import __version__
+from agent import __version__, paths
 from agent.codebook import CODEBOOK_FILE, STATS_FILE, Codebook
 from agent.decision.config import MODEL_FORMAT, MODEL_FORMAT_VERSION, DecisionConfig
 from agent.decision.model import DecisionModel
@@ -45,6 +45,11 @@ class DecisionBundle:
     @property
     def corpus_meta(self) -> dict[str, Any]:
         return self.meta["corpus"]
+
+    @property
+    def default_corpus_dir(self) -> Path:
+        """Where the corpus it was trained on lives by default: corpora/<its name>."""
+        return paths.CORPORA_DIR / str(self.corpus_meta["name"])
 
     @property
     def codebook_sha256(self) -> str:

@@ -83,3 +83,37 @@ class DecisionConfig:
                 raise AntiphonError(f"{where}: field '{name}' must be a{'n integer' if want is int else ' number'}, got {value!r}")
             values[name] = want(value)
         return cls(**values)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How the decision model is trained (saved in its config.json under "training")."""
+
+    max_epochs: int = 60
+    batch_size: int = 16
+    crop_chunks: int = 128
+    learning_rate: float = 1e-3
+    weight_decay: float = 0.05
+    warmup_steps: int = 100
+    label_smoothing: float = 0.1
+    answer_dropout: float = 1.0
+    patience_epochs: int = 8
+    validation_fraction: float = 0.1
+    select_on: str = "loss"  # which validation figure picks the kept epoch: "free-running" accuracy or teacher-forced "loss"
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        checks = [
+            (self.max_epochs >= 1, "max_epochs must be at least 1"),
+            (self.batch_size >= 1, "batch_size must be at least 1"),
+            (self.crop_chunks >= 2, "crop_chunks must be at least 2"),
+            (self.learning_rate > 0, "learning_rate must be positive"),
+            (0 <= self.label_smoothing < 1, "label_smoothing must be in [0, 1)"),
+            (0 <= self.answer_dropout <= 1, "answer_dropout must be in [0, 1]"),
+            (self.patience_epochs >= 1, "patience_epochs must be at least 1"),
+            (0 < self.validation_fraction < 1, "validation_fraction must be in (0, 1)"),
+            (self.select_on in ("free-running", "loss"), "select_on must be 'free-running' or 'loss'"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise AntiphonError(f"training config: {message}")

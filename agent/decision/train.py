@@ -33,9 +33,9 @@ from tqdm import tqdm
 
 from agent.corpus.format import Corpus, load_corpus
 from agent.decision.checkpoint import WEIGHTS_FILE, load_model, save_model
-from agent.decision.config import DecisionConfig
+from agent.decision.config import DecisionConfig, TrainConfig
 from agent.decision.data import IGNORE_INDEX, StepSequence, random_crops, step_sequence
-from agent.decision.evaluate import TrainingCounts, best_trivial, evaluate, free_running, markdown_table, write_report
+from agent.decision.evaluate import TrainingCounts, best_trivial, evaluate, format_table, free_running, markdown_table, write_report
 from agent.decision.model import DecisionModel
 from agent.decision.model_card import write_model_card
 from agent.engine.grain_selection import GrainSelector
@@ -44,40 +44,6 @@ from agent.errors import AntiphonError
 log = logging.getLogger(__name__)
 
 RESUME_DIR = "checkpoint"
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """How the decision model is trained (saved in its config.json under "training")."""
-
-    max_epochs: int = 60
-    batch_size: int = 16
-    crop_chunks: int = 128
-    learning_rate: float = 1e-3
-    weight_decay: float = 0.05
-    warmup_steps: int = 100
-    label_smoothing: float = 0.1
-    answer_dropout: float = 1.0
-    patience_epochs: int = 8
-    validation_fraction: float = 0.1
-    select_on: str = "loss"  # which validation figure picks the kept epoch: "free-running" accuracy or teacher-forced "loss"
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        checks = [
-            (self.max_epochs >= 1, "max_epochs must be at least 1"),
-            (self.batch_size >= 1, "batch_size must be at least 1"),
-            (self.crop_chunks >= 2, "crop_chunks must be at least 2"),
-            (self.learning_rate > 0, "learning_rate must be positive"),
-            (0 <= self.label_smoothing < 1, "label_smoothing must be in [0, 1)"),
-            (0 <= self.answer_dropout <= 1, "answer_dropout must be in [0, 1]"),
-            (self.patience_epochs >= 1, "patience_epochs must be at least 1"),
-            (0 < self.validation_fraction < 1, "validation_fraction must be in (0, 1)"),
-            (self.select_on in ("free-running", "loss"), "select_on must be 'free-running' or 'loss'"),
-        ]
-        for ok, message in checks:
-            if not ok:
-                raise AntiphonError(f"training config: {message}")
 
 
 @dataclass(frozen=True)
@@ -290,8 +256,7 @@ def _finish(out_dir: Path, corpus: Corpus, split: _Split, model_config: Decision
     results, trivial = [], None
     heldout_metrics: dict[str, Any] = {}
     if split.heldout:
-        allowed = ~np.isin(corpus.grains.piece, split.heldout_pieces)
-        selector = GrainSelector(corpus.grains.piece, corpus.grains.label, corpus.grains.feature, corpus.codebook.centroids, allowed=allowed)
+        selector = GrainSelector.from_corpus(corpus, exclude_pieces=split.heldout_pieces)
         results = evaluate(model, split.heldout, counts, selector=selector, seed=config.seed)
         trivial = best_trivial(results)
         write_report(results, split.heldout, model_config.num_labels, out_dir, {"corpus": corpus.path.name, "model": str(out_dir)})
@@ -306,7 +271,7 @@ def _finish(out_dir: Path, corpus: Corpus, split: _Split, model_config: Decision
             "best_trivial_accuracy": round(trivial.accuracy, 4),
             "ratio_to_best_trivial": round(fr.accuracy / max(trivial.accuracy, 1e-9), 3),
         }
-        log.info("held-out results (%d pieces):\n%s", len(split.heldout), "\n".join("  " + line for line in _table_lines(results)))
+        log.info("held-out results (%d pieces):\n%s", len(split.heldout), "\n".join("  " + line for line in format_table(results).splitlines()))
     else:
         log.warning("corpus %s has no held-out pieces: no held-out evaluation in the model card", corpus.path)
     training = {
@@ -328,12 +293,6 @@ def _finish(out_dir: Path, corpus: Corpus, split: _Split, model_config: Decision
     _plot_losses(state["history"], state["best_epoch"], out_dir / "loss.png")
     write_model_card(out_dir, load_model(out_dir), corpus, training, markdown_table(results) if results else "", state["history"])
     log.info("wrote model %s (best epoch %d of %d)", out_dir, state["best_epoch"], state["epoch"])
-
-
-def _table_lines(results: list[Any]) -> list[str]:
-    from agent.decision.evaluate import format_table
-
-    return format_table(results).splitlines()
 
 
 def _plot_losses(history: list[dict[str, float]], best_epoch: int, png: Path) -> None:

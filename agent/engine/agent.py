@@ -9,7 +9,7 @@ threads change settings only through ``apply`` called by that thread between chu
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -56,10 +56,10 @@ class StepResult:
         }
 
 
-def load_agent_parts(model_dir: Path, corpus_dir: Path) -> tuple[DecisionBundle, Corpus, PerceptionBackend]:
-    """Load and cross-check model, corpus (with audio) and perception; one-line errors."""
+def load_agent_parts(model_dir: Path, corpus_dir: Path | None = None) -> tuple[DecisionBundle, Corpus, PerceptionBackend]:
+    """Load and cross-check model, corpus (with audio; default: the model's own) and perception; one-line errors."""
     bundle = load_model(Path(model_dir))
-    corpus = load_corpus(Path(corpus_dir), with_audio=True)
+    corpus = load_corpus(Path(corpus_dir) if corpus_dir else bundle.default_corpus_dir, with_audio=True)
     check_model_fits_corpus(bundle, corpus)
     return bundle, corpus, model_perception(bundle)
 
@@ -77,11 +77,11 @@ class AnswerAgent:
         scale = self.output_rate_hz / corpus.audio_rate_hz
         audio = corpus.audio if scale == 1 else tuple(resample(a, corpus.audio_rate_hz, self.output_rate_hz) for a in corpus.audio)
         g = corpus.grains
+        self.selector = GrainSelector.from_corpus(corpus, taboo_grains=config.taboo_grains)
         self.renderer = GrainRenderer(
             audio, g.piece, np.round(g.start_sample * scale).astype(np.int64), np.round(g.end_sample * scale).astype(np.int64),
             self._crossfade_samples(config),
         )
-        self.selector = GrainSelector(g.piece, g.label, g.feature, corpus.codebook.centroids, taboo_grains=config.taboo_grains)
         self.reset()
 
     def _crossfade_samples(self, config: EngineConfig) -> int:
@@ -132,11 +132,7 @@ class AnswerAgent:
         predicted = sample_label(logits[0].numpy(), self.config.temperature, self.config.top_p, self.rng)
         choice = self.selector.choose(predicted)
         self.prev_label = choice.label
-        audio = self.renderer.render(choice.grain, choice.contiguous)
-        if self.config.muted:
-            audio[:] = 0.0
-        elif self.config.gain_db != 0.0:
-            audio *= self.config.gain
+        audio = self.level(self.renderer.render(choice.grain, choice.contiguous))
         result = StepResult(
             index=self.steps, time_s=chunk.end / PERCEPTION_RATE_HZ, input_label=input_label, predicted_label=predicted,
             played_label=choice.label, grain=choice.grain, contiguous=choice.contiguous, fallback=choice.fallback,
@@ -145,5 +141,10 @@ class AnswerAgent:
         self.steps += 1
         return result
 
-    def with_config(self, **changes: object) -> EngineConfig:
-        return replace(self.config, **changes)
+    def level(self, audio: np.ndarray) -> np.ndarray:
+        """Apply mute and output gain to rendered audio, in place; returns it."""
+        if self.config.muted:
+            audio[:] = 0.0
+        elif self.config.gain_db != 0.0:
+            audio *= self.config.gain
+        return audio

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -62,6 +63,18 @@ class GrainSelector:
         self.taboo_grains = max(taboo_grains, 0)
         self.last: int | None = None
 
+    @classmethod
+    def from_corpus(cls, corpus: Any, exclude_pieces: Sequence[int] = (), taboo_grains: int = 8) -> "GrainSelector":
+        """A selector over a loaded corpus's grains, never playing the pieces in ``exclude_pieces``."""
+        g = corpus.grains
+        allowed = ~np.isin(g.piece, list(exclude_pieces)) if len(exclude_pieces) else None
+        return cls(g.piece, g.label, g.feature, corpus.codebook.centroids, allowed=allowed, taboo_grains=taboo_grains)
+
+    def successor(self, grain: int) -> int | None:
+        """The grain that follows ``grain`` in its recording, or None at the end of its piece."""
+        nxt = grain + 1
+        return nxt if nxt < len(self.label) and self.piece[nxt] == self.piece[grain] else None
+
     def reset(self) -> None:
         self.history.clear()
         self.last = None
@@ -74,15 +87,15 @@ class GrainSelector:
         wanted = int(label)
         playable = int(self.substitute[wanted])
         fallback = playable != wanted
-        nxt = self.last + 1 if self.last is not None else None
-        if nxt is not None and nxt < len(self.label) and self.allowed[nxt] and self.piece[nxt] == self.piece[self.last] and self.label[nxt] == playable:
+        nxt = self.successor(self.last) if self.last is not None else None
+        if nxt is not None and self.allowed[nxt] and self.label[nxt] == playable:
             return self._play(nxt, playable, contiguous=True, fallback=fallback)
         candidates = self.by_label[playable]
         if self.taboo_grains and len(candidates) > len(self.history):
             keep = ~np.isin(candidates, np.fromiter(self.history, dtype=np.int64))
             if keep.any():
                 candidates = candidates[keep]
-        anchor = self.feature[nxt] if nxt is not None and nxt < len(self.label) and self.piece[nxt] == self.piece[self.last] else self.centre[playable]
+        anchor = self.feature[nxt] if nxt is not None else self.centre[playable]
         d = ((self.feature[candidates] - anchor) ** 2).sum(axis=1)
         return self._play(int(candidates[int(np.argmin(d))]), playable, contiguous=False, fallback=fallback)
 

@@ -165,21 +165,20 @@ class LiveEngine:
 
     def _continuation(self) -> np.ndarray:
         """Audio that follows the last grain in its recording (not yet committed)."""
-        sel, ren = self.agent.selector, self.agent.renderer
-        last = sel.last
-        if last is None:
+        sel = self.agent.selector
+        if sel.last is None:
             return np.zeros(self.agent.hop_output_samples, dtype=np.float32)
-        nxt = last + 1 if last + 1 < len(sel.label) and sel.piece[last + 1] == sel.piece[last] else last
-        p, s, e = int(ren.piece[nxt]), int(ren.start[nxt]), int(ren.end[nxt])
-        return ren._excerpt(p, s, e - s) * (0.0 if self.agent.config.muted else self.agent.config.gain)  # noqa: SLF001
+        nxt = sel.successor(sel.last)
+        return self.agent.level(self.agent.renderer.peek(sel.last if nxt is None else nxt))
 
     def _commit_continuation(self, cursor: int) -> int:
         """The slot at ``cursor`` plays the continuation already in the ring: make it the played grain."""
         sel = self.agent.selector
         if sel.last is None:
             return self.agent.hop_output_samples
-        if sel.last + 1 < len(sel.label) and sel.piece[sel.last + 1] == sel.piece[sel.last]:
-            sel.last += 1
+        nxt = sel.successor(sel.last)
+        if nxt is not None:
+            sel.last = nxt
         played = self.agent.renderer.render(sel.last, contiguous=True)  # updates the crossfade tail
         tail = self._continuation()
         self._write_out(cursor + len(played), tail)

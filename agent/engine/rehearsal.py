@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from agent.audio_io import PERCEPTION_RATE_HZ, read_mono, write_audio
+from agent.audio_io import PERCEPTION_RATE_HZ, read_mono, resample, write_audio
 from agent.engine.agent import AnswerAgent, StepResult
 from agent.errors import AntiphonError
 
@@ -62,12 +62,13 @@ def run_rehearsal(agent: AnswerAgent, performer_16k: np.ndarray) -> RehearsalRes
 
 
 def rehearse_file(agent: AnswerAgent, input_path: Path, out_dir: Path) -> RehearsalResult:
-    performer_16k, _ = read_mono(Path(input_path), PERCEPTION_RATE_HZ)
+    performer, file_rate = read_mono(Path(input_path))
+    performer_16k = resample(performer, file_rate, PERCEPTION_RATE_HZ)
     if len(performer_16k) < agent.chunking.hop_samples:
         raise AntiphonError(f"{input_path}: shorter than one chunk ({agent.chunking.hop_s} s)")
     agent.warm_up()
     result = run_rehearsal(agent, performer_16k)
-    performer_out, _ = read_mono(Path(input_path), result.rate_hz)
+    performer_out = resample(performer, file_rate, result.rate_hz)
     performer_out = np.pad(performer_out, (0, max(0, len(result.answer) - len(performer_out))))[: len(result.answer)]
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

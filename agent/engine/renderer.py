@@ -40,10 +40,15 @@ class GrainRenderer:
         out[: len(got)] = got
         return out
 
+    def peek(self, grain: int) -> np.ndarray:
+        """The grain's own audio, as recorded (no crossfade; the renderer's state is untouched)."""
+        s = int(self.start[grain])
+        return self._excerpt(int(self.piece[grain]), s, int(self.end[grain]) - s)
+
     def render(self, grain: int, contiguous: bool) -> np.ndarray:
         """Audio of one slot: the grain, crossfaded from the previous one unless contiguous."""
-        p, s, e = int(self.piece[grain]), int(self.start[grain]), int(self.end[grain])
-        slot = self._excerpt(p, s, e - s)
+        p, e = int(self.piece[grain]), int(self.end[grain])
+        slot = self.peek(grain)
         if not contiguous:
             n = min(self.crossfade, len(slot))
             slot[:n] = slot[:n] * self.fade_in[:n] + self._tail[:n] * self.fade_out[:n]

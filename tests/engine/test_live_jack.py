@@ -8,12 +8,10 @@ agent in and agent out -> player in with jack_connect, like a studio patchbay.
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -24,39 +22,16 @@ from agent.audio_io import PERCEPTION_RATE_HZ, read_mono, resample
 from agent.engine.agent import AnswerAgent, load_agent_parts
 from agent.engine.config import EngineConfig
 from agent.engine.rehearsal import run_rehearsal
+from tests.engine.jack_session import AGENT_CLIENT, PLAYER, PLAYER_CLIENT, patch_player_to_agent, start_jackd, stop_jackd, wait_port
 
-HERE = Path(__file__).parent
 pytestmark = pytest.mark.skipif(shutil.which("jackd") is None, reason="jackd2 is installed by scripts/setup.sh")
 
 
 @pytest.fixture(scope="module")
 def jack_server():
-    env = {**os.environ, "JACK_NO_AUDIO_RESERVATION": "1"}
-    proc = subprocess.Popen(["jackd", "--no-realtime", "-d", "dummy", "-r", "48000", "-p", "256"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        subprocess.run(["jack_wait", "-w", "-t", "10"], check=True, capture_output=True, timeout=15)
-        yield proc
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-
-
-def ports() -> set[str]:
-    return set(subprocess.run(["jack_lsp"], capture_output=True, text=True).stdout.split())
-
-
-def wait_for(condition, timeout_s: float = 30.0) -> None:
-    end = time.monotonic() + timeout_s
-    while time.monotonic() < end:
-        if condition():
-            return
-        time.sleep(0.1)
-    raise AssertionError("timed out waiting for JACK ports")
-
-
-def connect(src: str, dst: str) -> None:
-    subprocess.run(["jack_connect", src, dst], check=True, capture_output=True)
+    proc = start_jackd()
+    yield proc
+    stop_jackd(proc)
 
 
 def test_live_answer_through_jack(jack_server, trained: Path, tone_corpus: Path, session_tone_pairs: Path, tmp_path: Path) -> None:
@@ -67,17 +42,13 @@ def test_live_answer_through_jack(jack_server, trained: Path, tone_corpus: Path,
          "--duration-s", "19", "--status-every-s", "1", "--temperature", "0", "--trace-dir", str(trace_dir)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
-    wait_for(lambda: "PortAudio:in_0" in ports() or serve.poll() is not None)
+    wait_port(f"{AGENT_CLIENT}:in_0", give_up=lambda: serve.poll() is not None)
     assert serve.poll() is None, serve.communicate()[1]
     recording = tmp_path / "recorded.wav"
-    player = subprocess.Popen([sys.executable, str(HERE / "jack_player.py"), str(take), str(recording), "3", "2"],
+    player = subprocess.Popen([sys.executable, str(PLAYER), str(take), str(recording), "3", "2"],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    wait_for(lambda: "PortAudio-01:in_0" in ports())
-    for a, b in [("system:capture_1", "PortAudio:in_0"), ("PortAudio:out_0", "system:playback_1"),
-                 ("system:capture_1", "PortAudio-01:in_0"), ("PortAudio-01:out_0", "system:playback_1")]:
-        subprocess.run(["jack_disconnect", a, b], capture_output=True)
-    connect("PortAudio-01:out_0", "PortAudio:in_0")
-    connect("PortAudio:out_0", "PortAudio-01:in_0")
+    wait_port(f"{PLAYER_CLIENT}:in_0", give_up=lambda: player.poll() is not None)
+    patch_player_to_agent()
     _, player_err = player.communicate(timeout=60)
     assert player.returncode == 0, player_err
     _, serve_err = serve.communicate(timeout=60)
