@@ -190,8 +190,9 @@ def _engine_config(args: argparse.Namespace) -> EngineConfig:
 def cmd_rehearse(args: argparse.Namespace) -> int:
     from agent.engine.agent import AnswerAgent, load_agent_parts
 
+    config = _engine_config(args)  # refuse bad settings before loading anything
     bundle, corpus, perception = load_agent_parts(Path(args.model), Path(args.corpus) if args.corpus else None)
-    return _rehearse(AnswerAgent(bundle, corpus, perception, _engine_config(args)), Path(args.input), Path(args.out))
+    return _rehearse(AnswerAgent(bundle, corpus, perception, config), Path(args.input), Path(args.out))
 
 
 def _rehearse(agent, take: Path, out: Path) -> int:
@@ -220,13 +221,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from agent.engine.agent import AnswerAgent, load_agent_parts
     from agent.engine.live import LiveEngine, StreamSettings
 
+    config = _engine_config(args)  # refuse bad settings before loading anything
     bundle, corpus, perception = load_agent_parts(Path(args.model), Path(args.corpus) if args.corpus else None)
     settings = StreamSettings(
         device=int(args.device) if args.device and args.device.isdigit() else args.device, sample_rate_hz=args.sample_rate_hz,
         block_frames=args.block_frames, input_channel=args.input_channel, output_channel=args.output_channel, channels=args.channels,
     )
     keep = args.trace_dir is not None
-    engine = LiveEngine(AnswerAgent(bundle, corpus, perception, _engine_config(args), output_rate_hz=args.sample_rate_hz), settings, keep_trace=keep)
+    engine = LiveEngine(AnswerAgent(bundle, corpus, perception, config, output_rate_hz=args.sample_rate_hz), settings, keep_trace=keep)
     engine.start()
     log.info("listening (Ctrl-C to stop): model %s, corpus %s, %d Hz, %d-frame blocks", bundle.path.name, corpus.path.name, args.sample_rate_hz, args.block_frames)
     started = time.monotonic()

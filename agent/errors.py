@@ -1,5 +1,9 @@
 """The one exception type users see: a one-line, human-readable reason."""
 
+from __future__ import annotations
+
+from typing import Iterable
+
 
 class AntiphonError(Exception):
     """A refused input or failed operation, with a one-line message fit for a musician.
@@ -10,3 +14,10 @@ class AntiphonError(Exception):
 
     def __init__(self, message: str) -> None:
         super().__init__(" ".join(str(message).split()))
+
+
+def require(checks: Iterable[tuple[bool, str]], prefix: str = "") -> None:
+    """Raise ``AntiphonError(prefix + message)`` for the first check that fails (config validation)."""
+    for ok, message in checks:
+        if not ok:
+            raise AntiphonError(prefix + message)

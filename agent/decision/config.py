@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-from agent.errors import AntiphonError
+from agent.errors import AntiphonError, require
 
 MODEL_FORMAT = "antiphon-decision"
 MODEL_FORMAT_VERSION = 1
@@ -43,9 +43,7 @@ class DecisionConfig:
             (0.0 <= self.dropout < 1.0, f"dropout must be in [0, 1), got {self.dropout}"),
             (self.anticipation_chunks in (0, 1), f"anticipation_chunks must be 0 or 1, got {self.anticipation_chunks}"),
         ]
-        for ok, message in checks:
-            if not ok:
-                raise AntiphonError(f"decision config: {message}")
+        require(checks, "decision config: ")
 
     @property
     def start_token(self) -> int:
@@ -114,6 +112,4 @@ class TrainConfig:
             (0 < self.validation_fraction < 1, "validation_fraction must be in (0, 1)"),
             (self.select_on in ("free-running", "loss"), "select_on must be 'free-running' or 'loss'"),
         ]
-        for ok, message in checks:
-            if not ok:
-                raise AntiphonError(f"training config: {message}")
+        require(checks, "training config: ")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from agent.errors import AntiphonError
+from agent.errors import require
 
 
 @dataclass(frozen=True)
@@ -30,9 +30,7 @@ class EngineConfig:
             (0 <= self.taboo_grains <= 1000, f"taboo_grains must be between 0 and 1000, got {self.taboo_grains}"),
             (0.0 <= self.output_lead_ms <= 2000.0, f"output_lead_ms must be between 0 and 2000, got {self.output_lead_ms}"),
         ]
-        for ok, message in checks:
-            if not ok:
-                raise AntiphonError(message)
+        require(checks)
 
     @property
     def gain(self) -> float:

@@ -1,0 +1,43 @@
+"""Playing settings and stream settings: out-of-range values are refused in one line, before anything plays."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from agent.engine.agent import AnswerAgent, load_agent_parts
+from agent.engine.config import EngineConfig
+from agent.engine.live import LiveEngine, StreamSettings
+from agent.errors import AntiphonError
+
+
+@pytest.mark.parametrize(
+    "field, value, match",
+    [("crossfade_ms", 1.0, "crossfade_ms"), ("crossfade_ms", 500.0, "crossfade_ms"), ("gain_db", 40.0, "gain_db"),
+     ("temperature", -1.0, "temperature"), ("top_p", 0.0, "top_p"), ("taboo_grains", -1, "taboo_grains"),
+     ("output_lead_ms", 5000.0, "output_lead_ms")],
+)
+def test_out_of_range_settings_are_refused(field: str, value: float, match: str) -> None:
+    with pytest.raises(AntiphonError, match=match):
+        EngineConfig(**{field: value})
+
+
+def test_cli_flag_out_of_range_is_one_line(tmp_path: Path) -> None:
+    # a model folder that does not exist: the settings are refused before anything is loaded
+    result = subprocess.run([sys.executable, "-m", "agent", "rehearse", "--input", str(tmp_path / "x.wav"), "--top-p", "2",
+                             "--model", str(tmp_path / "no-model")],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == ["error: top_p must be in (0, 1], got 2.0"]
+
+
+def test_stream_settings_must_fit_the_agent(trained: Path, tone_corpus: Path) -> None:
+    bundle, corpus, perception = load_agent_parts(trained, tone_corpus)
+    agent = AnswerAgent(bundle, corpus, perception, EngineConfig(), output_rate_hz=48_000)
+    with pytest.raises(AntiphonError, match="renders at 48000 Hz but the stream runs at 44100 Hz"):
+        LiveEngine(agent, StreamSettings(sample_rate_hz=44_100))
+    with pytest.raises(AntiphonError, match="output_channel must be between 0 and 1"):
+        LiveEngine(agent, StreamSettings(channels=2, output_channel=2))
