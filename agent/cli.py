@@ -99,7 +99,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     cmd_evaluate(
         argparse.Namespace(
             model=str(model), pairs=str(paths.DEMO_PAIRS_DIR), source="soprano", target="bass", corpus=str(paths.DEMO_CORPUS_DIR),
-            compare=None, all_pieces=False, out=str(paths.REPO_ROOT / "out" / "demo-evaluation"), seed=0,
+            compare=None, all_pieces=False, out=str(paths.OUT_DIR / "demo-evaluation"), seed=0,
         )
     )
     from agent.engine.agent import AnswerAgent, load_agent_parts
@@ -109,7 +109,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     take = next((paths.DEMO_PAIRS_DIR / piece).glob("soprano.*"))
     sys.stdout.write(f"\nrehearsal: the agent answers the soprano of held-out piece {piece}:\n")
     bundle, corpus, perception = load_agent_parts(model, paths.DEMO_CORPUS_DIR)
-    return _rehearse(AnswerAgent(bundle, corpus, perception, EngineConfig()), take, paths.REPO_ROOT / "out" / "demo-rehearsal")
+    return _rehearse(AnswerAgent(bundle, corpus, perception, EngineConfig()), take, paths.OUT_DIR / "demo-rehearsal")
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -178,12 +178,14 @@ def _add_engine_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--top-p", type=float, default=EngineConfig.top_p, help="nucleus sampling: smallest label set with this probability mass")
     g.add_argument("--taboo-grains", type=int, default=EngineConfig.taboo_grains, help="do not replay any of the last N grains (except as a continuation)")
     g.add_argument("--seed", type=int, default=EngineConfig.seed, help="seed of the label sampling")
+    g.add_argument("--hop-s", type=float, default=EngineConfig.hop_s, help="decision rate, 0.1 to 0.5 s (0 = the model's own hop; uniform chunking only)")
 
 
 def _engine_config(args: argparse.Namespace) -> EngineConfig:
     return EngineConfig(
         crossfade_ms=args.crossfade_ms, gain_db=args.gain_db, temperature=args.temperature, top_p=args.top_p,
-        taboo_grains=args.taboo_grains, seed=args.seed,
+        taboo_grains=args.taboo_grains, seed=args.seed, hop_s=args.hop_s,
+        output_lead_ms=getattr(args, "output_lead_ms", EngineConfig.output_lead_ms),
     )
 
 
@@ -216,36 +218,40 @@ def cmd_devices(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    import time
-
-    from agent.engine.agent import AnswerAgent, load_agent_parts
-    from agent.engine.live import LiveEngine, StreamSettings
+    from agent.engine.live import StreamSettings
+    from agent.engine.voice import VoiceSpec
+    from agent.serving import AgentSpec, build_engine, parse_agent_spec, run
 
     config = _engine_config(args)  # refuse bad settings before loading anything
-    bundle, corpus, perception = load_agent_parts(Path(args.model), Path(args.corpus) if args.corpus else None)
+    if args.agent:
+        specs = [parse_agent_spec(text) for text in args.agent]
+    else:
+        specs = [AgentSpec(VoiceSpec("answer", args.input_channel, args.output_channel), Path(args.model), Path(args.corpus) if args.corpus else None)]
     settings = StreamSettings(
         device=int(args.device) if args.device and args.device.isdigit() else args.device, sample_rate_hz=args.sample_rate_hz,
-        block_frames=args.block_frames, input_channel=args.input_channel, output_channel=args.output_channel, channels=args.channels,
+        block_frames=args.block_frames, channels=args.channels,
     )
-    keep = args.trace_dir is not None
-    engine = LiveEngine(AnswerAgent(bundle, corpus, perception, config, output_rate_hz=args.sample_rate_hz), settings, keep_trace=keep)
-    engine.start()
-    log.info("listening (Ctrl-C to stop): model %s, corpus %s, %d Hz, %d-frame blocks", bundle.path.name, corpus.path.name, args.sample_rate_hz, args.block_frames)
-    started = time.monotonic()
-    try:
-        while args.duration_s is None or time.monotonic() - started < args.duration_s:
-            time.sleep(min(args.status_every_s, args.duration_s or args.status_every_s))
-            log.info("%s", engine.status_line())
-    except KeyboardInterrupt:
-        pass
-    finally:
-        engine.stop()
-    log.info("stopped: %s", engine.status_line())
-    if keep:
-        out = Path(args.trace_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        engine.write_trace(out / "live-trace.json", out / "heard.wav")
-        log.info("wrote %s/live-trace.json and heard.wav", out)
+    engine = build_engine(specs, config, settings, keep_trace=args.trace_dir is not None)
+    osc = None if args.no_osc else {
+        "host": args.osc_host, "port": args.osc_port, "reply_port": args.reply_port or None, "record_dir": Path(args.record_dir),
+    }
+    run(engine, osc, answering=not args.wait_for_start, duration_s=args.duration_s, status_every_s=args.status_every_s,
+        trace_dir=Path(args.trace_dir) if args.trace_dir else None)
+    return 0
+
+
+def cmd_osc_patches(args: argparse.Namespace) -> int:
+    from agent.osc.patches import write_patches
+
+    for path in write_patches(Path(args.out)):
+        log.info("wrote %s", path)
+    return 0
+
+
+def cmd_osc_table(args: argparse.Namespace) -> int:
+    from agent.osc.table import markdown
+
+    sys.stdout.write(markdown())
     return 0
 
 
@@ -334,7 +340,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--input", required=True, help="the performer's take (any audio file, any rate or channel count)")
     p.add_argument("--model", default=str(paths.DEFAULT_MODEL_DIR), help="decision model folder")
     p.add_argument("--corpus", default=None, help="corpus folder (default corpora/<the model's corpus name>)")
-    p.add_argument("--out", default=str(paths.REPO_ROOT / "out" / "rehearsal"), help="folder for the results")
+    p.add_argument("--out", default=str(paths.OUT_DIR / "rehearsal"), help="folder for the results")
     _add_engine_args(p)
     p.set_defaults(handler=cmd_rehearse)
 
@@ -353,8 +359,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--duration-s", type=float, default=None, help="stop after this many seconds (default: until Ctrl-C)")
     p.add_argument("--status-every-s", type=float, default=2.0, help="seconds between status lines")
     p.add_argument("--trace-dir", default=None, help="on stop, write live-trace.json and heard.wav (the 16 kHz input as heard) here")
+    p.add_argument("--agent", action="append", default=[], metavar="name=N,model=DIR,corpus=DIR,in=CH,out=CH",
+                   help="an agent (repeatable; replaces --model/--corpus/--input-channel/--output-channel); OSC addresses /antiphon/N/...")
+    p.add_argument("--wait-for-start", action="store_true", help="agents stay silent until /antiphon/<agent>/start")
+    p.add_argument("--output-lead-ms", type=float, default=EngineConfig.output_lead_ms, help="how far ahead of the play head a decision must land")
+    g = p.add_argument_group("OSC (see docs/osc.md)")
+    g.add_argument("--osc-host", default="127.0.0.1", help="address to listen on (127.0.0.1: this machine only)")
+    g.add_argument("--osc-port", type=int, default=7400, help="UDP port to listen on")
+    g.add_argument("--reply-port", type=int, default=7401, help="UDP port on 127.0.0.1 that gets status, events and errors (0: only registered ports)")
+    g.add_argument("--record-dir", default=str(paths.RECORDINGS_DIR), help="folder of /antiphon/<agent>/record files")
+    g.add_argument("--no-osc", action="store_true", help="audio only, no OSC server")
     _add_engine_args(p)
     p.set_defaults(handler=cmd_serve)
+
+    p = sub.add_parser("osc-table", help="print the OSC address table as Markdown (docs/osc.md is its output)", formatter_class=fmt)
+    p.set_defaults(handler=cmd_osc_table)
+
+    p = sub.add_parser("osc-patches", help="write the Max/MSP and Pure Data patches (and help patches) from the OSC address table", formatter_class=fmt)
+    p.add_argument("--out", default=str(paths.MAXPATCHES_DIR), help="folder for antiphon.maxpat, antiphon.maxhelp, antiphon.pd, antiphon-help.pd")
+    p.set_defaults(handler=cmd_osc_patches)
     return parser
 
 

@@ -14,6 +14,10 @@ MODELS_DIR = REPO_ROOT / "models"
 CORPORA_DIR = REPO_ROOT / "corpora"
 MAXPATCHES_DIR = REPO_ROOT / "maxpatches"
 
+OUT_DIR = REPO_ROOT / "out"
+RECORDINGS_DIR = OUT_DIR / "recordings"  # antiphon serve: /antiphon/<agent>/record 1
+DOCS_DIR = REPO_ROOT / "docs"
+
 DEMO_PAIRS_DIR = CORPORA_DIR / "demo-pairs"
 DEMO_CORPUS_DIR = CORPORA_DIR / "demo"
 # The shipped decision model (soprano -> bass on the demo corpus); rebuilt by scripts/train-default-model.sh.

@@ -1,12 +1,12 @@
 """Engine latency: worker compute per chunk against the hop, live xruns on JACK, rehearsal speed.
 
     python bench/engine_latency.py [--model models/demo-soprano-bass] [--model-hop-0.5 out/sweep/model-hop-0-5-s]
-                                   [--live-s 120] [--no-live]
+                                   [--live-s 120] [--no-live] [--jack-no-realtime]
 
 1. Rehearsal of the held-out demo pieces (soprano) with each model: compute per chunk (mean, p99)
    and as a ratio of the hop; rehearsal speed as a multiple of real time.
-2. Live: jackd with the dummy driver (48 kHz, 256-frame blocks), `antiphon serve` with the shipped
-   model, and a player process feeding held-out sopranos through JACK for --live-s seconds:
+2. Live: jackd with the dummy driver (48 kHz, 256-frame blocks, realtime scheduling where the
+   machine allows it), `antiphon serve` with the shipped model, and a player process feeding held-out sopranos through JACK for --live-s seconds:
    xruns, underruns, skipped decisions and live compute p50/p99 from the server's trace.
 Targets on 2 cores: p99 compute <= 0.5 x hop, 0 xruns, rehearsal >= 20x real time.
 """
@@ -31,7 +31,7 @@ from agent.engine.rehearsal import run_rehearsal
 from agent.pairs import read_heldout
 
 sys.path.insert(0, str(paths.REPO_ROOT))  # the JACK helpers shared with the live test
-from tests.engine.jack_session import AGENT_CLIENT, PLAYER, PLAYER_CLIENT, patch_player_to_agent, start_jackd, stop_jackd, wait_port  # noqa: E402
+from tests.engine.jack_session import AGENT_CLIENT, PLAYER, PLAYER_CLIENT, patch_player_to_agent, realtime_allowed, start_jackd, stop_jackd, wait_port  # noqa: E402
 
 
 def heldout_takes() -> list[Path]:
@@ -59,17 +59,17 @@ def rehearsal_figures(model: Path) -> dict:
     return {"hop_ms": hop_ms, "mean_ms": ms.mean(), "p99_ms": np.percentile(ms, 99), "chunks": len(ms), "speed_x": seconds / wall}
 
 
-def live_figures(model: Path, seconds: float) -> dict:
+def live_figures(model: Path, seconds: float, realtime: bool | None) -> dict:
     takes = heldout_takes()
     audio = np.concatenate([read_mono(t, 48_000)[0] for t in takes])
     audio = np.tile(audio, int(np.ceil(seconds * 48_000 / len(audio))))[: int(seconds * 48_000)]
-    jack = start_jackd()
+    jack = start_jackd(realtime=realtime)
     with tempfile.TemporaryDirectory() as tmp:
         try:
             take = Path(tmp) / "take.wav"
             sf.write(take, audio, 48_000, subtype="FLOAT")
             serve = subprocess.Popen([sys.executable, "-m", "agent", "serve", "--model", str(model), "--device", "system",
-                                      "--duration-s", str(seconds + 8), "--status-every-s", "10", "--trace-dir", tmp],
+                                      "--duration-s", str(seconds + 8), "--status-every-s", "10", "--trace-dir", tmp, "--no-osc"],
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
             wait_port(f"{AGENT_CLIENT}:in_0", timeout_s=60, give_up=lambda: serve.poll() is not None)
             player = subprocess.Popen([sys.executable, str(PLAYER), str(take), str(Path(tmp) / "rec.wav"), "3", "1"],
@@ -90,6 +90,7 @@ def main() -> None:
     parser.add_argument("--model-hop-0.5", dest="model_half", default="out/sweep/model-hop-0-5-s", help="a model trained at hop 0.5 s (bench/decision_sweep.py makes one)")
     parser.add_argument("--live-s", type=float, default=120.0)
     parser.add_argument("--no-live", action="store_true")
+    parser.add_argument("--jack-no-realtime", action="store_true", help="run jackd without realtime scheduling (the default uses it where allowed)")
     args = parser.parse_args()
     print("rehearsal of the held-out demo sopranos (compute per chunk includes perception, decision, selection, rendering)")
     print(f"{'hop ms':>6} {'chunks':>6} {'mean ms':>8} {'p99 ms':>7} {'p99/hop':>7} {'speed':>8}")
@@ -100,8 +101,9 @@ def main() -> None:
         f = rehearsal_figures(model)
         print(f"{f['hop_ms']:6.0f} {f['chunks']:6d} {f['mean_ms']:8.2f} {f['p99_ms']:7.2f} {f['p99_ms'] / f['hop_ms']:7.3f} {f['speed_x']:7.0f}x")
     if not args.no_live:
-        s = live_figures(Path(args.model), args.live_s)
-        print(f"live on JACK dummy (48 kHz, 256-frame blocks), {args.live_s:.0f} s: xruns {s['xruns']}, underruns {s['underruns']}, "
+        s = live_figures(Path(args.model), args.live_s, False if args.jack_no_realtime else None)
+        mode = "no realtime" if args.jack_no_realtime else ("realtime" if realtime_allowed() else "no realtime: not allowed here")
+        print(f"live on JACK dummy (48 kHz, 256-frame blocks, {mode}), {args.live_s:.0f} s: xruns {s['xruns']}, underruns {s['underruns']}, "
               f"skipped {s['skipped']}, steps {s['steps']}, callbacks {s['callbacks']}, last xrun at callback {s['last_xrun_callback']}, compute p50 {s['compute_p50_ms']} ms p99 {s['compute_p99_ms']} ms")
 
 

@@ -9,7 +9,7 @@ threads change settings only through ``apply`` called by that thread between chu
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +24,7 @@ from agent.engine.config import EngineConfig
 from agent.engine.grain_selection import GrainSelector
 from agent.engine.renderer import GrainRenderer
 from agent.engine.sampler import sample_label
+from agent.errors import AntiphonError
 from agent.perception import PerceptionBackend
 
 
@@ -71,8 +72,10 @@ class AnswerAgent:
         self.bundle, self.corpus, self.perception = bundle, corpus, perception
         self.model = bundle.model
         self.codebook = bundle.codebook
+        self.check(config)
         self.config = config
-        self.chunking = ChunkingConfig.from_dict(bundle.corpus_meta["chunking"])
+        self.model_chunking = ChunkingConfig.from_dict(bundle.corpus_meta["chunking"])
+        self.chunking = self._chunking_for(config)
         self.output_rate_hz = int(output_rate_hz or corpus.audio_rate_hz)
         scale = self.output_rate_hz / corpus.audio_rate_hz
         audio = corpus.audio if scale == 1 else tuple(resample(a, corpus.audio_rate_hz, self.output_rate_hz) for a in corpus.audio)
@@ -82,7 +85,22 @@ class AnswerAgent:
             audio, g.piece, np.round(g.start_sample * scale).astype(np.int64), np.round(g.end_sample * scale).astype(np.int64),
             self._crossfade_samples(config),
         )
+        self.renderer.set_slot(self.hop_output_samples if config.hop_s else None)
+        self._level_now = self._target_level(config)
         self.reset()
+
+    def check(self, config: EngineConfig) -> None:
+        """Refuse settings this model cannot play (one line); ``apply`` may then not fail."""
+        mode = self.bundle.corpus_meta["chunking"]["mode"]
+        if config.hop_s and mode != "uniform":
+            raise AntiphonError(f"this model cuts the input at onsets ({mode} chunking): its hop cannot be changed")
+
+    def _chunking_for(self, config: EngineConfig) -> ChunkingConfig:
+        return replace(self.model_chunking, hop_s=config.hop_s) if config.hop_s else self.model_chunking
+
+    @staticmethod
+    def _target_level(config: EngineConfig) -> float:
+        return 0.0 if config.muted else config.gain
 
     def _crossfade_samples(self, config: EngineConfig) -> int:
         return int(round(config.crossfade_ms * 1e-3 * self.output_rate_hz))
@@ -111,7 +129,12 @@ class AnswerAgent:
         self.reset()
 
     def apply(self, config: EngineConfig) -> None:
-        """New playing settings, applied between chunks."""
+        """New playing settings, applied between chunks (``check`` them first)."""
+        if config.hop_s != self.config.hop_s:
+            # a new decision rate: the chunker restarts (the partial chunk is dropped), slots change length
+            self.chunking = self._chunking_for(config)
+            self.chunker = make_chunker(self.chunking)
+            self.renderer.set_slot(int(round(self.chunking.hop_s * self.output_rate_hz)) if config.hop_s else None)
         if config.crossfade_ms != self.config.crossfade_ms:
             self.renderer.set_crossfade(self._crossfade_samples(config))
         if config.taboo_grains != self.config.taboo_grains:
@@ -142,9 +165,16 @@ class AnswerAgent:
         return result
 
     def level(self, audio: np.ndarray) -> np.ndarray:
-        """Apply mute and output gain to rendered audio, in place; returns it."""
-        if self.config.muted:
-            audio[:] = 0.0
-        elif self.config.gain_db != 0.0:
-            audio *= self.config.gain
+        """Apply mute and output gain to rendered audio, in place; returns it.
+
+        A change of gain or mute ramps over the crossfade length, so it never clicks.
+        """
+        target = self._target_level(self.config)
+        if target != self._level_now:
+            n = min(len(audio), max(self.renderer.crossfade, 1))
+            audio[:n] *= np.linspace(self._level_now, target, n + 1, dtype=np.float32)[1:]
+            audio[n:] *= target
+            self._level_now = target
+        elif target != 1.0:
+            audio *= target
         return audio

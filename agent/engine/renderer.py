@@ -20,7 +20,18 @@ class GrainRenderer:
         self.piece = np.asarray(piece)
         self.start = np.asarray(start)
         self.end = np.asarray(end)
+        self.slot_samples: int | None = None  # None: each grain plays its own length
         self.set_crossfade(crossfade_samples)
+
+    def set_slot(self, samples: int | None) -> None:
+        """Play every grain for ``samples`` (a decision rate other than the corpus hop), or its own length."""
+        self.slot_samples = None if samples is None else int(samples)
+
+    def hand_over(self, previous: "GrainRenderer") -> None:
+        """Continue from another renderer's last grain (a model or corpus swapped live): its tail fades out."""
+        n = min(len(previous._tail), self.crossfade)
+        self._tail = np.zeros(self.crossfade, dtype=np.float32)
+        self._tail[:n] = previous._tail[:n]
 
     def set_crossfade(self, samples: int) -> None:
         """New crossfade length; takes effect at the next joint (the stored tail is re-cut)."""
@@ -40,16 +51,22 @@ class GrainRenderer:
         out[: len(got)] = got
         return out
 
+    def _length(self, grain: int) -> int:
+        return self.slot_samples if self.slot_samples is not None else int(self.end[grain]) - int(self.start[grain])
+
     def peek(self, grain: int) -> np.ndarray:
-        """The grain's own audio, as recorded (no crossfade; the renderer's state is untouched)."""
-        s = int(self.start[grain])
-        return self._excerpt(int(self.piece[grain]), s, int(self.end[grain]) - s)
+        """The grain's audio for one slot, as recorded (no crossfade; the renderer's state is untouched)."""
+        return self._excerpt(int(self.piece[grain]), int(self.start[grain]), self._length(grain))
 
     def render(self, grain: int, contiguous: bool) -> np.ndarray:
-        """Audio of one slot: the grain, crossfaded from the previous one unless contiguous."""
-        p, e = int(self.piece[grain]), int(self.end[grain])
+        """Audio of one slot: the grain, crossfaded from the previous one unless contiguous.
+
+        With a slot length other than the grain's own, the next grain in the corpus no longer
+        continues what was played, so every joint is crossfaded.
+        """
+        p, e = int(self.piece[grain]), int(self.start[grain]) + self._length(grain)
         slot = self.peek(grain)
-        if not contiguous:
+        if not contiguous or e != int(self.end[grain]):
             n = min(self.crossfade, len(slot))
             slot[:n] = slot[:n] * self.fade_in[:n] + self._tail[:n] * self.fade_out[:n]
         self._tail = self._excerpt(p, e, self.crossfade)

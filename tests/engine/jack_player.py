@@ -7,6 +7,7 @@ Opens a duplex sounddevice stream on JACK (client "PortAudio-NN"), plays PREROLL
 all along. Writes the recording as a 48 kHz float WAV.
 """
 
+import gc
 import sys
 import time
 
@@ -34,6 +35,8 @@ def main() -> None:
         record[p : p + n] = indata[:n, 0]
         pos[0] = p + frames
 
+    gc.collect()
+    gc.freeze()  # as the engine does: no full collection over the loaded heap inside a callback
     with sd.Stream(device="system", samplerate=RATE, blocksize=256, channels=1, dtype="float32", callback=callback):
         print("playing", flush=True)
         while pos[0] < len(play):

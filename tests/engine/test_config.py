@@ -11,6 +11,7 @@ import pytest
 from agent.engine.agent import AnswerAgent, load_agent_parts
 from agent.engine.config import EngineConfig
 from agent.engine.live import LiveEngine, StreamSettings
+from agent.engine.voice import VoiceSpec
 from agent.errors import AntiphonError
 
 
@@ -38,6 +39,6 @@ def test_stream_settings_must_fit_the_agent(trained: Path, tone_corpus: Path) ->
     bundle, corpus, perception = load_agent_parts(trained, tone_corpus)
     agent = AnswerAgent(bundle, corpus, perception, EngineConfig(), output_rate_hz=48_000)
     with pytest.raises(AntiphonError, match="renders at 48000 Hz but the stream runs at 44100 Hz"):
-        LiveEngine(agent, StreamSettings(sample_rate_hz=44_100))
-    with pytest.raises(AntiphonError, match="output_channel must be between 0 and 1"):
-        LiveEngine(agent, StreamSettings(channels=2, output_channel=2))
+        LiveEngine.single(agent, StreamSettings(sample_rate_hz=44_100))
+    with pytest.raises(AntiphonError, match="output_channel of agent 'answer' must be between 0 and 1"):
+        LiveEngine.single(agent, StreamSettings(channels=2), VoiceSpec(output_channel=2))

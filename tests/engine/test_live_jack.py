@@ -12,6 +12,7 @@ import re
 import shutil
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +23,7 @@ from agent.audio_io import PERCEPTION_RATE_HZ, read_mono, resample
 from agent.engine.agent import AnswerAgent, load_agent_parts
 from agent.engine.config import EngineConfig
 from agent.engine.rehearsal import run_rehearsal
-from tests.engine.jack_session import AGENT_CLIENT, PLAYER, PLAYER_CLIENT, patch_player_to_agent, start_jackd, stop_jackd, wait_port
+from tests.engine.jack_session import AGENT_CLIENT, PLAYER, PLAYER_CLIENT, XRUNS_TOLERATED, patch_player_to_agent, start_jackd, stop_jackd, wait_port
 
 pytestmark = pytest.mark.skipif(shutil.which("jackd") is None, reason="jackd2 is installed by scripts/setup.sh")
 
@@ -39,7 +40,7 @@ def test_live_answer_through_jack(jack_server, trained: Path, tone_corpus: Path,
     trace_dir = tmp_path / "live"
     serve = subprocess.Popen(
         [sys.executable, "-m", "agent", "serve", "--model", str(trained), "--corpus", str(tone_corpus), "--device", "system",
-         "--duration-s", "19", "--status-every-s", "1", "--temperature", "0", "--trace-dir", str(trace_dir)],
+         "--duration-s", "19", "--status-every-s", "1", "--temperature", "0", "--trace-dir", str(trace_dir), "--no-osc"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     wait_port(f"{AGENT_CLIENT}:in_0", give_up=lambda: serve.poll() is not None)
@@ -55,11 +56,11 @@ def test_live_answer_through_jack(jack_server, trained: Path, tone_corpus: Path,
     assert serve.returncode == 0, serve_err
 
     final = [line for line in serve_err.splitlines() if line.startswith("stopped:")][-1]
-    # Issue 6 asks for 0 xruns. Measured here: 0 in most 19 s runs, but jackd runs without realtime
-    # scheduling on 2 shared cores and sporadic xruns occur (3-4 per 2 minutes in
-    # bench/engine_latency.py), so this test tolerates at most 2 until that is solved.
+    status = json.loads((trace_dir / "live-trace.json").read_text())["status"]
     xruns = int(re.search(r"xruns (\d+) ", final).group(1))
-    assert xruns <= 2, final
+    if xruns:
+        warnings.warn(f"{xruns} xruns (last at callback {status['last_xrun_callback']} of {status['callbacks']}): {final}", stacklevel=1)
+    assert xruns <= XRUNS_TOLERATED, final  # see jack_session.XRUNS_TOLERATED: issue 6's open point
     assert re.search(r"underruns 0 ", final), final
     assert re.search(r"skipped 0 ", final), final
 

@@ -1,0 +1,117 @@
+"""Loading while the music plays: new models, corpora and input files, built off the workers' path.
+
+One loader thread per engine takes jobs one at a time. A job builds a complete new ``AnswerAgent``
+(or reads and resamples an input file), warms it up, and only then queues it to the voice, whose
+worker swaps it in between two chunks. Until then, and for good if the job fails (missing folder,
+corrupt or foreign file, a corpus whose codebook is not the model's), the previous one keeps
+playing; the failure is reported to the job's ``report(reason)``.
+
+The cyclic garbage collector is paused during a job and the new objects frozen afterwards: a
+collection over them inside the audio callback would stall the stream (see ``live.freeze_heap``).
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import queue
+import threading
+from contextlib import contextmanager
+from dataclasses import replace
+from pathlib import Path
+from typing import Callable, Iterator
+
+from agent.audio_io import read_mono
+from agent.corpus.format import load_corpus
+from agent.decision.checkpoint import check_model_fits_corpus, load_model
+from agent.decision.pairs_labels import model_perception
+from agent.engine.agent import AnswerAgent
+from agent.engine.voice import Voice
+from agent.errors import AntiphonError
+
+log = logging.getLogger(__name__)
+
+MIC = "mic"
+Report = Callable[[str], None]
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        if was:
+            gc.enable()
+
+
+def build_agent(voice: Voice, model_dir: Path | None = None, corpus_dir: Path | None = None) -> AnswerAgent:
+    """A new agent for ``voice``: a new model (keeping the corpus if it fits, else the model's own), or a new corpus."""
+    current = voice.agent
+    bundle = load_model(model_dir) if model_dir is not None else current.bundle
+    if corpus_dir is not None:
+        corpus = load_corpus(corpus_dir, with_audio=True)
+        check_model_fits_corpus(bundle, corpus)
+    else:
+        corpus = current.corpus
+        try:
+            check_model_fits_corpus(bundle, corpus)
+        except AntiphonError:
+            corpus = load_corpus(bundle.default_corpus_dir, with_audio=True)
+            check_model_fits_corpus(bundle, corpus)
+    perception = model_perception(bundle) if model_dir is not None else current.perception
+    config = voice.pending
+    agent = AnswerAgent(bundle, corpus, perception, replace(config, hop_s=0.0), output_rate_hz=voice.rate_hz)
+    agent.warm_up()
+    return agent
+
+
+class Loader:
+    """The engine's loading thread: ``submit`` a job, get an error report if it fails."""
+
+    def __init__(self) -> None:
+        self._jobs: queue.SimpleQueue = queue.SimpleQueue()
+        self._busy: set[str] = set()  # voices with a job queued or running
+        self._thread = threading.Thread(target=self._run, name="antiphon-loader", daemon=True)
+        self._thread.start()
+
+    def submit(self, voice: Voice, what: str, path: str, report: Report) -> None:
+        """Queue loading ``what`` ('model', 'corpus' or 'input') for ``voice``; refuses a second job for the same voice."""
+        if voice.name in self._busy:
+            raise AntiphonError(f"agent '{voice.name}' is still loading; try again when /antiphon/event/loaded or an error arrives")
+        self._busy.add(voice.name)
+        self._jobs.put((voice, what, path, report))
+
+    def close(self) -> None:
+        self._jobs.put(None)
+        self._thread.join(timeout=5.0)
+        gc.unfreeze()  # the collector may again free what the jobs froze
+
+    def _run(self) -> None:
+        while True:
+            job = self._jobs.get()
+            if job is None:
+                return
+            voice, what, path, report = job
+            try:
+                with collector_paused():
+                    self._load(voice, what, path)
+            except AntiphonError as exc:
+                log.warning("refused %s for agent %s: %s", what, voice.name, exc)
+                report(str(exc))
+            finally:
+                self._busy.discard(voice.name)
+
+    @staticmethod
+    def _load(voice: Voice, what: str, path: str) -> None:
+        if what == "input":
+            audio = None if path == MIC else read_mono(Path(path), voice.rate_hz)[0]
+            voice.request("input", (path, audio))
+        elif what == "model":
+            voice.request("agent", (build_agent(voice, model_dir=Path(path)), what, path))
+        elif what == "corpus":
+            voice.request("agent", (build_agent(voice, corpus_dir=Path(path)), what, path))
+        else:
+            raise AntiphonError(f"cannot load '{what}'")

@@ -1,0 +1,319 @@
+"""One answering agent inside the live engine: its rings, its worker thread and its command queue.
+
+Threads and what they own (the engine's audio callback is in ``live.py``):
+- the audio callback owns ``in_write``, ``out_read`` and the file-input position: per block it
+  copies the input channel (or the looping input file) into ``in_ring`` and ``out_ring`` into the
+  output channel, then writes back into ``out_ring`` what it really played (zeros where nothing
+  was scheduled), so the ring behind the play head is the exact output (the recorder reads it);
+- the worker thread owns ``in_read``, ``out_write`` (the scheduling cursor), the agent and the
+  statistics. Between chunks it applies the queued commands (settings, start, stop, a new agent);
+  per block of input it resamples to 16 kHz (soxr, streaming), pushes it through the agent and
+  writes each answer slot into ``out_ring`` ``output_lead_ms`` ahead of the play head, followed by
+  the natural continuation of that grain. A decision that would land behind the play head is
+  skipped: the continuation already in the ring keeps playing (no silence) and the skip counted;
+- control threads (OSC, main) only put commands on ``commands`` and read counters.
+Counters are plain Python ints written by one thread and read by others (atomic under the GIL).
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, replace
+from typing import Callable
+
+import numpy as np
+import soxr
+
+from agent.audio_io import PERCEPTION_RATE_HZ
+from agent.engine.agent import AnswerAgent
+from agent.engine.config import EngineConfig
+from agent.errors import AntiphonError
+
+log = logging.getLogger(__name__)
+
+RING_S = 8.0
+
+Notify = Callable[..., None]  # notify(address_command, *args): events for the OSC clients
+
+
+def _silent(*_args: object) -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class VoiceSpec:
+    """Where an agent listens and answers in the stream."""
+
+    name: str = "answer"
+    input_channel: int = 0
+    output_channel: int = 0
+
+
+class Voice:
+    """An AnswerAgent bound to one input and one output channel of the engine's stream."""
+
+    def __init__(self, spec: VoiceSpec, agent: AnswerAgent, rate_hz: int, block_frames: int, keep_trace: bool = False) -> None:
+        self.spec = spec
+        self.name = spec.name
+        self.agent = agent
+        self.rate_hz = rate_hz
+        self.block_frames = block_frames
+        self.capacity = int(RING_S * rate_hz)
+        self.in_ring = np.zeros(self.capacity, dtype=np.float32)
+        self.out_ring = np.zeros(self.capacity, dtype=np.float32)
+        self.in_write = 0
+        self.in_read = 0
+        self.out_read = 0
+        self.out_write = 0
+        self.file_input: np.ndarray | None = None  # read by the callback instead of the input channel
+        self.file_pos = 0
+        self.answering = False  # the worker's state; ``wanted`` is what control threads last asked for
+        self.wanted = False
+        self.scheduled = False  # the worker has scheduled audio since the last start (underruns count)
+        self.underruns = 0
+        self.compute_ms: deque[float] = deque(maxlen=200)
+        self.steps = 0
+        self.fallbacks = 0
+        self.skipped = 0
+        self.last_labels = (-1, -1)
+        self.commands: queue.SimpleQueue = queue.SimpleQueue()
+        self.pending = agent.config  # settings after every queued command (control threads)
+        self.notify: Notify = _silent
+        self._resampler = soxr.ResampleStream(rate_hz, PERCEPTION_RATE_HZ, 1, dtype="float32")
+        self._cursor: int | None = None
+        self._running = False
+        self._thread: threading.Thread | None = None
+        # what the worker heard (16 kHz) and did, kept only when asked (tests, debugging)
+        self.keep_trace = keep_trace
+        self.heard: list[np.ndarray] = []
+        self.trace: list[dict] = []
+
+    # -- audio thread (called by the engine's callback) ----------------------------------------
+    def process(self, indata: np.ndarray, outdata: np.ndarray, frames: int) -> None:
+        cap = self.capacity
+        w = self.in_write % cap
+        first = min(frames, cap - w)
+        src = self.file_input
+        if src is None:
+            ch = self.spec.input_channel
+            self.in_ring[w : w + first] = indata[:first, ch]
+            if first < frames:
+                self.in_ring[: frames - first] = indata[first:frames, ch]
+        else:
+            self._copy_file(src, w, first, frames)
+        self.in_write += frames
+        r = self.out_read % cap
+        available = self.out_write - self.out_read
+        n = frames if available >= frames else max(available, 0)
+        ch = self.spec.output_channel
+        first = min(frames, cap - r)
+        if n < frames:  # nothing scheduled there: the ring is made to hold the silence played
+            if n < first:
+                self.out_ring[r + n : r + first] = 0.0
+            if first < frames:
+                self.out_ring[max(n - first, 0) : frames - first] = 0.0
+            if self.scheduled:
+                self.underruns += 1
+        outdata[:first, ch] += self.out_ring[r : r + first]
+        if first < frames:
+            outdata[first:frames, ch] += self.out_ring[: frames - first]
+        self.out_read += frames
+
+    def _copy_file(self, src: np.ndarray, w: int, first: int, frames: int) -> None:
+        """Copy ``frames`` samples of the looping file into the input ring at ``w`` (no allocation)."""
+        done, length = 0, len(src)
+        while done < frames:
+            p = self.file_pos
+            dst = (w + done) % self.capacity
+            n = min(frames - done, length - p, self.capacity - dst)
+            self.in_ring[dst : dst + n] = src[p : p + n]
+            done += n
+            self.file_pos = (p + n) % length
+
+    # -- worker thread --------------------------------------------------------------------------
+    def start_worker(self) -> None:
+        self._running = True
+        self._thread = threading.Thread(target=self._work, name=f"antiphon-worker-{self.name}", daemon=True)
+        self._thread.start()
+
+    def stop_worker(self) -> None:
+        self._running = False
+        if self._thread is not None:
+            self._thread.join(timeout=2.0)
+            self._thread = None
+
+    def _work(self) -> None:
+        block = self.block_frames
+        while self._running:
+            self._apply_commands()
+            available = self.in_write - self.in_read
+            if available < block:
+                time.sleep(block / self.rate_hz)  # each wake-up takes the GIL: one per block is enough
+                continue
+            if not self.answering:
+                self.in_read = self.in_write  # not listening: drop the input
+                continue
+            if available > self.capacity:
+                self.skipped += 1  # fell more than a whole ring behind: drop the oldest input
+                self.in_read = self.in_write - block
+                continue
+            r = self.in_read % self.capacity
+            x = self.in_ring[np.arange(r, r + available) % self.capacity]
+            self.in_read += available
+            x16 = self._resampler.resample_chunk(x)
+            if self.keep_trace:
+                self.heard.append(x16)
+            for chunk in self.agent.chunker.push(x16):
+                self._answer(chunk)
+
+    def _answer(self, chunk) -> None:  # noqa: ANN001 - agent.chunking.Chunk
+        margin = self.block_frames  # a slot must start at least one block after the play head
+        lead = int(self.agent.config.output_lead_ms * 1e-3 * self.rate_hz)
+        if self._cursor is None:  # first slot since start: what lies before it in the ring is silence
+            begin = self.out_read
+            self._cursor = begin + lead
+            self._write_out(begin, np.zeros(lead, dtype=np.float32))
+        if self._cursor < self.out_read + margin:
+            # too late for this slot: the continuation already written keeps playing
+            self.skipped += 1
+            self._cursor += self._commit_continuation(self._cursor)
+            self.notify("event/skipped", self.name, self.skipped)
+            return
+        step = self.agent.step_chunk(chunk)
+        self._write_out(self._cursor, step.audio)
+        self._cursor += len(step.audio)
+        tail = self._continuation()
+        self._write_out(self._cursor, tail)
+        self.out_write = self._cursor + len(tail)
+        self.scheduled = True
+        self.steps += 1
+        self.fallbacks += int(step.fallback)
+        self.compute_ms.append(1e3 * step.compute_s)
+        self.last_labels = (step.input_label, step.played_label)
+        if self.keep_trace:
+            self.trace.append({**step.trace_row(), "output_sample": self._cursor - len(step.audio)})
+        self.notify("event/grain", self.name, step.index, step.input_label, step.played_label, step.grain,
+                    int(step.contiguous), int(step.fallback), round(1e3 * step.compute_s, 3))
+
+    def _write_out(self, start: int, audio: np.ndarray) -> None:
+        cap = self.capacity
+        s = start % cap
+        first = min(len(audio), cap - s)
+        self.out_ring[s : s + first] = audio[:first]
+        if first < len(audio):
+            self.out_ring[: len(audio) - first] = audio[first:]
+
+    def _continuation(self) -> np.ndarray:
+        """Audio that follows the last grain in its recording (not yet committed)."""
+        sel = self.agent.selector
+        if sel.last is None:
+            return np.zeros(self.agent.hop_output_samples, dtype=np.float32)
+        nxt = sel.successor(sel.last)
+        return self.agent.level(self.agent.renderer.peek(sel.last if nxt is None else nxt))
+
+    def _commit_continuation(self, cursor: int) -> int:
+        """The slot at ``cursor`` plays the continuation already in the ring: make it the played grain."""
+        sel = self.agent.selector
+        if sel.last is None:
+            return self.agent.hop_output_samples
+        nxt = sel.successor(sel.last)
+        if nxt is not None:
+            sel.last = nxt
+        played = self.agent.renderer.render(sel.last, contiguous=True)  # updates the crossfade tail
+        tail = self._continuation()
+        self._write_out(cursor + len(played), tail)
+        self.out_write = cursor + len(played) + len(tail)
+        return len(played)
+
+    def _fade_out(self) -> None:
+        """Stop answering: what is scheduled fades out over one crossfade after the next block."""
+        start = self.out_read + self.block_frames
+        n = min(max(self.agent.renderer.crossfade, 1), max(self.out_write - start, 0))
+        if n > 0:
+            idx = np.arange(start, start + n) % self.capacity
+            self.out_ring[idx] *= np.cos(0.5 * np.pi * (np.arange(n) + 0.5) / n).astype(np.float32)
+        self.out_write = min(self.out_write, start + n)
+        self._cursor = None
+
+    def _apply_commands(self) -> None:
+        while True:
+            try:
+                kind, value = self.commands.get_nowait()
+            except queue.Empty:
+                return
+            if kind == "config":
+                changed = {k: v for k, v in value.to_dict().items() if v != getattr(self.agent.config, k)}
+                self.agent.apply(value)
+                for name, v in changed.items():
+                    self.notify("event/set", self.name, name, float(v))
+            elif kind == "start":
+                self.agent.reset()
+                self._resampler = soxr.ResampleStream(self.rate_hz, PERCEPTION_RATE_HZ, 1, dtype="float32")
+                self.in_read = self.in_write
+                self._cursor = None
+                self.answering = True
+                self.notify("event/state", self.name, "started")
+            elif kind == "stop":
+                self.answering = False
+                self.scheduled = False
+                self._fade_out()
+                self.notify("event/state", self.name, "stopped")
+            elif kind == "agent":
+                new, what, path = value
+                config = self.agent.config
+                try:
+                    new.check(config)
+                except AntiphonError:  # a hop the new model cannot play (onset chunking): its own hop
+                    config = replace(config, hop_s=0.0)
+                    self.pending = replace(self.pending, hop_s=0.0)
+                new.apply(config)
+                new.renderer.hand_over(self.agent.renderer)  # the old grain fades out under the new one
+                self.agent = new
+                self.notify("event/loaded", self.name, what, path)
+            elif kind == "input":
+                source, audio = value
+                self.file_pos = 0
+                self.file_input = audio  # the callback reads the new source from its next block
+                self.notify("event/loaded", self.name, "input", source)
+
+    # -- control threads -----------------------------------------------------------------------
+    def request(self, kind: str, value: object = None) -> None:
+        """Queue a command for the worker (applied between chunks)."""
+        if kind == "start":
+            if self.wanted:
+                raise AntiphonError(f"agent '{self.name}' is already started")
+            self.wanted = True
+        elif kind == "stop":
+            if not self.wanted:
+                raise AntiphonError(f"agent '{self.name}' is not started")
+            self.wanted = False
+        elif kind == "config":
+            self.agent.check(value)
+            self.pending = value
+        self.commands.put((kind, value))
+
+    def settings(self, **changes: object) -> EngineConfig:
+        """The pending settings with ``changes``, validated (one-line AntiphonError)."""
+        try:
+            return replace(self.pending, **changes)
+        except TypeError as exc:
+            raise AntiphonError(str(exc)) from exc
+
+    def status(self) -> dict:
+        ms = np.asarray(self.compute_ms) if self.compute_ms else np.zeros(1)
+        return {
+            "agent": self.name,
+            "running": self.answering,
+            "underruns": self.underruns,
+            "compute_p50_ms": round(float(np.percentile(ms, 50)), 2),
+            "compute_p99_ms": round(float(np.percentile(ms, 99)), 2),
+            "steps": self.steps,
+            "fallbacks": self.fallbacks,
+            "skipped": self.skipped,
+            "input_label": int(self.last_labels[0]),
+            "answer_label": int(self.last_labels[1]),
+        }

@@ -1,0 +1,170 @@
+"""The OSC server over real UDP sockets, with a real engine whose workers run (no audio stream here:
+the live test in tests/osc/test_live_osc.py adds JACK). The ``server`` fixture is in conftest.py."""
+
+from __future__ import annotations
+
+import math
+import struct
+import time
+from pathlib import Path
+
+import pytest
+
+from agent.engine.config import EngineConfig
+from agent.osc.table import TABLE
+
+
+def errors(messages: list) -> list[str]:
+    return [args[1] for address, args in messages if address == "/antiphon/error"]
+
+
+@pytest.mark.parametrize(
+    ("address", "args", "types", "reason"),
+    [
+        ("/antiphon/answer/temperature", [9.0], None, "value out of range: 9 (allowed 0 to 5)"),
+        ("/antiphon/answer/temperature", [float("nan")], "f", "value must be a finite number, got nan"),
+        ("/antiphon/answer/gain", [float("inf")], "f", "db must be a finite number, got inf"),
+        ("/antiphon/answer/temperature", ["hot"], None, "value must be a number, got a string"),
+        ("/antiphon/answer/temperature", [], None, "wrong number of arguments: got 0, expected value (float)"),
+        ("/antiphon/answer/taboo", [2.5], None, "grains must be a whole number, got 2.5"),
+        ("/antiphon/answer/mute", [True], None, "on must be a number, got a boolean"),
+        ("/antiphon/answer/model", [3], None, "path must be a string, got a number"),
+        ("/antiphon/answer/model", ["x" * 5000], None, "path is too long (over 1024 characters)"),
+        ("/antiphon/nobody/temperature", [0.5], None, "no agent named 'nobody' (agents: answer, second)"),
+        ("/antiphon/answer/volume", [0.5], None, "unknown address"),
+        ("/antiphon/temperature", [0.5], None, "unknown address; agent commands are /antiphon/<agent>/temperature"),
+        ("/other/thing", [], None, "unknown address (every address starts with /antiphon/)"),
+        ("/antiphon/answer/stop", [], None, "agent 'answer' is not started"),
+        ("/antiphon/answer/record", [0], None, "agent 'answer' is not recording"),
+        ("/antiphon/answer/hop", [0.05], None, "seconds out of range: 0.05 s (allowed 0.1 to 0.5 or 0 s)"),
+        ("/antiphon/unregister", [9], None, "port 9 on 127.0.0.1 is not registered"),
+    ],
+)
+def test_every_refusal_is_answered_with_its_reason(server, address, args, types, reason) -> None:
+    srv, client = server
+    before = {v.name: v.pending for v in srv.engine.voices}
+    client.send(address, *args, types=types)
+    got = client.wait_for("/antiphon/error")
+    assert got[1] == reason
+    assert len(got[0]) <= 80  # echoed addresses are shortened
+    assert {v.name: v.pending for v in srv.engine.voices} == before  # nothing changed
+
+
+def test_malformed_packets_are_answered(server) -> None:
+    srv, client = server
+    for data in [b"garbage", b"/antiphon/ping\x00\x00,i\x00\x00", b"#bundle\x00" + b"\x00" * 8 + struct.pack(">i", 400), b""]:
+        client.send_raw(data)
+        got = client.wait_for("/antiphon/error")
+        assert got[1].startswith("malformed OSC packet"), got
+    client.send("/antiphon/ping", 7)
+    assert client.wait_for("/antiphon/pong") == [7]
+
+
+def test_settings_are_applied_by_the_worker_and_confirmed(server) -> None:
+    srv, client = server
+    client.send("/antiphon/register", client.port)
+    client.send("/antiphon/second/temperature", 0.25)
+    assert client.wait_for("/antiphon/event/set", where=lambda a: a[1] == "temperature") == ["second", "temperature", 0.25]
+    client.send("/antiphon/second/mute", 1, types="i")
+    assert client.wait_for("/antiphon/event/set", where=lambda a: a[1] == "mute") == ["second", "mute", 1.0]
+    second, answer = srv.engine.voice("second"), srv.engine.voice("answer")
+    assert second.agent.config.temperature == 0.25 and second.agent.config.muted
+    assert answer.agent.config == EngineConfig()  # the other agent is untouched
+    client.send("/antiphon/second/hop", 0.5)
+    client.wait_for("/antiphon/event/set", where=lambda a: a[1] == "hop")
+    assert second.agent.chunking.hop_s == 0.5 and second.agent.renderer.slot_samples == 24_000
+
+
+def test_bundles_are_carried_out_in_order(server) -> None:
+    from pythonosc.osc_bundle_builder import IMMEDIATELY, OscBundleBuilder
+    from pythonosc.osc_message_builder import OscMessageBuilder
+
+    srv, client = server
+    client.send("/antiphon/register", client.port)
+    bundle = OscBundleBuilder(IMMEDIATELY)
+    for value in (0.1, 0.2, 0.3):
+        m = OscMessageBuilder("/antiphon/answer/top_p")
+        m.add_arg(value)
+        bundle.add_content(m.build())
+    client.send_raw(bundle.build().dgram)
+    client.wait_for("/antiphon/event/set", where=lambda a: math.isclose(a[2], 0.3, rel_tol=1e-6))
+    assert math.isclose(srv.engine.voice("answer").agent.config.top_p, 0.3, rel_tol=1e-6)
+
+
+def test_status_and_ping(server) -> None:
+    srv, client = server
+    client.send("/antiphon/status")
+    statuses = [args for address, args in client.receive(1.0) if address == "/antiphon/status"]
+    assert sorted(s[0] for s in statuses) == ["answer", "second"]
+    assert all(len(s) == len(next(a for a in TABLE if a.command == "status" and a.direction == "out").args) for s in statuses)
+    client.send("/antiphon/ping", -5)
+    assert client.wait_for("/antiphon/pong") == [-5]
+
+
+def test_a_bad_model_over_osc_is_refused_and_the_old_one_stays(server, tmp_path: Path) -> None:
+    srv, client = server
+    voice = srv.engine.voice("answer")
+    old = voice.agent
+    bad = tmp_path / "bad-model"
+    bad.mkdir()
+    (bad / "config.json").write_text("{not json")
+    client.send("/antiphon/answer/model", str(bad))
+    reason = client.wait_for("/antiphon/error")[1]
+    assert "config.json" in reason
+    client.send("/antiphon/answer/corpus", str(tmp_path / "missing"))
+    assert "missing" in client.wait_for("/antiphon/error")[1]
+    assert voice.agent is old
+
+
+def test_a_good_corpus_swaps_in_and_recording_writes_a_file(server, tone_corpus: Path, tmp_path: Path) -> None:
+    srv, client = server
+    client.send("/antiphon/register", client.port)
+    voice = srv.engine.voice("answer")
+    old = voice.agent
+    client.send("/antiphon/answer/corpus", str(tone_corpus))
+    assert client.wait_for("/antiphon/event/loaded", timeout_s=30) == ["answer", "corpus", str(tone_corpus)]
+    assert voice.agent is not old
+    client.send("/antiphon/answer/record", 1)
+    on = client.wait_for("/antiphon/event/recording")
+    client.send("/antiphon/answer/record", 1)
+    assert "already recording" in client.wait_for("/antiphon/error")[1]
+    client.send("/antiphon/answer/record", 0)
+    off = client.wait_for("/antiphon/event/recording")
+    assert on[1:] == [1, off[2]] and off[1] == 0 and Path(off[2]).is_file()
+
+
+def test_every_incoming_entry_has_a_handler(server) -> None:
+    srv, client = server
+    for entry in TABLE:
+        if entry.direction != "in" or entry.command in ("quit",):
+            continue
+        sample = {"f": 0.3, "i": 1, "s": "mic"}
+        args = [sample[a.type] if a.low is None or a.low <= sample[a.type] <= a.high else a.low for a in entry.args]
+        client.send(entry.address_for("answer"), *args)
+        for address, got in client.receive(0.5):
+            assert not (address == "/antiphon/error" and "not handled" in got[1]), (entry.pattern, got)
+    client.send("/antiphon/quit")
+    assert srv.quit.wait(2.0)
+
+
+def test_ten_thousand_hostile_packets_are_all_answered(server) -> None:
+    from tests.osc.hostile_packets import hostile_packets
+
+    srv, client = server
+    client.send("/antiphon/register", client.port)
+    client.receive(0.3)
+    packets = hostile_packets(10_000, seed=1)
+    for i, packet in enumerate(packets):
+        client.send_raw(packet)
+        if i % 200 == 199:
+            time.sleep(0.05)
+    errors = 0
+    end = time.monotonic() + 30
+    while errors < len(packets) * 2 and time.monotonic() < end:  # the sender and the registered port: the same socket
+        got = client.receive(1.0)
+        if not got:
+            break
+        errors += sum(address == "/antiphon/error" for address, _ in got)
+    assert errors == len(packets), errors
+    client.send("/antiphon/ping", 1)
+    assert client.wait_for("/antiphon/pong") == [1]
