@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from scipy.signal import fftconvolve
 
 from agent.audio_io import PERCEPTION_RATE_HZ, read_mono, resample
 from agent.engine.agent import AnswerAgent, load_agent_parts
@@ -68,18 +69,22 @@ def test_live_answer_through_jack(jack_server, trained: Path, tone_corpus: Path,
     answer = recorded[int(3.5 * 48_000) : int(14.5 * 48_000)]
     assert np.sqrt(np.mean(answer**2)) > 0.01, "the answer is silent"
 
-    # made of corpus grains: 50 ms windows from the middle of the answer are found in the corpus audio
+    # made of corpus grains: 30 ms windows across the answer are found in the corpus audio. A window
+    # that straddles a crossfaded joint (20 ms every 250 ms slot) is a mix of two grains and does not
+    # match, so about a fifth of them are expected to fail: at least half must match.
     bundle, corpus, perception = load_agent_parts(trained, tone_corpus)
     memory = np.concatenate([resample(a, corpus.audio_rate_hz, 48_000) for a in corpus.audio])
-    found = 0
-    for start in np.linspace(0, len(answer) - 2400, 12).astype(int):
-        w = answer[start : start + 2400]
+    energy = np.concatenate([[0.0], np.cumsum(memory.astype(np.float64) ** 2)])
+    found = loud = 0
+    for start in np.linspace(0, len(answer) - 1440, 24).astype(int):
+        w = answer[start : start + 1440].astype(np.float64)
         if np.sqrt(np.mean(w**2)) < 0.01:
             continue
-        corr = np.correlate(memory, w, mode="valid")  # brute force is fine at this size
-        norms = np.sqrt(np.convolve(memory**2, np.ones(len(w)), mode="valid") * np.sum(w**2))
+        loud += 1
+        corr = fftconvolve(memory, w[::-1], mode="valid")
+        norms = np.sqrt((energy[len(w) :] - energy[: -len(w)]) * np.sum(w**2))
         found += int(np.max(corr / np.maximum(norms, 1e-9)) > 0.98)
-    assert found >= 6, f"only {found} windows of the answer match corpus audio"
+    assert loud >= 12 and found >= loud / 2, f"only {found} of {loud} windows of the answer match corpus audio"
 
     # the same input through rehearsal gives the same label sequence
     live = json.loads((trace_dir / "live-trace.json").read_text())["chunks"]
