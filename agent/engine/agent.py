@@ -72,9 +72,9 @@ class AnswerAgent:
         self.bundle, self.corpus, self.perception = bundle, corpus, perception
         self.model = bundle.model
         self.codebook = bundle.codebook
+        self.model_chunking = ChunkingConfig.from_dict(bundle.corpus_meta["chunking"])
         self.check(config)
         self.config = config
-        self.model_chunking = ChunkingConfig.from_dict(bundle.corpus_meta["chunking"])
         self.chunking = self._chunking_for(config)
         self.output_rate_hz = int(output_rate_hz or corpus.audio_rate_hz)
         scale = self.output_rate_hz / corpus.audio_rate_hz
@@ -91,9 +91,8 @@ class AnswerAgent:
 
     def check(self, config: EngineConfig) -> None:
         """Refuse settings this model cannot play (one line); ``apply`` may then not fail."""
-        mode = self.bundle.corpus_meta["chunking"]["mode"]
-        if config.hop_s and mode != "uniform":
-            raise AntiphonError(f"this model cuts the input at onsets ({mode} chunking): its hop cannot be changed")
+        if config.hop_s and self.model_chunking.mode != "uniform":
+            raise AntiphonError(f"this model cuts the input at onsets ({self.model_chunking.mode} chunking): its hop cannot be changed")
 
     def _chunking_for(self, config: EngineConfig) -> ChunkingConfig:
         return replace(self.model_chunking, hop_s=config.hop_s) if config.hop_s else self.model_chunking
@@ -134,7 +133,7 @@ class AnswerAgent:
             # a new decision rate: the chunker restarts (the partial chunk is dropped), slots change length
             self.chunking = self._chunking_for(config)
             self.chunker = make_chunker(self.chunking)
-            self.renderer.set_slot(int(round(self.chunking.hop_s * self.output_rate_hz)) if config.hop_s else None)
+            self.renderer.set_slot(self.hop_output_samples if config.hop_s else None)
         if config.crossfade_ms != self.config.crossfade_ms:
             self.renderer.set_crossfade(self._crossfade_samples(config))
         if config.taboo_grains != self.config.taboo_grains:

@@ -147,12 +147,12 @@ class LiveEngine:
 
         written = []
         for v in self.voices:
-            stem = "live" if len(self.voices) == 1 else f"live-{v.name}"
-            trace = out_dir / f"{stem}-trace.json"
+            suffix = "" if len(self.voices) == 1 else f"-{v.name}"
+            trace = out_dir / f"live{suffix}-trace.json"
             with open(trace, "w", encoding="utf-8") as handle:
                 json.dump({"status": {**self.status(), **v.status()}, "chunks": v.trace}, handle, indent=1)
             heard = np.concatenate(v.heard) if v.heard else np.zeros(0, np.float32)
-            sf.write(out_dir / f"{'heard' if len(self.voices) == 1 else 'heard-' + v.name}.wav", heard, PERCEPTION_RATE_HZ, subtype="FLOAT")
+            sf.write(out_dir / f"heard{suffix}.wav", heard, PERCEPTION_RATE_HZ, subtype="FLOAT")
             written.append(trace)
         return written
 

@@ -44,9 +44,6 @@ class Recorder:
         self._thread = threading.Thread(target=self._run, name="antiphon-recorder", daemon=True)
         self._thread.start()
 
-    def recording(self, voice: Voice) -> bool:
-        return voice.name in self._takes
-
     def start(self, voice: Voice) -> Path:
         """Open ``<folder>/<agent>-<date>-<time>.wav`` and record from the play head on."""
         if voice.name in self._takes:

@@ -83,7 +83,7 @@ class Voice:
         self.commands: queue.SimpleQueue = queue.SimpleQueue()
         self.pending = agent.config  # settings after every queued command (control threads)
         self.notify: Notify = _silent
-        self._resampler = soxr.ResampleStream(rate_hz, PERCEPTION_RATE_HZ, 1, dtype="float32")
+        self._resampler = self._new_resampler()
         self._cursor: int | None = None
         self._running = False
         self._thread: threading.Thread | None = None
@@ -91,6 +91,10 @@ class Voice:
         self.keep_trace = keep_trace
         self.heard: list[np.ndarray] = []
         self.trace: list[dict] = []
+
+    def _new_resampler(self) -> soxr.ResampleStream:
+        """Stream rate -> 16 kHz, streaming (a fresh one per performance: no history from the last)."""
+        return soxr.ResampleStream(self.rate_hz, PERCEPTION_RATE_HZ, 1, dtype="float32")
 
     # -- audio thread (called by the engine's callback) ----------------------------------------
     def process(self, indata: np.ndarray, outdata: np.ndarray, frames: int) -> None:
@@ -252,7 +256,7 @@ class Voice:
                     self.notify("event/set", self.name, name, float(v))
             elif kind == "start":
                 self.agent.reset()
-                self._resampler = soxr.ResampleStream(self.rate_hz, PERCEPTION_RATE_HZ, 1, dtype="float32")
+                self._resampler = self._new_resampler()
                 self.in_read = self.in_write
                 self._cursor = None
                 self.answering = True

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from pythonosc.osc_message import OscMessage, ParseError
 
-from agent.osc.table import AGENT_COMMANDS, FLOAT, INCOMING, INT, PREFIX, SERVER_COMMANDS, STRING, TYPE_NAMES, Address
+from agent.osc.table import AGENT_COMMANDS, INCOMING, INT, PREFIX, SERVER_COMMANDS, STRING, TYPE_NAMES, Address
 
 MAX_STRING_CHARS = 1024  # longest string argument accepted (paths)
 MAX_ECHO_CHARS = 80  # longest piece of a refused address echoed back in an error
@@ -149,5 +149,3 @@ def _osc_type(value: object) -> str:
         return "nil"
     return type(value).__name__
 
-
-__all__ = ["Command", "Refused", "parse_datagram", "resolve", "FLOAT", "INT"]

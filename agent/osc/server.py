@@ -38,7 +38,7 @@ RECEIVE_BUFFER_BYTES = 4 << 20
 OSC_THREAD_NICE = -10
 SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33 if sys.platform.startswith("linux") else None)  # not in Python's socket module
 SETTING_COMMAND = {a.setting: a.command for a in TABLE if a.setting}
-Address = tuple[str, int]
+Peer = tuple[str, int]  # (host, UDP port)
 
 
 def grow_receive_buffer(sock: socket.socket, size_bytes: int = RECEIVE_BUFFER_BYTES) -> None:
@@ -88,20 +88,18 @@ class OscServer:
             raise AntiphonError(f"cannot listen for OSC on {host}:{port}: {exc.strerror or exc}") from exc
         self.sock.settimeout(0.2)
         grow_receive_buffer(self.sock)
-        self.address: Address = self.sock.getsockname()
-        self.clients: set[Address] = {("127.0.0.1", reply_port)} if reply_port else set()
+        self.address: Peer = self.sock.getsockname()
+        self.clients: set[Peer] = {("127.0.0.1", reply_port)} if reply_port else set()
         self.status_every_s = status_every_s
         self.quit = threading.Event()
-        self.received = 0
-        self.refused = 0
         self.loader = Loader()
         self.recorder = Recorder(record_dir) if record_dir is not None else None
         for v in engine.voices:
-            v.notify = self._voice_notifier(v)
+            v.notify = self._notify
         self._threads: list[threading.Thread] = []
 
     # -- sending --------------------------------------------------------------------------------
-    def _send(self, address: str, args: tuple, to: set[Address] | list[Address]) -> None:
+    def _send(self, address: str, args: tuple, to: set[Peer] | list[Peer]) -> None:
         builder = OscMessageBuilder(address)
         for a in args:
             builder.add_arg(int(a) if isinstance(a, bool) else a)
@@ -118,24 +116,21 @@ class OscServer:
             raise ValueError(f"not an outgoing address: {command}")
         self._send(f"{PREFIX}/{command}", args, list(self.clients))
 
-    def _voice_notifier(self, voice: Voice):  # noqa: ANN202 - a Notify
-        def notify(command: str, *args: object) -> None:
-            if command == "event/set":
-                name, field, value = args
-                args = (name, SETTING_COMMAND.get(field, field), value)
-            self.send_event(command, *args)
+    def _notify(self, command: str, *args: object) -> None:
+        """A voice's event (``Voice.notify``): settings are named as in the table, not as config fields."""
+        if command == "event/set":
+            name, field, value = args
+            args = (name, SETTING_COMMAND.get(field, field), value)
+        self.send_event(command, *args)
 
-        return notify
-
-    def error(self, address: str, reason: str, sender: Address | None) -> None:
-        self.refused += 1
+    def error(self, address: str, reason: str, sender: Peer | None) -> None:
         log.debug("refused %s: %s", shorten(address) or "(packet)", reason)
         targets = set(self.clients)
         if sender is not None:
             targets.add(sender)
         self._send(f"{PREFIX}/error", (shorten(address), reason), targets)
 
-    def send_status(self, extra: Address | None = None) -> None:
+    def send_status(self, extra: Peer | None = None) -> None:
         targets = set(self.clients) | ({extra} if extra else set())
         for v in self.engine.voices:
             s = v.status()
@@ -171,9 +166,8 @@ class OscServer:
                 continue
             self.handle(data, sender)
 
-    def handle(self, data: bytes, sender: Address) -> None:
+    def handle(self, data: bytes, sender: Peer) -> None:
         """One datagram: every message in it is carried out or refused with a reason."""
-        self.received += 1
         try:
             messages = parse_datagram(data)
         except Refused as refused:
@@ -190,7 +184,7 @@ class OscServer:
                 log.exception("internal error on %s", shorten(address))
                 self.error(address, f"internal error ({type(exc).__name__}); nothing was changed", sender)
 
-    def carry_out(self, cmd: Command, sender: Address) -> None:
+    def carry_out(self, cmd: Command, sender: Peer) -> None:
         if cmd.agent is None:
             self._server_command(cmd, sender)
             return
@@ -208,7 +202,7 @@ class OscServer:
         else:
             raise AntiphonError(f"{name} is not handled")  # a table entry without a handler: caught by tests
 
-    def _server_command(self, cmd: Command, sender: Address) -> None:
+    def _server_command(self, cmd: Command, sender: Peer) -> None:
         name = cmd.name
         if name == "status":
             self.send_status(extra=sender)
