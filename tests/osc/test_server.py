@@ -168,3 +168,12 @@ def test_ten_thousand_hostile_packets_are_all_answered(server) -> None:
     assert errors == len(packets), errors
     client.send("/antiphon/ping", 1)
     assert client.wait_for("/antiphon/pong") == [1]
+
+
+def test_a_busy_port_is_refused_in_one_line(server) -> None:
+    from agent.errors import AntiphonError
+    from agent.osc.server import OscServer
+
+    srv, _ = server
+    with pytest.raises(AntiphonError, match=f"cannot listen for OSC on 127.0.0.1:{srv.address[1]}"):
+        OscServer(srv.engine, port=srv.address[1], reply_port=None)
