@@ -81,15 +81,22 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from agent.chunking import ChunkingConfig
     from agent.corpus.builder import CorpusBuildConfig, build_corpus
     from agent.demo.make_pairs import DemoPairsConfig, make_demo_pairs
+    from agent.perception import PerceptionConfig
 
     make_demo_pairs(paths.DEMO_PAIRS_DIR, DemoPairsConfig(pieces=args.pieces))
     model = paths.DEFAULT_MODEL_DIR
     shipped = (model / "config.json").is_file()
     if not shipped:
         log.warning("no shipped model in %s: the corpus gets its own codebook and no model is evaluated", model)
+    perception = PerceptionConfig()  # without a shipped model: DSP features and a fitted codebook
+    if shipped:
+        from agent.decision.checkpoint import load_model
+        from agent.decision.pairs_labels import model_perception_config
+
+        perception = model_perception_config(load_model(model))  # the shipped model's own (the small Wav2Vec2)
     config = CorpusBuildConfig(
         source_stem="soprano", target_stem="bass", chunking=ChunkingConfig(hop_s=0.25), codebook_size=16,
-        codebook_from=str(model) if shipped else None,
+        perception=perception, codebook_from=str(model) if shipped else None,
     )
     build_corpus(paths.DEMO_PAIRS_DIR, paths.DEMO_CORPUS_DIR, config, force=True)
     cmd_corpus_info(argparse.Namespace(corpus=str(paths.DEMO_CORPUS_DIR), plot=None, piece=0))
@@ -110,6 +117,41 @@ def cmd_demo(args: argparse.Namespace) -> int:
     sys.stdout.write(f"\nrehearsal: the agent answers the soprano of held-out piece {piece}:\n")
     bundle, corpus, perception = load_agent_parts(model, paths.DEMO_CORPUS_DIR)
     return _rehearse(AnswerAgent(bundle, corpus, perception, EngineConfig()), take, paths.OUT_DIR / "demo-rehearsal")
+
+
+def cmd_pretrain_perception(args: argparse.Namespace) -> int:
+    from agent.perception.model_card import write_perception_card
+    from agent.perception.pretrain import PretrainConfig, pretrain
+    from agent.perception.small_wav2vec2 import SmallWav2Vec2Config
+
+    arch = SmallWav2Vec2Config(conv_channels=args.conv_channels, hidden_size=args.hidden_size, num_layers=args.layers,
+                               num_heads=args.heads, ffn_size=args.ffn_size)
+    config = PretrainConfig(steps=args.steps, batch_size=args.batch_size, crop_s=args.crop_s, learning_rate=args.lr,
+                            warmup_steps=args.warmup_steps, threads=args.threads, seed=args.seed)
+    out = pretrain(Path(args.pairs), Path(args.out), arch, config, resume=args.resume, force=args.force)
+    command = "antiphon " + " ".join(sys.argv[1:]) if Path(sys.argv[0]).name in ("antiphon", "__main__.py") else ""
+    card = write_perception_card(out, command)
+    sys.stdout.write(f"pretrained encoder  {out}\nmodel card          {card}\nloss curves         {out / 'loss.png'}\n")
+    return 0
+
+
+def cmd_compare_perception(args: argparse.Namespace) -> int:
+    from agent.files import write_json
+    from agent.perception.compare import CompareConfig, compare_backends, markdown_table, verdicts
+    from agent.perception.model_card import COMPARISON_FILE, write_perception_card
+
+    folder = Path(args.perception)
+    config = CompareConfig(hop_s=args.hop_s, codebook_size=args.codebook_size, layer=args.layer, seed=args.seed)
+    results = compare_backends(Path(args.pairs), folder, Path(args.work), config, tuple(args.kinds))
+    notes = verdicts(results)
+    sys.stdout.write(markdown_table(results) + "\n\n" + "\n".join(notes) + "\n")
+    if not args.no_card:
+        write_json(folder / COMPARISON_FILE, {"config": config.__dict__, "pairs": str(args.pairs), "results": results, "notes": notes})
+        card = folder / "README.md"
+        previous = card.read_text(encoding="utf-8") if card.is_file() else ""
+        rebuild = previous.split("Rebuild:\n\n```\n", 1)[1].split("\n```", 1)[0] if "Rebuild:" in previous else ""
+        sys.stdout.write(f"\nmodel card          {write_perception_card(folder, rebuild)}\n")
+    return 0
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -297,6 +339,37 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plot", default=None, help="PNG to write (default: <corpus>/corpus-info.png)")
     p.add_argument("--piece", type=int, default=0, help="index of the piece whose label timelines are plotted")
     p.set_defaults(handler=cmd_corpus_info)
+
+    p = sub.add_parser("pretrain-perception", help="pretrain Antiphon's small Wav2Vec2 (self-supervised) on every stem of a pairs folder", formatter_class=fmt)
+    p.add_argument("--pairs", default=str(paths.DEMO_PAIRS_DIR), help="pairs folder (held-out pieces in split.json are never used)")
+    p.add_argument("--out", default=str(paths.DEFAULT_PERCEPTION_DIR), help="folder to write the encoder, card and curves into")
+    p.add_argument("--steps", type=int, default=4000, help="optimizer steps")
+    p.add_argument("--batch-size", type=int, default=8, help="crops per step")
+    p.add_argument("--crop-s", type=float, default=2.0, help="length of each crop")
+    p.add_argument("--lr", type=float, default=1e-3, help="peak learning rate (AdamW)")
+    p.add_argument("--warmup-steps", type=int, default=400, help="linear warm-up steps")
+    p.add_argument("--conv-channels", type=int, default=96, help="channels of the convolutional feature encoder")
+    p.add_argument("--hidden-size", type=int, default=128, help="Transformer width")
+    p.add_argument("--layers", type=int, default=3, help="Transformer layers")
+    p.add_argument("--heads", type=int, default=4, help="attention heads")
+    p.add_argument("--ffn-size", type=int, default=256, help="feed-forward width")
+    p.add_argument("--threads", type=int, default=2, help="torch threads")
+    p.add_argument("--seed", type=int, default=0, help="seed of the initial weights, crops, masks and dropout")
+    p.add_argument("--resume", action="store_true", help="continue from the checkpoint/ folder of --out")
+    p.add_argument("--force", action="store_true", help="replace an existing --out folder")
+    p.set_defaults(handler=cmd_pretrain_perception)
+
+    p = sub.add_parser("compare-perception", help="pretrained vs random-weight Wav2Vec2 vs DSP: decision accuracy, pitch-class purity, compute", formatter_class=fmt)
+    p.add_argument("--pairs", default=str(paths.DEMO_PAIRS_DIR), help="pairs folder with score.json per piece (the demo pairs)")
+    p.add_argument("--perception", default=str(paths.DEFAULT_PERCEPTION_DIR), help="the pretrained encoder folder (its card gets the table)")
+    p.add_argument("--work", default=str(paths.OUT_DIR / "compare-perception"), help="folder for the corpora and models built on the way")
+    p.add_argument("--kinds", nargs="+", default=["pretrained", "random", "dsp"], choices=["pretrained", "random", "dsp"], help="backends to compare")
+    p.add_argument("--hop-s", type=float, default=0.25, help="chunk hop")
+    p.add_argument("--codebook-size", type=int, default=16, help="labels K of every corpus")
+    p.add_argument("--layer", type=int, default=-1, help="Wav2Vec2 hidden state used as features")
+    p.add_argument("--seed", type=int, default=0, help="seed of k-means, training and the random-weight encoder")
+    p.add_argument("--no-card", action="store_true", help="print only; leave the encoder folder as it is")
+    p.set_defaults(handler=cmd_compare_perception)
 
     p = sub.add_parser("train", help="train the decision Transformer on a corpus (works under torchrun for DDP)", formatter_class=fmt)
     p.add_argument("--corpus", required=True, help="corpus folder (from build-corpus)")

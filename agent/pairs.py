@@ -40,8 +40,10 @@ class PairAudio:
     rate_hz: int
 
 
-def scan_pairs(root: Path, stems: tuple[str, ...]) -> list[Piece]:
-    """List the pieces of a pairs folder, checking that every piece has each of ``stems``."""
+def scan_pairs(root: Path, stems: tuple[str, ...] | None) -> list[Piece]:
+    """List the pieces of a pairs folder, checking that every piece has each of ``stems``.
+
+    Each piece lists the files of ``stems``, or of every stem it has when ``stems`` is None."""
     root = Path(root)
     if not root.exists():
         raise AntiphonError(f"pairs folder {root} does not exist")
@@ -61,13 +63,13 @@ def scan_pairs(root: Path, stems: tuple[str, ...]) -> list[Piece]:
             found[file.stem] = file
         if not found:
             continue
-        for stem in stems:
+        for stem in stems or ():
             if stem not in found:
                 have = ", ".join(sorted(found)) or "none"
                 raise AntiphonError(
                     f"piece '{folder.name}' in {root} has no '{stem}' stem (found: {have})"
                 )
-        pieces.append(Piece(name=folder.name, stems={s: found[s] for s in stems}))
+        pieces.append(Piece(name=folder.name, stems=dict(found) if stems is None else {s: found[s] for s in stems}))
     if not pieces:
         raise AntiphonError(
             f"pairs folder {root} is empty: expected {root}/<piece>/<stem>"

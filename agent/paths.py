@@ -22,6 +22,8 @@ DEMO_PAIRS_DIR = CORPORA_DIR / "demo-pairs"
 DEMO_CORPUS_DIR = CORPORA_DIR / "demo"
 # The shipped decision model (soprano -> bass on the demo corpus); rebuilt by scripts/train-default-model.sh.
 DEFAULT_MODEL_DIR = MODELS_DIR / "demo-soprano-bass"
+# Antiphon's own small Wav2Vec2, pretrained on the demo pairs; rebuilt by scripts/pretrain-perception.sh.
+DEFAULT_PERCEPTION_DIR = MODELS_DIR / "antiphon-w2v2-small"
 
 # Where Debian's fluid-soundfont-gm (and other distributions) install a General MIDI soundfont.
 SOUNDFONT_CANDIDATES = (

@@ -33,6 +33,8 @@ from agent.pairs import read_heldout
 sys.path.insert(0, str(paths.REPO_ROOT))  # the JACK helpers shared with the live test
 from tests.engine.jack_session import AGENT_CLIENT, PLAYER, PLAYER_CLIENT, patch_player_to_agent, realtime_allowed, start_jackd, stop_jackd, wait_port  # noqa: E402
 
+JACK_LOG = paths.OUT_DIR / "bench" / "jackd.log"  # jackd names the late client at each xrun
+
 
 def heldout_takes() -> list[Path]:
     names = sorted(read_heldout(paths.DEMO_PAIRS_DIR))
@@ -63,7 +65,8 @@ def live_figures(model: Path, seconds: float, realtime: bool | None) -> dict:
     takes = heldout_takes()
     audio = np.concatenate([read_mono(t, 48_000)[0] for t in takes])
     audio = np.tile(audio, int(np.ceil(seconds * 48_000 / len(audio))))[: int(seconds * 48_000)]
-    jack = start_jackd(realtime=realtime)
+    JACK_LOG.parent.mkdir(parents=True, exist_ok=True)
+    jack = start_jackd(realtime=realtime, log=JACK_LOG)
     with tempfile.TemporaryDirectory() as tmp:
         try:
             take = Path(tmp) / "take.wav"

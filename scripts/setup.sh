@@ -13,8 +13,9 @@ for arg in "$@"; do
 done
 
 # libportaudio2: sounddevice; jackd2: a real audio server (dummy driver in tests);
-# puredata-core: Pd as a real OSC client; fluidsynth + fluid-soundfont-gm: the demo corpus.
-APT_PACKAGES=(libportaudio2 jackd2 puredata-core fluidsynth fluid-soundfont-gm)
+# puredata-core: Pd as a real OSC client; fluidsynth + fluid-soundfont-gm: the demo corpus;
+# gcc + libc6-dev: the live engine's audio callback is C, compiled on first use.
+APT_PACKAGES=(libportaudio2 jackd2 puredata-core fluidsynth fluid-soundfont-gm gcc libc6-dev)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

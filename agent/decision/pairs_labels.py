@@ -22,11 +22,17 @@ from agent.perception import PerceptionBackend, PerceptionConfig, load_perceptio
 log = logging.getLogger(__name__)
 
 
+def model_perception_config(bundle: DecisionBundle) -> PerceptionConfig:
+    """How the corpus a model was trained on was perceived (backend, checkpoint, layer)."""
+    p = bundle.corpus_meta["perception"]
+    layer = p.get("layer") if p.get("layer") is not None else -1
+    return PerceptionConfig(backend=p["backend"], checkpoint=p.get("checkpoint"), layer=layer)
+
+
 def model_perception(bundle: DecisionBundle) -> PerceptionBackend:
     """The perception backend a model was trained with, checked against its recorded identity."""
     p = bundle.corpus_meta["perception"]
-    layer = p.get("layer") if p.get("layer") is not None else -1
-    perception = load_perception(PerceptionConfig(backend=p["backend"], checkpoint=p.get("checkpoint"), layer=layer))
+    perception = load_perception(model_perception_config(bundle))
     identity = perception.identity()
     if identity.get("dim") != p.get("dim") or identity.get("checkpoint_sha256") != p.get("checkpoint_sha256"):
         raise AntiphonError(f"perception {p.get('checkpoint') or p['backend']} is not the one model {bundle.path} was trained with (dimension or weights differ)")

@@ -26,13 +26,12 @@ from typing import Any
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
 from torch import distributed as dist
 from torch.nn import functional as F
 from tqdm import tqdm
 
 from agent.corpus.format import Corpus, load_corpus
-from agent.decision.checkpoint import WEIGHTS_FILE, load_model, save_model
+from agent.decision.checkpoint import load_model, save_model
 from agent.decision.config import DecisionConfig, TrainConfig
 from agent.decision.data import IGNORE_INDEX, StepSequence, random_crops, step_sequence
 from agent.decision.evaluate import TrainingCounts, best_trivial, evaluate, format_table, free_running, markdown_table, write_report
@@ -40,6 +39,7 @@ from agent.decision.model import DecisionModel
 from agent.decision.model_card import write_model_card
 from agent.engine.grain_selection import GrainSelector
 from agent.errors import AntiphonError
+from agent.resume_state import load_resume, save_resume
 
 log = logging.getLogger(__name__)
 
@@ -99,41 +99,6 @@ def validate(model: DecisionModel, sequences: list[StepSequence]) -> dict[str, f
     return {"loss": loss_sum / max(total, 1), "accuracy_tf": hits_tf / max(total, 1), "accuracy_fr": hits_fr / max(total, 1)}
 
 
-def _save_resume(folder: Path, model: DecisionModel, optimizer: torch.optim.Optimizer, state: dict[str, Any]) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(folder / WEIGHTS_FILE))
-    flat: dict[str, torch.Tensor] = {}
-    steps: dict[str, float] = {}
-    for index, param_state in optimizer.state_dict()["state"].items():
-        for key, value in param_state.items():
-            if key == "step":
-                steps[str(index)] = float(value)
-            else:
-                flat[f"{index}.{key}"] = value.contiguous()
-    save_file(flat, str(folder / "optimizer.safetensors"))
-    tmp = folder / "state.json.tmp"
-    tmp.write_text(json.dumps({**state, "optimizer_steps": steps}, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, folder / "state.json")
-
-
-def _load_resume(folder: Path, model: DecisionModel, optimizer: torch.optim.Optimizer, expect: dict[str, Any]) -> dict[str, Any]:
-    state = json.loads((folder / "state.json").read_text(encoding="utf-8"))
-    for key in ("model", "train", "corpus_codebook_sha256"):
-        if state.get(key) != expect[key]:
-            raise AntiphonError(f"{folder}: the saved run used another {key.replace('_', ' ')}; start afresh without --resume or change --out")
-    model.load_state_dict(load_file(str(folder / WEIGHTS_FILE)))
-    flat = load_file(str(folder / "optimizer.safetensors"))
-    opt_state = optimizer.state_dict()
-    for index_str, step in state["optimizer_steps"].items():
-        index = int(index_str)
-        entry = {"step": torch.tensor(step)}
-        for key in ("exp_avg", "exp_avg_sq"):
-            entry[key] = flat[f"{index}.{key}"]
-        opt_state["state"][index] = entry
-    optimizer.load_state_dict(opt_state)
-    return state
-
-
 def _distributed() -> tuple[int, int]:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world > 1 and not dist.is_initialized():
@@ -174,7 +139,7 @@ def train(
     expect = {"model": model_config.to_dict(), "train": asdict(config), "corpus_codebook_sha256": corpus.manifest["files"]["codebook.npy"]}
     state: dict[str, Any] = {**expect, "epoch": 0, "step": 0, "history": [], "best_loss": math.inf, "best_epoch": -1, "bad_epochs": 0, "train_s": 0.0}
     if resume:
-        state = _load_resume(resume_dir, model, optimizer, expect)
+        state = load_resume(resume_dir, model, optimizer, expect)
         if rank == 0:
             log.info("resuming after epoch %d (best validation figure %.4f at epoch %d)", state["epoch"], state["best_loss"], state["best_epoch"])
     elif rank == 0 and out_dir.exists() and force:
@@ -236,7 +201,7 @@ def train(
             )
             if improved:
                 save_model(out_dir, model, corpus, {"status": "training"})
-            _save_resume(resume_dir, model, optimizer, state)
+            save_resume(resume_dir, model, optimizer, state)
         done = state["bad_epochs"] >= config.patience_epochs
     if world > 1:
         dist.barrier()

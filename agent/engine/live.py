@@ -1,15 +1,15 @@
 """Live: one duplex sounddevice stream shared by one or more answering agents (voices).
 
 Threads and what they own:
-- the audio callback (PortAudio's thread) owns the xrun counters and, through ``Voice.process``,
-  each voice's ``in_write``/``out_read``: it zeroes the output block and lets every voice copy its
-  input channel into its input ring and mix its output ring into its output channel; nothing else:
-  no allocation of buffers, no lock, no logging, no waiting;
+- the audio callback (PortAudio's thread) is C (``agent/engine/native/callback.c``), so it never
+  waits for Python's interpreter lock. It owns the xrun counters in the engine's shared C state and
+  each voice's ``in_write``/``out_read``: it zeroes the output block, copies every voice's input
+  channel (or input file) into its input ring and mixes its output ring into its output channel;
+  nothing else: no allocation, no lock, no logging, no waiting;
 - each voice's worker thread answers (see ``agent/engine/voice.py``);
 - the loader thread builds new agents (model, corpus, input file) off the workers' path
   (``agent/engine/loader.py``) and the recorder thread writes recordings (``agent/engine/recorder.py``);
 - control threads (main, OSC) start/stop the stream and queue commands to the voices.
-Counters are plain Python ints written by one thread and read by others (atomic under the GIL).
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ import torch
 
 from agent.audio_io import PERCEPTION_RATE_HZ
 from agent.engine.agent import AnswerAgent
+from agent.engine.native.library import MAX_VOICES, callback_pointer, ffi
 from agent.engine.voice import Voice, VoiceSpec
 from agent.errors import AntiphonError
 
@@ -45,10 +46,10 @@ class StreamSettings:
 def freeze_heap() -> None:
     """Move every object alive now (torch, models, corpus) out of the cyclic collector's reach.
 
-    A full collection over a loaded process (about 190,000 objects) holds the GIL for about 100 ms,
-    twenty audio blocks; the collector can start in any thread that allocates, the audio callback
-    included (sounddevice makes small objects per call). After the freeze a full collection only
-    walks what was made since (about 0.01 ms measured). While audio runs, load with the collector
+    A full collection over a loaded process (about 190,000 objects) holds the GIL for about 100 ms;
+    the collector can start in any thread that allocates, and the worker (a skipped decision) and
+    the OSC thread (a late answer) would wait that long. The C audio callback does not. After the
+    freeze a full collection only walks what was made since (about 0.01 ms measured). While audio runs, load with the collector
     paused and call ``gc.freeze()`` alone (``agent/engine/loader.py``): a collect would stall it.
     """
     gc.collect()
@@ -62,6 +63,8 @@ class LiveEngine:
         names = [v.name for v in voices]
         if not voices:
             raise AntiphonError("the engine needs at least one agent")
+        if len(voices) > MAX_VOICES:
+            raise AntiphonError(f"at most {MAX_VOICES} agents share a stream, got {len(voices)}")
         if len(set(names)) != len(names):
             raise AntiphonError(f"agent names must differ, got {', '.join(names)}")
         for v in voices:
@@ -74,9 +77,13 @@ class LiveEngine:
                     raise AntiphonError(f"{name} of agent '{v.name}' must be between 0 and {settings.channels - 1}")
         self.voices = tuple(voices)
         self.settings = settings
-        self.xruns = 0
-        self.callbacks = 0
-        self.last_xrun_callback = -1
+        # the state the C callback reads and writes (zeroed by cffi), pointing at each voice's state
+        self.state = ffi.new("antiphon_engine *")
+        self.state.channels = settings.channels
+        self.state.voice_count = len(voices)
+        for i, v in enumerate(voices):
+            self.state.voices[i] = v.state
+        self.state.last_xrun_callback = -1
         self._stream = None
         self.running = False
 
@@ -90,24 +97,25 @@ class LiveEngine:
                 return v
         raise AntiphonError(f"no agent named '{name}'")
 
-    # -- audio thread -------------------------------------------------------------------------
-    def _callback(self, indata: np.ndarray, outdata: np.ndarray, frames: int, time_info: object, status: object) -> None:
-        if status.input_overflow or status.output_underflow or status.input_underflow:
-            self.xruns += 1  # priming_output (stream start) is not an xrun
-            self.last_xrun_callback = self.callbacks
-        outdata.fill(0.0)
-        for v in self.voices:
-            v.process(indata, outdata, frames)
-        self.callbacks += 1
+    # -- counters written by the callback ---------------------------------------------------------
+    @property
+    def xruns(self) -> int:
+        """Blocks PortAudio flagged with an input overflow/underflow or an output underflow."""
+        return int(self.state.xruns)
+
+    @property
+    def callbacks(self) -> int:
+        return int(self.state.callbacks)
 
     # -- control ------------------------------------------------------------------------------
     def start(self, answering: bool = True) -> None:
         """Open the stream and start the workers; ``answering`` starts every agent at once."""
         import sounddevice as sd
 
-        # The callback is Python: it needs the GIL within one block (5.3 ms at 256 frames, 48 kHz).
-        # A short switch interval bounds how long another thread can hold it; one torch thread
-        # leaves the other core to the audio server.
+        # The callback is C and never waits for the GIL; the OSC thread does: a short switch
+        # interval bounds how long the worker (torch, faiss) keeps it from answering a message.
+        # One torch thread leaves the other core to the audio server.
+        callback = callback_pointer()  # compiled on first use: fail before anything starts
         sys.setswitchinterval(SWITCH_INTERVAL_S)
         torch.set_num_threads(1)
         faiss.omp_set_num_threads(1)  # idle OpenMP workers spin for a while after each search: they took CPU from the GIL holder
@@ -116,9 +124,10 @@ class LiveEngine:
         freeze_heap()
         s = self.settings
         try:
-            self._stream = sd.Stream(
-                device=s.device, samplerate=s.sample_rate_hz, blocksize=s.block_frames, channels=s.channels,
-                dtype="float32", callback=self._callback,
+            # sounddevice's stream base takes a C function pointer as the callback (as rtmixer does)
+            self._stream = sd._StreamBase(
+                kind="duplex", device=s.device, samplerate=s.sample_rate_hz, blocksize=s.block_frames, channels=s.channels,
+                dtype="float32", callback=callback, userdata=self.state, wrap_callback=None,
             )
         except (sd.PortAudioError, ValueError) as exc:
             raise AntiphonError(f"cannot open audio device {s.device!r} at {s.sample_rate_hz} Hz: {' '.join(str(exc).split())}") from exc
@@ -157,7 +166,7 @@ class LiveEngine:
         return written
 
     def status(self) -> dict:
-        return {"running": self.running, "xruns": self.xruns, "callbacks": self.callbacks, "last_xrun_callback": self.last_xrun_callback}
+        return {"running": self.running, "xruns": self.xruns, "callbacks": self.callbacks, "last_xrun_callback": int(self.state.last_xrun_callback)}
 
     def status_line(self) -> str:
         parts = [f"xruns {self.xruns} "]

@@ -1,18 +1,20 @@
 """One answering agent inside the live engine: its rings, its worker thread and its command queue.
 
-Threads and what they own (the engine's audio callback is in ``live.py``):
-- the audio callback owns ``in_write``, ``out_read`` and the file-input position: per block it
-  copies the input channel (or the looping input file) into ``in_ring`` and ``out_ring`` into the
-  output channel, then writes back into ``out_ring`` what it really played (zeros where nothing
-  was scheduled), so the ring behind the play head is the exact output (the recorder reads it);
-- the worker thread owns ``in_read``, ``out_write`` (the scheduling cursor), the agent and the
-  statistics. Between chunks it applies the queued commands (settings, start, stop, a new agent);
-  per block of input it resamples to 16 kHz (soxr, streaming), pushes it through the agent and
-  writes each answer slot into ``out_ring`` ``output_lead_ms`` ahead of the play head, followed by
-  the natural continuation of that grain. A decision that would land behind the play head is
-  skipped: the continuation already in the ring keeps playing (no silence) and the skip counted;
+Threads and what they own (the engine's audio callback is C: ``agent/engine/native/callback.c``):
+- the audio callback owns ``in_write``, ``out_read`` and the file-input position, in the voice's
+  shared C state (``self.state``): per block it copies the input channel (or the looping input
+  file) into ``in_ring`` and ``out_ring`` into the output channel, then writes back into
+  ``out_ring`` what it really played (zeros where nothing was scheduled), so the ring behind the
+  play head is the exact output (the recorder reads it);
+- the worker thread owns ``in_read``, ``out_write`` (the end of what is scheduled), the agent and
+  the statistics. Between chunks it applies the queued commands (settings, start, stop, a new
+  agent, a new input source); per block of input it resamples to 16 kHz (soxr, streaming), pushes
+  it through the agent and writes each answer slot into ``out_ring`` ``output_lead_ms`` ahead of
+  the play head, followed by the natural continuation of that grain. A decision that would land
+  behind the play head is skipped: the continuation already in the ring keeps playing (no silence)
+  and the skip counted;
 - control threads (OSC, main) only put commands on ``commands`` and read counters.
-Counters are plain Python ints written by one thread and read by others (atomic under the GIL).
+Python-side counters are plain ints written by one thread and read by others (atomic under the GIL).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ import soxr
 from agent.audio_io import PERCEPTION_RATE_HZ
 from agent.engine.agent import AnswerAgent
 from agent.engine.config import EngineConfig
+from agent.engine.native.library import ffi, float_pointer
 from agent.errors import AntiphonError
 
 log = logging.getLogger(__name__)
@@ -65,16 +68,19 @@ class Voice:
         self.capacity = int(RING_S * rate_hz)
         self.in_ring = np.zeros(self.capacity, dtype=np.float32)
         self.out_ring = np.zeros(self.capacity, dtype=np.float32)
-        self.in_write = 0
+        # the state shared with the C callback (zeroed by cffi); it points into the rings above
+        self.state = ffi.new("antiphon_voice *")
+        self.state.in_ring = float_pointer(self.in_ring)
+        self.state.out_ring = float_pointer(self.out_ring)
+        self.state.capacity = self.capacity
+        self.state.input_channel = spec.input_channel
+        self.state.output_channel = spec.output_channel
+        # input files published to the callback, kept alive until it can no longer read them:
+        # (blocks counter when replaced or None while current, C descriptor, samples)
+        self._sources: list[list] = []
         self.in_read = 0
-        self.out_read = 0
-        self.out_write = 0
-        self.file_input: np.ndarray | None = None  # read by the callback instead of the input channel
-        self.file_pos = 0
         self.answering = False  # the worker's state; ``wanted`` is what control threads last asked for
         self.wanted = False
-        self.scheduled = False  # the worker has scheduled audio since the last start (underruns count)
-        self.underruns = 0
         self.compute_ms: deque[float] = deque(maxlen=200)
         self.steps = 0
         self.fallbacks = 0
@@ -96,47 +102,59 @@ class Voice:
         """Stream rate -> 16 kHz, streaming (a fresh one per performance: no history from the last)."""
         return soxr.ResampleStream(self.rate_hz, PERCEPTION_RATE_HZ, 1, dtype="float32")
 
-    # -- audio thread (called by the engine's callback) ----------------------------------------
-    def process(self, indata: np.ndarray, outdata: np.ndarray, frames: int) -> None:
-        cap = self.capacity
-        w = self.in_write % cap
-        first = min(frames, cap - w)
-        src = self.file_input
-        if src is None:
-            ch = self.spec.input_channel
-            self.in_ring[w : w + first] = indata[:first, ch]
-            if first < frames:
-                self.in_ring[: frames - first] = indata[first:frames, ch]
-        else:
-            self._copy_file(src, w, first, frames)
-        self.in_write += frames
-        r = self.out_read % cap
-        available = self.out_write - self.out_read
-        n = frames if available >= frames else max(available, 0)
-        ch = self.spec.output_channel
-        first = min(frames, cap - r)
-        if n < frames:  # nothing scheduled there: the ring is made to hold the silence played
-            if n < first:
-                self.out_ring[r + n : r + first] = 0.0
-            if first < frames:
-                self.out_ring[max(n - first, 0) : frames - first] = 0.0
-            if self.scheduled:
-                self.underruns += 1
-        outdata[:first, ch] += self.out_ring[r : r + first]
-        if first < frames:
-            outdata[first:frames, ch] += self.out_ring[: frames - first]
-        self.out_read += frames
+    # -- the shared state (written by the C callback or by the worker) --------------------------
+    @property
+    def in_write(self) -> int:
+        return int(self.state.in_write)
 
-    def _copy_file(self, src: np.ndarray, w: int, first: int, frames: int) -> None:
-        """Copy ``frames`` samples of the looping file into the input ring at ``w`` (no allocation)."""
-        done, length = 0, len(src)
-        while done < frames:
-            p = self.file_pos
-            dst = (w + done) % self.capacity
-            n = min(frames - done, length - p, self.capacity - dst)
-            self.in_ring[dst : dst + n] = src[p : p + n]
-            done += n
-            self.file_pos = (p + n) % length
+    @property
+    def out_read(self) -> int:
+        return int(self.state.out_read)
+
+    @property
+    def out_write(self) -> int:
+        return int(self.state.out_write)
+
+    @out_write.setter
+    def out_write(self, value: int) -> None:
+        self.state.out_write = value  # after the ring writes it publishes (x86-64 keeps store order)
+
+    @property
+    def underruns(self) -> int:
+        return int(self.state.underruns)
+
+    @property
+    def scheduled(self) -> bool:
+        """The worker has scheduled audio since the last start (the callback counts underruns then)."""
+        return bool(self.state.scheduled)
+
+    @scheduled.setter
+    def scheduled(self, value: bool) -> None:
+        self.state.scheduled = int(value)
+
+    @property
+    def file_input(self) -> np.ndarray | None:
+        """The input file the callback plays instead of the input channel, or None."""
+        return self._sources[-1][2] if self._sources and self._sources[-1][0] is None else None
+
+    def _set_source(self, audio: np.ndarray | None) -> None:
+        """Publish a new input source to the callback (None: the input channel again)."""
+        blocks = int(self.state.blocks)
+        for entry in self._sources:
+            if entry[0] is None:
+                entry[0] = blocks
+        if audio is None:
+            self.state.source = ffi.NULL
+        else:
+            samples = np.ascontiguousarray(audio, dtype=np.float32)
+            if len(samples) == 0:
+                raise AntiphonError("an input file needs at least one sample")
+            source = ffi.new("antiphon_source *", {"samples": float_pointer(samples), "length": len(samples)})
+            self._sources.append([None, source, samples])
+            self.state.source = source
+        # a replaced source is safe to free once two more blocks began (the callback loads it per block)
+        now = int(self.state.blocks)
+        self._sources = [e for e in self._sources if e[0] is None or now < e[0] + 2]
 
     # -- worker thread --------------------------------------------------------------------------
     def start_worker(self) -> None:
@@ -280,8 +298,7 @@ class Voice:
                 self.notify("event/loaded", self.name, what, path)
             elif kind == "input":
                 source, audio = value
-                self.file_pos = 0
-                self.file_input = audio  # the callback reads the new source from its next block
+                self._set_source(audio)  # the callback reads the new source from its next block
                 self.notify("event/loaded", self.name, "input", source)
 
     # -- control threads -----------------------------------------------------------------------

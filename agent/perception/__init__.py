@@ -7,6 +7,7 @@ so a chunk gives the same vector live and offline. ``load_perception(config)`` b
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any, Protocol, Sequence
 
 import numpy as np
@@ -57,6 +58,17 @@ class PerceptionBackend(Protocol):
         """float32 [n, dim]; row i equals ``features(chunks[i])`` up to float rounding."""
 
 
+def resolve_checkpoint(checkpoint: str) -> str:
+    """A relative checkpoint folder that is not under the working directory but under the repository
+    (``models/antiphon-w2v2-small``, as shipped corpora and models record it) resolves there."""
+    from agent.paths import REPO_ROOT
+
+    path = Path(checkpoint)
+    if not path.is_absolute() and not path.exists() and (REPO_ROOT / path).exists():
+        return str(REPO_ROOT / path)
+    return checkpoint
+
+
 def load_perception(config: PerceptionConfig) -> PerceptionBackend:
     if config.backend == "dsp":
         from agent.perception.dsp import DspPerception
@@ -64,7 +76,9 @@ def load_perception(config: PerceptionConfig) -> PerceptionBackend:
         return DspPerception()
     from agent.perception.wav2vec2 import Wav2Vec2Perception
 
-    return Wav2Vec2Perception.load(str(config.checkpoint), layer=config.layer)
+    backend = Wav2Vec2Perception.load(resolve_checkpoint(str(config.checkpoint)), layer=config.layer)
+    backend.checkpoint = str(config.checkpoint)  # recorded as given: a repository-relative path stays portable
+    return backend
 
 
 __all__ = ["BACKENDS", "PERCEPTION_RATE_HZ", "PerceptionBackend", "PerceptionConfig", "load_perception"]

@@ -68,6 +68,9 @@ class Wav2Vec2Perception:
     def load(cls, checkpoint: str, layer: int = -1) -> "Wav2Vec2Perception":
         from safetensors import SafetensorError
         from transformers import Wav2Vec2Model
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()  # a per-tensor bar on every load is noise in a CLI and a server log
 
         folder = Path(checkpoint)
         if folder.exists():

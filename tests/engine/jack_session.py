@@ -9,8 +9,10 @@ patchbay: player out -> agent in, agent out -> player in.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import time
+import warnings
 from pathlib import Path
 from typing import Callable
 
@@ -27,17 +29,19 @@ def realtime_allowed() -> bool:
         return False
 
 
-def start_jackd(rate_hz: int = 48_000, block_frames: int = 256, realtime: bool | None = None) -> subprocess.Popen:
+def start_jackd(rate_hz: int = 48_000, block_frames: int = 256, realtime: bool | None = None, log: Path | None = None) -> subprocess.Popen:
     """jackd with the dummy backend, returned once it accepts clients.
 
     With realtime scheduling (the default where the machine allows it) libjack runs every client's
     process thread, and so PortAudio's callback, under SCHED_FIFO, as on a musician's machine.
+    ``log``: a file for jackd's messages (it names the client that was late at each xrun).
     """
     realtime = realtime_allowed() if realtime is None else realtime
     env = {**os.environ, "JACK_NO_AUDIO_RESERVATION": "1"}
     mode = ["--realtime", "--realtime-priority", "70"] if realtime else ["--no-realtime"]
+    sink = open(log, "w", encoding="utf-8") if log is not None else subprocess.DEVNULL  # noqa: SIM115 - jackd's lifetime
     proc = subprocess.Popen(["jackd", *mode, "-d", "dummy", "-r", str(rate_hz), "-p", str(block_frames)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            stdout=sink, stderr=subprocess.STDOUT)
     try:
         subprocess.run(["jack_wait", "-w", "-t", "10"], check=True, capture_output=True, timeout=15)
     except (subprocess.CalledProcessError, subprocess.TimeoutExpired):
@@ -73,11 +77,28 @@ def patch_player_to_agent() -> None:
     subprocess.run(["jack_connect", f"{AGENT_CLIENT}:out_0", f"{PLAYER_CLIENT}:in_0"], check=True, capture_output=True)
 
 
-# Issues 6 and 7 ask for 0 xruns. Measured on the 2-core test machine with realtime jackd, a frozen
-# heap and one torch/faiss thread: 0 in most runs (0, 0, 0, 1 per 120 s in bench/engine_latency.py),
-# but about one run in three of the 19 s live test sees 1 xrun. The callback is Python: it needs the
-# GIL, and a GIL hand-over between threads was measured at up to 2-3 ms here even with a 0.2 ms
-# switch interval (pure-Python and torch workloads alike), close to the 5.3 ms block. The live tests
-# therefore allow this many and report the count; the fix (callback and rings in a process with no
-# inference, or a C callback) is the open point of issue 6.
+def late_clients(log: Path) -> list[tuple[str, str]]:
+    """(client, state) of each xrun in jackd's log. ``Triggered``: the client's thread had not even
+    started its cycle (the OS woke it too late); ``Running``: its process callback took too long."""
+    text = log.read_text(encoding="utf-8", errors="replace") if log.is_file() else ""
+    return re.findall(r"JackEngine::XRun: client = (.+?) was not finished, state = (\w+)", text)
+
+
+# Issues 6 and 7 ask for 0 xruns. The engine's callback is C (agent/engine/native/callback.c): it
+# takes microseconds and never waits for Python. What remains is the machine: on this 2-core
+# Firecracker VM a SCHED_FIFO thread that sleeps to a deadline one block ahead wakes more than a
+# block late a few times in some minutes (bench/wakeup_latency.py; the hypervisor's vCPU scheduling,
+# steal time), and jackd then logs the client as "not finished, state = Triggered": it never
+# started. The live tests therefore fail on any xrun where the agent's own cycle ran too long
+# (state Running) and allow this many wake-up misses, reporting each.
 XRUNS_TOLERATED = 2
+
+
+def check_xruns(log: Path, xruns: int, context: str) -> None:
+    """Fail on an xrun the agent caused; warn about, and cap, those the OS caused."""
+    late = late_clients(log)
+    ours = [state for client, state in late if client == AGENT_CLIENT and state != "Triggered"]
+    assert not ours, f"the agent's cycle overran {len(ours)} time(s) ({ours}): {context}"
+    if xruns:
+        warnings.warn(f"{xruns} xruns, jackd's late clients {late}: {context}", stacklevel=2)
+    assert xruns <= XRUNS_TOLERATED, f"{xruns} xruns ({late}): {context}"

@@ -1,0 +1,297 @@
+"""Self-supervised pretraining of the small Wav2Vec2 (``small_wav2vec2.py``) on the stems of a pairs
+folder, with the wav2vec 2.0 objective: a contrastive loss between the Transformer's output at
+masked frames and the quantized feature-encoder output there, against distractors from the same
+crop, plus the codebook diversity loss (transformers' ``Wav2Vec2ForPreTraining``).
+
+Data: every stem of every training piece (held-out pieces are never seen), resampled to 16 kHz,
+random crops of ``crop_s`` seconds (near-silent crops drawn again), each normalised to zero mean
+and unit variance as the perception backend does. Seeded per step (crops, masks, negatives and
+dropout), so a resumed run continues exactly as an uninterrupted one. The validation loss is
+measured on fixed crops of the held-out pieces (for the curve only: no model selection).
+
+Writes ``out/``: the encoder (``save_pretrained``: config.json, model.safetensors) and
+``preprocessor_config.json``, loadable by the ``wav2vec2`` perception backend like any hub
+checkpoint; ``architecture.json`` and ``pretrain_config.json``; ``loss.png``; ``history.json``;
+``checkpoint/`` while training (resume state, removed at the end).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import shutil
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from agent.audio_io import PERCEPTION_RATE_HZ, read_mono
+from agent.errors import AntiphonError
+from agent.files import write_json
+from agent.pairs import read_heldout, scan_pairs
+from agent.perception.small_wav2vec2 import SmallWav2Vec2Config, new_pretraining_model
+from agent.resume_state import load_resume, save_resume
+
+log = logging.getLogger(__name__)
+
+RESUME_DIR = "checkpoint"
+ARCHITECTURE_FILE = "architecture.json"
+CONFIG_FILE = "pretrain_config.json"
+PREPROCESSOR = {"do_normalize": True, "feature_extractor_type": "Wav2Vec2FeatureExtractor", "feature_size": 1,
+                "padding_side": "right", "padding_value": 0.0, "return_attention_mask": False, "sampling_rate": PERCEPTION_RATE_HZ}
+
+
+@dataclass(frozen=True)
+class PretrainConfig:
+    """How the small Wav2Vec2 is pretrained (saved beside it as ``pretrain_config.json``)."""
+
+    steps: int = 4000
+    batch_size: int = 8
+    crop_s: float = 2.0
+    learning_rate: float = 1e-3
+    warmup_steps: int = 400
+    weight_decay: float = 0.01
+    max_grad_norm: float = 5.0
+    gumbel_start: float = 2.0  # quantizer temperature, decayed exponentially to gumbel_end at 70 % of the steps
+    gumbel_end: float = 0.5
+    min_crop_rms: float = 0.005  # crops quieter than this are drawn again (rests, the tail of a piece)
+    validation_crops: int = 32
+    eval_every_steps: int = 100
+    checkpoint_every_steps: int = 100
+    threads: int = 2
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("steps", "batch_size", "validation_crops", "eval_every_steps", "checkpoint_every_steps", "threads"):
+            if getattr(self, name) < 1:
+                raise AntiphonError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if not 0.5 <= self.crop_s <= 30.0:
+            raise AntiphonError(f"crop_s must be between 0.5 and 30 s, got {self.crop_s}")
+        if not 0.0 < self.learning_rate < 1.0:
+            raise AntiphonError(f"learning_rate must be in (0, 1), got {self.learning_rate}")
+        if not 0 <= self.warmup_steps < self.steps:
+            raise AntiphonError(f"warmup_steps must be in [0, steps), got {self.warmup_steps}")
+        if not 0.0 < self.gumbel_end <= self.gumbel_start:
+            raise AntiphonError(f"need 0 < gumbel_end <= gumbel_start, got {self.gumbel_end} and {self.gumbel_start}")
+
+    @property
+    def crop_samples(self) -> int:
+        return int(round(self.crop_s * PERCEPTION_RATE_HZ))
+
+    def learning_rate_at(self, step: int) -> float:
+        """Linear warm-up, then cosine decay to a tenth."""
+        if step < self.warmup_steps:
+            return self.learning_rate * (step + 1) / self.warmup_steps
+        progress = (step - self.warmup_steps) / max(self.steps - self.warmup_steps, 1)
+        return self.learning_rate * (0.1 + 0.9 * 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0))))
+
+    def gumbel_at(self, step: int) -> float:
+        decay_steps = max(int(0.7 * self.steps), 1)
+        ratio = min(step / decay_steps, 1.0)
+        return self.gumbel_start * (self.gumbel_end / self.gumbel_start) ** ratio
+
+
+@dataclass
+class _Audio:
+    """Every usable stem, concatenated per split, with where each stem starts (crops stay inside one)."""
+
+    signals: list[np.ndarray]
+    names: list[str]
+
+    @property
+    def seconds(self) -> float:
+        return sum(len(s) for s in self.signals) / PERCEPTION_RATE_HZ
+
+
+def _load_stems(pairs_dir: Path, heldout: bool, crop_samples: int) -> _Audio:
+    pieces = scan_pairs(pairs_dir, None)
+    names = read_heldout(pairs_dir)
+    chosen = [p for p in pieces if (p.name in names) == heldout]
+    signals, labels = [], []
+    for piece in tqdm(chosen, desc=f"reading {'held-out' if heldout else 'training'} stems", unit="piece", leave=False):
+        for stem, path in sorted(piece.stems.items()):
+            x, _ = read_mono(path, PERCEPTION_RATE_HZ)
+            if len(x) >= crop_samples:
+                signals.append(np.ascontiguousarray(x, dtype=np.float32))
+                labels.append(f"{piece.name}/{stem}")
+    return _Audio(signals, labels)
+
+
+def _normalise(x: np.ndarray) -> np.ndarray:
+    return ((x - x.mean()) / np.sqrt(x.var() + 1e-7)).astype(np.float32)
+
+
+def _crops(audio: _Audio, count: int, crop: int, min_rms: float, rng: np.random.Generator) -> np.ndarray:
+    lengths = np.array([len(s) - crop + 1 for s in audio.signals], dtype=np.float64)
+    weights = lengths / lengths.sum()
+    out = np.zeros((count, crop), dtype=np.float32)
+    for i in range(count):
+        for _attempt in range(20):
+            k = int(rng.choice(len(audio.signals), p=weights))
+            start = int(rng.integers(0, int(lengths[k])))
+            x = audio.signals[k][start : start + crop]
+            if float(np.sqrt(np.mean(x * x))) >= min_rms:
+                break
+        out[i] = _normalise(x)
+    return out
+
+
+def _masks(model: Any, batch: int, crop: int, rng_seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    from transformers.models.wav2vec2.modeling_wav2vec2 import _compute_mask_indices, _sample_negative_indices
+
+    c = model.config
+    frames = int(model._get_feat_extract_output_lengths(crop))  # noqa: SLF001 - transformers' own helper
+    state = np.random.get_state()
+    np.random.seed(rng_seed % 2**32)  # transformers' helpers draw from numpy's global generator
+    try:
+        mask = _compute_mask_indices((batch, frames), c.mask_time_prob, c.mask_time_length, min_masks=2)
+        negatives = _sample_negative_indices((batch, frames), c.num_negatives, mask_time_indices=mask)
+    finally:
+        np.random.set_state(state)
+    return torch.from_numpy(mask).bool(), torch.from_numpy(negatives).long()
+
+
+def _losses(model: Any, x: np.ndarray, seed: int) -> tuple[torch.Tensor, float, float]:
+    """Total loss per masked frame, and its contrastive and diversity parts (floats)."""
+    mask, negatives = _masks(model, len(x), x.shape[1], seed)
+    out = model(torch.from_numpy(x), mask_time_indices=mask, sampled_negative_indices=negatives)
+    n = max(int(mask.sum()), 1)
+    return out.loss / n, float(out.contrastive_loss.detach()) / n, float(out.diversity_loss.detach()) / n
+
+
+def _validate(model: Any, crops: np.ndarray, config: PretrainConfig) -> float:
+    model.eval()
+    total, batches = 0.0, 0
+    with torch.no_grad():
+        for start in range(0, len(crops), config.batch_size):
+            loss, _, _ = _losses(model, crops[start : start + config.batch_size], config.seed * 7919 + start)
+            total += float(loss)
+            batches += 1
+    model.train()
+    return total / max(batches, 1)
+
+
+def pretrain(pairs_dir: Path, out_dir: Path, arch: SmallWav2Vec2Config, config: PretrainConfig, resume: bool = False, force: bool = False) -> Path:
+    """Pretrain and save the encoder into ``out_dir``; returns ``out_dir``."""
+    resume_dir = out_dir / RESUME_DIR
+    if resume and not (resume_dir / "state.json").is_file():
+        raise AntiphonError(f"nothing to resume in {out_dir} (no {RESUME_DIR}/state.json)")
+    if out_dir.exists() and not resume:
+        if not force:
+            raise AntiphonError(f"{out_dir} already exists; pass --resume to continue its pretraining or --force to replace it")
+        shutil.rmtree(out_dir)
+    if not Path(pairs_dir).is_dir():
+        raise AntiphonError(f"pairs folder {pairs_dir} does not exist")
+    torch.set_num_threads(config.threads)
+    train_audio = _load_stems(pairs_dir, heldout=False, crop_samples=config.crop_samples)
+    val_audio = _load_stems(pairs_dir, heldout=True, crop_samples=config.crop_samples)
+    if not train_audio.signals:
+        raise AntiphonError(f"{pairs_dir} has no training stems of at least {config.crop_s} s")
+    if not val_audio.signals:
+        log.warning("%s has no held-out pieces (split.json): validating on training stems", pairs_dir)
+        val_audio = train_audio
+    log.info("pretraining on %d stems (%.0f min), validating on %d held-out stems (%.0f min)",
+             len(train_audio.signals), train_audio.seconds / 60, len(val_audio.signals), val_audio.seconds / 60)
+    val_crops = _crops(val_audio, config.validation_crops, config.crop_samples, config.min_crop_rms, np.random.default_rng([config.seed, 1]))
+
+    model = new_pretraining_model(arch, config.seed)
+    model.train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
+    expect = {"architecture": arch.to_dict(), "pretrain": asdict(config), "pairs": str(Path(pairs_dir).resolve())}
+    state: dict[str, Any] = {**expect, "step": 0, "history": [], "train_s": 0.0}
+    if resume:
+        state = load_resume(resume_dir, model, optimizer, expect)
+        log.info("resuming at step %d of %d", state["step"], config.steps)
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+    window: list[tuple[float, float, float]] = []
+    bar = tqdm(total=config.steps, initial=state["step"], desc="pretraining", unit="step")
+    started = time.perf_counter() - state["train_s"]
+    for step in range(state["step"], config.steps):
+        rng = np.random.default_rng([config.seed, 0, step])
+        x = _crops(train_audio, config.batch_size, config.crop_samples, config.min_crop_rms, rng)
+        for group in optimizer.param_groups:
+            group["lr"] = config.learning_rate_at(step)
+        model.set_gumbel_temperature(config.gumbel_at(step))
+        torch.manual_seed(config.seed * 1_000_003 + step)
+        loss, contrastive, diversity = _losses(model, x, int(rng.integers(2**31)))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
+        optimizer.step()
+        window.append((float(loss.detach()), contrastive, diversity))
+        bar.update(1)
+        done = step + 1
+        if done % config.eval_every_steps == 0 or done == config.steps:
+            t, c, d = (float(np.mean(v)) for v in zip(*window))
+            window.clear()
+            row = {"step": done, "train_loss": t, "train_contrastive": c, "train_diversity": d,
+                   "val_loss": _validate(model, val_crops, config), "gumbel": config.gumbel_at(step), "lr": config.learning_rate_at(step)}
+            state["history"].append(row)
+            bar.set_postfix(train=f"{t:.3f}", val=f"{row['val_loss']:.3f}")
+        if done % config.checkpoint_every_steps == 0 and done < config.steps:
+            state.update(step=done, train_s=time.perf_counter() - started)
+            save_resume(resume_dir, model, optimizer, state)
+    bar.close()
+    state.update(step=config.steps, train_s=time.perf_counter() - started)
+    _save_encoder(model, out_dir, arch, config, state)
+    shutil.rmtree(resume_dir, ignore_errors=True)
+    return out_dir
+
+
+def _save_encoder(model: Any, out_dir: Path, arch: SmallWav2Vec2Config, config: PretrainConfig, state: dict[str, Any]) -> None:
+    model.wav2vec2.save_pretrained(out_dir, safe_serialization=True)
+    write_json(out_dir / "preprocessor_config.json", PREPROCESSOR)
+    write_json(out_dir / ARCHITECTURE_FILE, arch.to_dict())
+    write_json(out_dir / CONFIG_FILE, asdict(config))
+    write_json(out_dir / "history.json", {"train_s": round(state["train_s"], 1), "history": state["history"]})
+    plot_losses(state["history"], out_dir / "loss.png")
+
+
+def save_random_encoder(out_dir: Path, arch: SmallWav2Vec2Config, seed: int) -> Path:
+    """The same architecture with its initial (random) weights, saved like a pretrained one: the baseline."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    new_pretraining_model(arch, seed).wav2vec2.save_pretrained(out_dir, safe_serialization=True)
+    write_json(out_dir / "preprocessor_config.json", PREPROCESSOR)
+    write_json(out_dir / ARCHITECTURE_FILE, arch.to_dict())
+    return out_dir
+
+
+def read_architecture(folder: Path) -> SmallWav2Vec2Config:
+    path = folder / ARCHITECTURE_FILE
+    try:
+        return SmallWav2Vec2Config.from_dict(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, TypeError) as exc:
+        raise AntiphonError(f"{path}: not a readable architecture file ({exc})") from exc
+
+
+def plot_losses(history: list[dict[str, float]], png: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    steps = [h["step"] for h in history]
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
+    ax1.plot(steps, [h["train_loss"] for h in history], label="training (mean since the last point)")
+    ax1.plot(steps, [h["val_loss"] for h in history], label="held-out pieces")
+    ax1.set_xlabel("step")
+    ax1.set_ylabel("loss per masked frame (contrastive + 0.1 diversity)")
+    ax1.legend(fontsize=8)
+    ax2.plot(steps, [h["train_contrastive"] for h in history], label="contrastive")
+    ax2.plot(steps, [h["train_diversity"] for h in history], label="diversity")
+    ax2.set_xlabel("step")
+    ax2.set_ylabel("training loss parts per masked frame")
+    ax2.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(png, dpi=110)
+    plt.close(fig)
+    return png
+
+
+__all__ = ["PretrainConfig", "pretrain", "plot_losses", "read_architecture", "save_random_encoder"]

@@ -1,0 +1,36 @@
+"""The measures of `antiphon compare-perception` (the pipeline itself is the pretraining run's job)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from agent.perception.compare import markdown_table, pitch_class_at, purity, verdicts
+
+NOTES = [[0.0, 0.5, 60], [0.5, 0.25, 62], [1.0, 1.0, 71]]
+
+
+def test_pitch_class_of_the_longest_sounding_note() -> None:
+    assert pitch_class_at(NOTES, 0.0, 0.25) == 0
+    assert pitch_class_at(NOTES, 0.4, 0.75) == 2  # 0.1 s of C, 0.25 s of D
+    assert pitch_class_at(NOTES, 0.75, 1.0) == -1  # a rest
+    assert pitch_class_at(NOTES, 1.5, 1.75) == 11
+
+
+def test_purity_and_majority_floor() -> None:
+    labels = np.array([0, 0, 0, 1, 1, 2, 2])
+    classes = np.array([5, 5, 7, 9, 9, 5, -1])
+    p, majority = purity(labels, classes)
+    assert p == (2 + 2 + 1) / 6  # the rest is left out
+    assert majority == 3 / 6
+    assert purity(np.array([0, 1]), np.array([3, 4]))[0] == 1.0
+
+
+def test_table_and_verdicts_name_every_backend() -> None:
+    figures = {"accuracy_free_running": 0.4, "accuracy_teacher_forced": 0.5, "best_trivial_accuracy": 0.2, "ratio_to_best_trivial": 2.0,
+               "source_purity": 0.6, "source_majority": 0.2, "target_purity": 0.5, "target_majority": 0.2, "mean_ms": 4.0, "p99_ms": 6.0}
+    results = {"pretrained": figures, "random": {**figures, "source_purity": 0.3, "mean_ms": 4.1}, "dsp": {**figures, "mean_ms": 1.0}}
+    table = markdown_table(results)
+    assert table.splitlines()[0] == "| measure (held-out pieces) | pretrained | random | dsp |"
+    assert "| soprano-label purity vs pitch class | 60.0% | 30.0% | 60.0% |" in table
+    notes = "\n".join(verdicts(results))
+    assert "random (0.3)" in notes and "dsp (1.00 ms) < pretrained (4.00 ms)" in notes

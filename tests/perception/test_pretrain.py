@@ -1,0 +1,97 @@
+"""Pretraining the small Wav2Vec2: real (tiny) runs on a synthetic pairs folder, on disk."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from safetensors.numpy import load_file
+
+
+from agent.errors import AntiphonError
+from agent.perception import PerceptionConfig, load_perception
+from agent.perception import pretrain as pretrain_module
+from agent.perception.model_card import write_perception_card
+from agent.perception.pretrain import PretrainConfig, pretrain, read_architecture, save_random_encoder
+from agent.perception.small_wav2vec2 import SmallWav2Vec2Config
+from tests.test_cli import run
+
+TINY = SmallWav2Vec2Config(conv_channels=16, hidden_size=16, num_layers=1, num_heads=2, ffn_size=32, positional_kernel=8,
+                           positional_groups=4, codevector_groups=2, codevectors_per_group=8, codevector_dim=8,
+                           proj_codevector_dim=8, num_negatives=5)
+SHORT = PretrainConfig(steps=6, batch_size=2, crop_s=1.0, warmup_steps=2, validation_crops=4, eval_every_steps=3,
+                       checkpoint_every_steps=3, threads=1)
+
+
+def test_pretrained_encoder_loads_through_the_wav2vec2_backend(session_tone_pairs: Path, tmp_path: Path) -> None:
+    out = pretrain(session_tone_pairs, tmp_path / "enc", TINY, SHORT)
+    names = {p.name for p in out.iterdir()}
+    assert {"config.json", "model.safetensors", "preprocessor_config.json", "architecture.json", "pretrain_config.json",
+            "history.json", "loss.png"} <= names
+    assert "checkpoint" not in names and not list(out.glob("*.bin"))
+    assert not any(k.startswith("quantizer") for k in load_file(str(out / "model.safetensors")))  # encoder only
+    history = json.loads((out / "history.json").read_text())["history"]
+    assert [h["step"] for h in history] == [3, 6] and all(np.isfinite(h["val_loss"]) for h in history)
+    perception = load_perception(PerceptionConfig(backend="wav2vec2", checkpoint=str(out)))
+    assert perception.features(np.random.default_rng(0).standard_normal(4000).astype(np.float32)).shape == (16,)
+    assert read_architecture(out) == TINY
+    card = write_perception_card(out, "antiphon pretrain-perception ...").read_text()
+    assert "Not measured yet" in card and "antiphon pretrain-perception ..." in card
+
+
+def test_an_interrupted_run_resumes_to_the_same_weights(session_tone_pairs: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    straight = pretrain(session_tone_pairs, tmp_path / "straight", TINY, SHORT)
+    real_crops = pretrain_module._crops
+    calls = []
+
+    def crops_then_crash(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        calls.append(1)
+        if len(calls) == 6:  # validation crops, then steps 0..3: step 4 dies after the checkpoint at step 3
+            raise KeyboardInterrupt
+        return real_crops(*args, **kwargs)
+
+    monkeypatch.setattr(pretrain_module, "_crops", crops_then_crash)
+    with pytest.raises(KeyboardInterrupt):
+        pretrain(session_tone_pairs, tmp_path / "resumed", TINY, SHORT)
+    monkeypatch.setattr(pretrain_module, "_crops", real_crops)
+    assert json.loads((tmp_path / "resumed" / "checkpoint" / "state.json").read_text())["step"] == 3
+    resumed = pretrain(session_tone_pairs, tmp_path / "resumed", TINY, SHORT, resume=True)
+    a, b = load_file(str(straight / "model.safetensors")), load_file(str(resumed / "model.safetensors"))
+    assert a.keys() == b.keys()
+    for key in a:
+        np.testing.assert_allclose(a[key], b[key], rtol=0, atol=1e-6, err_msg=key)
+
+
+def test_refusals_are_one_line(session_tone_pairs: Path, tmp_path: Path) -> None:
+    (tmp_path / "taken").mkdir()
+    cases = [
+        (lambda: pretrain(session_tone_pairs, tmp_path / "taken", TINY, SHORT), "already exists"),
+        (lambda: pretrain(session_tone_pairs, tmp_path / "none", TINY, SHORT, resume=True), "nothing to resume"),
+        (lambda: pretrain(tmp_path / "missing", tmp_path / "x", TINY, SHORT), "does not exist"),
+        (lambda: PretrainConfig(steps=0), "steps must be at least 1"),
+        (lambda: PretrainConfig(crop_s=0.1), "crop_s"),
+        (lambda: SmallWav2Vec2Config(hidden_size=30, num_heads=4), "multiple of num_heads"),
+        (lambda: read_architecture(tmp_path), "not a readable architecture file"),
+    ]
+    for call, match in cases:
+        with pytest.raises(AntiphonError, match=match) as info:
+            call()
+        assert "\n" not in str(info.value)
+
+
+def test_cli_error_is_one_line(tmp_path: Path) -> None:
+    done = run("pretrain-perception", "--pairs", str(tmp_path / "missing"), "--out", str(tmp_path / "x"))
+    assert done.returncode != 0
+    err = done.stderr.strip()
+    assert err.startswith("error:") and "does not exist" in err and "\n" not in err, err
+
+
+def test_random_encoder_is_the_initial_weights(tmp_path: Path) -> None:
+    a = save_random_encoder(tmp_path / "a", TINY, seed=3)
+    b = save_random_encoder(tmp_path / "b", TINY, seed=3)
+    c = save_random_encoder(tmp_path / "c", TINY, seed=4)
+    wa, wb, wc = (load_file(str(p / "model.safetensors")) for p in (a, b, c))
+    assert all(np.array_equal(wa[k], wb[k]) for k in wa)
+    assert not all(np.array_equal(wa[k], wc[k]) for k in wa)
