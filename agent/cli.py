@@ -13,6 +13,9 @@ import numpy as np
 from agent import __version__, paths
 from agent.decision.config import DecisionConfig, TrainConfig
 from agent.engine.config import EngineConfig
+from agent.perception.compare import KINDS, CompareConfig
+from agent.perception.pretrain_config import PretrainConfig
+from agent.perception.small_wav2vec2 import SmallWav2Vec2Config
 from agent.errors import AntiphonError
 
 log = logging.getLogger("antiphon")
@@ -119,25 +122,28 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return _rehearse(AnswerAgent(bundle, corpus, perception, EngineConfig()), take, paths.OUT_DIR / "demo-rehearsal")
 
 
+def _invocation() -> str:
+    """The command line that ran, to record beside what it made ("" when not run as ``antiphon``)."""
+    return "antiphon " + " ".join(sys.argv[1:]) if Path(sys.argv[0]).name in ("antiphon", "__main__.py") else ""
+
+
 def cmd_pretrain_perception(args: argparse.Namespace) -> int:
     from agent.perception.model_card import write_perception_card
-    from agent.perception.pretrain import PretrainConfig, pretrain
-    from agent.perception.small_wav2vec2 import SmallWav2Vec2Config
+    from agent.perception.pretrain import pretrain
 
     arch = SmallWav2Vec2Config(conv_channels=args.conv_channels, hidden_size=args.hidden_size, num_layers=args.layers,
                                num_heads=args.heads, ffn_size=args.ffn_size)
     config = PretrainConfig(steps=args.steps, batch_size=args.batch_size, crop_s=args.crop_s, learning_rate=args.lr,
                             warmup_steps=args.warmup_steps, threads=args.threads, seed=args.seed)
-    out = pretrain(Path(args.pairs), Path(args.out), arch, config, resume=args.resume, force=args.force)
-    command = "antiphon " + " ".join(sys.argv[1:]) if Path(sys.argv[0]).name in ("antiphon", "__main__.py") else ""
-    card = write_perception_card(out, command)
+    out = pretrain(Path(args.pairs), Path(args.out), arch, config, resume=args.resume, force=args.force, command=_invocation())
+    card = write_perception_card(out)
     sys.stdout.write(f"pretrained encoder  {out}\nmodel card          {card}\nloss curves         {out / 'loss.png'}\n")
     return 0
 
 
 def cmd_compare_perception(args: argparse.Namespace) -> int:
     from agent.files import write_json
-    from agent.perception.compare import CompareConfig, compare_backends, markdown_table, verdicts
+    from agent.perception.compare import compare_backends, markdown_table, verdicts
     from agent.perception.model_card import COMPARISON_FILE, write_perception_card
 
     folder = Path(args.perception)
@@ -147,10 +153,7 @@ def cmd_compare_perception(args: argparse.Namespace) -> int:
     sys.stdout.write(markdown_table(results) + "\n\n" + "\n".join(notes) + "\n")
     if not args.no_card:
         write_json(folder / COMPARISON_FILE, {"config": config.__dict__, "pairs": str(args.pairs), "results": results, "notes": notes})
-        card = folder / "README.md"
-        previous = card.read_text(encoding="utf-8") if card.is_file() else ""
-        rebuild = previous.split("Rebuild:\n\n```\n", 1)[1].split("\n```", 1)[0] if "Rebuild:" in previous else ""
-        sys.stdout.write(f"\nmodel card          {write_perception_card(folder, rebuild)}\n")
+        sys.stdout.write(f"\nmodel card          {write_perception_card(folder)}\n")
     return 0
 
 
@@ -168,8 +171,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         weight_decay=args.weight_decay, label_smoothing=args.label_smoothing, answer_dropout=args.answer_dropout,
         patience_epochs=args.patience, select_on=args.select_on, seed=args.seed,
     )
-    command = "antiphon " + " ".join(sys.argv[1:]) if Path(sys.argv[0]).name in ("antiphon", "__main__.py") else ""
-    train(Path(args.corpus), Path(args.out), model_config, config, resume=args.resume, force=args.force, command=command)
+    train(Path(args.corpus), Path(args.out), model_config, config, resume=args.resume, force=args.force, command=_invocation())
     return 0
 
 
@@ -343,18 +345,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("pretrain-perception", help="pretrain Antiphon's small Wav2Vec2 (self-supervised) on every stem of a pairs folder", formatter_class=fmt)
     p.add_argument("--pairs", default=str(paths.DEMO_PAIRS_DIR), help="pairs folder (held-out pieces in split.json are never used)")
     p.add_argument("--out", default=str(paths.DEFAULT_PERCEPTION_DIR), help="folder to write the encoder, card and curves into")
-    p.add_argument("--steps", type=int, default=4000, help="optimizer steps")
-    p.add_argument("--batch-size", type=int, default=8, help="crops per step")
-    p.add_argument("--crop-s", type=float, default=2.0, help="length of each crop")
-    p.add_argument("--lr", type=float, default=1e-3, help="peak learning rate (AdamW)")
-    p.add_argument("--warmup-steps", type=int, default=400, help="linear warm-up steps")
-    p.add_argument("--conv-channels", type=int, default=96, help="channels of the convolutional feature encoder")
-    p.add_argument("--hidden-size", type=int, default=128, help="Transformer width")
-    p.add_argument("--layers", type=int, default=3, help="Transformer layers")
-    p.add_argument("--heads", type=int, default=4, help="attention heads")
-    p.add_argument("--ffn-size", type=int, default=256, help="feed-forward width")
-    p.add_argument("--threads", type=int, default=2, help="torch threads")
-    p.add_argument("--seed", type=int, default=0, help="seed of the initial weights, crops, masks and dropout")
+    p.add_argument("--steps", type=int, default=PretrainConfig.steps, help="optimizer steps")
+    p.add_argument("--batch-size", type=int, default=PretrainConfig.batch_size, help="crops per step")
+    p.add_argument("--crop-s", type=float, default=PretrainConfig.crop_s, help="length of each crop")
+    p.add_argument("--lr", type=float, default=PretrainConfig.learning_rate, help="peak learning rate (AdamW)")
+    p.add_argument("--warmup-steps", type=int, default=PretrainConfig.warmup_steps, help="linear warm-up steps")
+    p.add_argument("--conv-channels", type=int, default=SmallWav2Vec2Config.conv_channels, help="channels of the convolutional feature encoder")
+    p.add_argument("--hidden-size", type=int, default=SmallWav2Vec2Config.hidden_size, help="Transformer width")
+    p.add_argument("--layers", type=int, default=SmallWav2Vec2Config.num_layers, help="Transformer layers")
+    p.add_argument("--heads", type=int, default=SmallWav2Vec2Config.num_heads, help="attention heads")
+    p.add_argument("--ffn-size", type=int, default=SmallWav2Vec2Config.ffn_size, help="feed-forward width")
+    p.add_argument("--threads", type=int, default=PretrainConfig.threads, help="torch threads")
+    p.add_argument("--seed", type=int, default=PretrainConfig.seed, help="seed of the initial weights, crops, masks and dropout")
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint/ folder of --out")
     p.add_argument("--force", action="store_true", help="replace an existing --out folder")
     p.set_defaults(handler=cmd_pretrain_perception)
@@ -363,11 +365,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pairs", default=str(paths.DEMO_PAIRS_DIR), help="pairs folder with score.json per piece (the demo pairs)")
     p.add_argument("--perception", default=str(paths.DEFAULT_PERCEPTION_DIR), help="the pretrained encoder folder (its card gets the table)")
     p.add_argument("--work", default=str(paths.OUT_DIR / "compare-perception"), help="folder for the corpora and models built on the way")
-    p.add_argument("--kinds", nargs="+", default=["pretrained", "random", "dsp"], choices=["pretrained", "random", "dsp"], help="backends to compare")
-    p.add_argument("--hop-s", type=float, default=0.25, help="chunk hop")
-    p.add_argument("--codebook-size", type=int, default=16, help="labels K of every corpus")
-    p.add_argument("--layer", type=int, default=-1, help="Wav2Vec2 hidden state used as features")
-    p.add_argument("--seed", type=int, default=0, help="seed of k-means, training and the random-weight encoder")
+    p.add_argument("--kinds", nargs="+", default=list(KINDS), choices=KINDS, help="backends to compare")
+    p.add_argument("--hop-s", type=float, default=CompareConfig.hop_s, help="chunk hop")
+    p.add_argument("--codebook-size", type=int, default=CompareConfig.codebook_size, help="labels K of every corpus")
+    p.add_argument("--layer", type=int, default=CompareConfig.layer, help="Wav2Vec2 hidden state used as features (0 was chosen on training pieces by pitch-class purity)")
+    p.add_argument("--seed", type=int, default=CompareConfig.seed, help="seed of k-means, training and the random-weight encoder")
     p.add_argument("--no-card", action="store_true", help="print only; leave the encoder folder as it is")
     p.set_defaults(handler=cmd_compare_perception)
 

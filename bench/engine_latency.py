@@ -18,6 +18,7 @@ import json
 import subprocess
 import sys
 import tempfile
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +32,7 @@ from agent.engine.rehearsal import run_rehearsal
 from agent.pairs import read_heldout
 
 sys.path.insert(0, str(paths.REPO_ROOT))  # the JACK helpers shared with the live test
-from tests.engine.jack_session import AGENT_CLIENT, PLAYER, PLAYER_CLIENT, patch_player_to_agent, realtime_allowed, start_jackd, stop_jackd, wait_port  # noqa: E402
+from tests.engine.jack_session import AGENT_CLIENT, PLAYER, PLAYER_CLIENT, late_clients, patch_player_to_agent, realtime_allowed, start_jackd, stop_jackd, wait_port  # noqa: E402
 
 JACK_LOG = paths.OUT_DIR / "bench" / "jackd.log"  # jackd names the late client at each xrun
 
@@ -108,6 +109,9 @@ def main() -> None:
         mode = "no realtime" if args.jack_no_realtime else ("realtime" if realtime_allowed() else "no realtime: not allowed here")
         print(f"live on JACK dummy (48 kHz, 256-frame blocks, {mode}), {args.live_s:.0f} s: xruns {s['xruns']}, underruns {s['underruns']}, "
               f"skipped {s['skipped']}, steps {s['steps']}, callbacks {s['callbacks']}, last xrun at callback {s['last_xrun_callback']}, compute p50 {s['compute_p50_ms']} ms p99 {s['compute_p99_ms']} ms")
+        late = Counter(late_clients(JACK_LOG))
+        print("jackd's late clients (Triggered: woken too late; Running: its cycle overran): "
+              + (", ".join(f"{client} {state} x{n}" for (client, state), n in sorted(late.items())) or "none") + f"  ({JACK_LOG})")
 
 
 if __name__ == "__main__":

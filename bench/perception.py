@@ -13,45 +13,26 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
-import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from agent import paths  # noqa: E402
-from agent.audio_io import PERCEPTION_RATE_HZ, read_mono  # noqa: E402
-from agent.pairs import read_heldout, scan_pairs  # noqa: E402
+from agent.audio_io import PERCEPTION_RATE_HZ  # noqa: E402
 from agent.perception import PerceptionConfig, load_perception  # noqa: E402
+from agent.perception.compare import chunk_compute_ms, heldout_audio  # noqa: E402
 from agent.perception.pretrain import read_architecture, save_random_encoder  # noqa: E402
 
 HOPS_S = (0.1, 0.25, 0.5)
 
 
 def audio() -> list[np.ndarray]:
-    pairs = paths.DEMO_PAIRS_DIR
-    if (pairs / "split.json").is_file():
-        heldout = read_heldout(pairs)
-        return [read_mono(p.stems["soprano"], PERCEPTION_RATE_HZ)[0] for p in scan_pairs(pairs, ("soprano",)) if p.name in heldout]
+    if (paths.DEMO_PAIRS_DIR / "split.json").is_file():
+        return heldout_audio(paths.DEMO_PAIRS_DIR)
     print("no demo pairs (run `antiphon demo`): timing on noise", file=sys.stderr)
     return [np.random.default_rng(0).standard_normal(60 * PERCEPTION_RATE_HZ).astype(np.float32)]
-
-
-def time_backend(perception, signals: list[np.ndarray], hop_s: float, count: int, seed: int = 0) -> np.ndarray:  # noqa: ANN001
-    n = int(round(hop_s * PERCEPTION_RATE_HZ))
-    rng = np.random.default_rng(seed)
-    for _ in range(10):
-        perception.features(signals[0][:n])
-    times = np.zeros(count)
-    for i in range(count):
-        x = signals[int(rng.integers(len(signals)))]
-        start = int(rng.integers(0, len(x) - n))
-        t0 = time.perf_counter()
-        perception.features(x[start : start + n])
-        times[i] = time.perf_counter() - t0
-    return 1e3 * times
 
 
 def main() -> None:
@@ -59,7 +40,6 @@ def main() -> None:
     parser.add_argument("--perception", default=str(paths.DEFAULT_PERCEPTION_DIR), help="pretrained small Wav2Vec2 folder")
     parser.add_argument("--chunks", type=int, default=300, help="chunks timed per backend and hop")
     args = parser.parse_args()
-    torch.set_num_threads(1)
     signals = audio()
     with tempfile.TemporaryDirectory() as tmp:
         backends = {"dsp": PerceptionConfig(backend="dsp")}
@@ -75,9 +55,8 @@ def main() -> None:
         for name, config in backends.items():
             perception = load_perception(config)
             for hop_s in HOPS_S:
-                ms = time_backend(perception, signals, hop_s, args.chunks)
-                p99 = float(np.percentile(ms, 99))
-                print(f"{name:24s} {1e3 * hop_s:6.0f} {ms.mean():8.2f} {p99:7.2f} {p99 / (1e3 * hop_s):8.3f}")
+                ms = chunk_compute_ms(perception, signals, hop_s, args.chunks, seed=0)
+                print(f"{name:24s} {1e3 * hop_s:6.0f} {ms['mean_ms']:8.2f} {ms['p99_ms']:7.2f} {ms['p99_ms'] / (1e3 * hop_s):8.3f}")
 
 
 if __name__ == "__main__":

@@ -39,6 +39,7 @@ from agent.decision.model import DecisionModel
 from agent.decision.model_card import write_model_card
 from agent.engine.grain_selection import GrainSelector
 from agent.errors import AntiphonError
+from agent.plots import line_panels
 from agent.resume_state import load_resume, save_resume
 
 log = logging.getLogger(__name__)
@@ -261,24 +262,9 @@ def _finish(out_dir: Path, corpus: Corpus, split: _Split, model_config: Decision
 
 
 def _plot_losses(history: list[dict[str, float]], best_epoch: int, png: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    epochs = [h["epoch"] for h in history]
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
-    ax1.plot(epochs, [h["train_loss"] for h in history], label="train (label-smoothed, answer dropout)")
-    ax1.plot(epochs, [h["val_loss"] for h in history], label="validation (teacher-forced)")
-    ax1.axvline(best_epoch, color="grey", ls=":", label=f"best epoch {best_epoch}")
-    ax1.set_xlabel("epoch")
-    ax1.set_ylabel("cross-entropy (nats)")
-    ax1.legend(fontsize=8)
-    ax2.plot(epochs, [100 * h["val_accuracy_tf"] for h in history], label="teacher-forced")
-    ax2.plot(epochs, [100 * h["val_accuracy_fr"] for h in history], label="free-running")
-    ax2.set_xlabel("epoch")
-    ax2.set_ylabel("validation accuracy (%)")
-    ax2.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(png, dpi=110)
-    plt.close(fig)
+    line_panels(png, [h["epoch"] for h in history], "epoch", [
+        ("cross-entropy (nats)", [("train (label-smoothed, answer dropout)", [h["train_loss"] for h in history]),
+                                  ("validation (teacher-forced)", [h["val_loss"] for h in history])]),
+        ("validation accuracy (%)", [("teacher-forced", [100 * h["val_accuracy_tf"] for h in history]),
+                                     ("free-running", [100 * h["val_accuracy_fr"] for h in history])]),
+    ], marks=[(best_epoch, f"best epoch {best_epoch}")])

@@ -26,7 +26,7 @@ import torch
 
 from agent.audio_io import PERCEPTION_RATE_HZ
 from agent.engine.agent import AnswerAgent
-from agent.engine.native.library import MAX_VOICES, callback_pointer, ffi
+from agent.engine.native.library import MAX_VOICES, callback_pointer, engine_state
 from agent.engine.voice import Voice, VoiceSpec
 from agent.errors import AntiphonError
 
@@ -49,8 +49,9 @@ def freeze_heap() -> None:
     A full collection over a loaded process (about 190,000 objects) holds the GIL for about 100 ms;
     the collector can start in any thread that allocates, and the worker (a skipped decision) and
     the OSC thread (a late answer) would wait that long. The C audio callback does not. After the
-    freeze a full collection only walks what was made since (about 0.01 ms measured). While audio runs, load with the collector
-    paused and call ``gc.freeze()`` alone (``agent/engine/loader.py``): a collect would stall it.
+    freeze a full collection only walks what was made since (about 0.01 ms measured). While audio
+    runs, load with the collector paused and call ``gc.freeze()`` alone (``agent/engine/loader.py``):
+    a collect would stall it.
     """
     gc.collect()
     gc.freeze()
@@ -77,13 +78,8 @@ class LiveEngine:
                     raise AntiphonError(f"{name} of agent '{v.name}' must be between 0 and {settings.channels - 1}")
         self.voices = tuple(voices)
         self.settings = settings
-        # the state the C callback reads and writes (zeroed by cffi), pointing at each voice's state
-        self.state = ffi.new("antiphon_engine *")
-        self.state.channels = settings.channels
-        self.state.voice_count = len(voices)
-        for i, v in enumerate(voices):
-            self.state.voices[i] = v.state
-        self.state.last_xrun_callback = -1
+        # the state the C callback reads and writes, pointing at each voice's state
+        self.state = engine_state(settings.channels, [v.state for v in voices])
         self._stream = None
         self.running = False
 

@@ -33,7 +33,7 @@ import soxr
 from agent.audio_io import PERCEPTION_RATE_HZ
 from agent.engine.agent import AnswerAgent
 from agent.engine.config import EngineConfig
-from agent.engine.native.library import ffi, float_pointer
+from agent.engine.native import library as native
 from agent.errors import AntiphonError
 
 log = logging.getLogger(__name__)
@@ -68,13 +68,8 @@ class Voice:
         self.capacity = int(RING_S * rate_hz)
         self.in_ring = np.zeros(self.capacity, dtype=np.float32)
         self.out_ring = np.zeros(self.capacity, dtype=np.float32)
-        # the state shared with the C callback (zeroed by cffi); it points into the rings above
-        self.state = ffi.new("antiphon_voice *")
-        self.state.in_ring = float_pointer(self.in_ring)
-        self.state.out_ring = float_pointer(self.out_ring)
-        self.state.capacity = self.capacity
-        self.state.input_channel = spec.input_channel
-        self.state.output_channel = spec.output_channel
+        # the state shared with the C callback; it points into the rings above
+        self.state = native.voice_state(self.in_ring, self.out_ring, spec.input_channel, spec.output_channel)
         # input files published to the callback, kept alive until it can no longer read them:
         # (blocks counter when replaced or None while current, C descriptor, samples)
         self._sources: list[list] = []
@@ -132,11 +127,6 @@ class Voice:
     def scheduled(self, value: bool) -> None:
         self.state.scheduled = int(value)
 
-    @property
-    def file_input(self) -> np.ndarray | None:
-        """The input file the callback plays instead of the input channel, or None."""
-        return self._sources[-1][2] if self._sources and self._sources[-1][0] is None else None
-
     def _set_source(self, audio: np.ndarray | None) -> None:
         """Publish a new input source to the callback (None: the input channel again)."""
         blocks = int(self.state.blocks)
@@ -144,12 +134,12 @@ class Voice:
             if entry[0] is None:
                 entry[0] = blocks
         if audio is None:
-            self.state.source = ffi.NULL
+            self.state.source = native.ffi.NULL
         else:
             samples = np.ascontiguousarray(audio, dtype=np.float32)
             if len(samples) == 0:
                 raise AntiphonError("an input file needs at least one sample")
-            source = ffi.new("antiphon_source *", {"samples": float_pointer(samples), "length": len(samples)})
+            source = native.source(samples)
             self._sources.append([None, source, samples])
             self.state.source = source
         # a replaced source is safe to free once two more blocks began (the callback loads it per block)

@@ -35,7 +35,7 @@ SOURCE, TARGET = "soprano", "bass"
 class CompareConfig:
     hop_s: float = 0.25
     codebook_size: int = 16
-    layer: int = -1
+    layer: int = 0  # Wav2Vec2 hidden state: 0 had the best pitch-class purity on training pieces (states 0-3)
     timing_chunks: int = 300
     seed: int = 0
 
@@ -60,6 +60,17 @@ def purity(labels: np.ndarray, classes: np.ndarray) -> tuple[float, float]:
     return float(hits / len(labels)), float(np.bincount(classes, minlength=12).max() / len(labels))
 
 
+def _check_scores(pairs_dir: Path) -> None:
+    from agent.pairs import read_heldout
+
+    heldout = sorted(read_heldout(pairs_dir))
+    if not heldout:
+        raise AntiphonError(f"pairs folder {pairs_dir} has no held-out pieces (split.json): the comparison is measured on them")
+    missing = [name for name in heldout if not (Path(pairs_dir) / name / "score.json").is_file()]
+    if missing:
+        raise AntiphonError(f"{len(missing)} held-out piece(s) of {pairs_dir} have no score.json (e.g. {missing[0]}): purity needs the notes (demo pairs have them)")
+
+
 def corpus_purity(corpus: Any, pairs_dir: Path, heldout_only: bool = True) -> dict[str, float]:
     """Purity of the source and target labels against the soprano's and the bass's pitch classes."""
     rate = corpus.audio_rate_hz
@@ -81,6 +92,15 @@ def corpus_purity(corpus: Any, pairs_dir: Path, heldout_only: bool = True) -> di
     sp, sm = purity(np.concatenate(src_l), np.array(src_c))
     tp, tm = purity(np.concatenate(tgt_l), np.array(tgt_c))
     return {"source_purity": sp, "source_majority": sm, "target_purity": tp, "target_majority": tm}
+
+
+def heldout_audio(pairs_dir: Path, stem: str = SOURCE) -> list[np.ndarray]:
+    """The held-out pieces' ``stem`` at the perception rate (what the timings read)."""
+    from agent.audio_io import PERCEPTION_RATE_HZ, read_mono
+    from agent.pairs import read_heldout, scan_pairs
+
+    heldout = read_heldout(pairs_dir)
+    return [read_mono(p.stems[stem], PERCEPTION_RATE_HZ)[0] for p in scan_pairs(pairs_dir, (stem,)) if p.name in heldout]
 
 
 def chunk_compute_ms(perception: Any, corpus_audio: list[np.ndarray], hop_s: float, count: int, seed: int) -> dict[str, float]:
@@ -119,7 +139,7 @@ def _reusable(corpus_dir: Path, model_dir: Path, identity: dict[str, Any], confi
         return False
     return (manifest.get("perception") == identity and manifest.get("codebook", {}).get("size") == config.codebook_size
             and manifest.get("chunking", {}).get("hop_s") == config.hop_s and bool(meta.get("training", {}).get("heldout"))
-            and manifest.get("seed", config.seed) == config.seed)
+            and manifest.get("codebook", {}).get("seed") == config.seed)
 
 
 def _perception_config(kind: str, pretrained: Path, random_dir: Path, layer: int):  # noqa: ANN202
@@ -132,14 +152,12 @@ def _perception_config(kind: str, pretrained: Path, random_dir: Path, layer: int
 
 def compare_backends(pairs_dir: Path, pretrained: Path, work_dir: Path, config: CompareConfig = CompareConfig(), kinds: tuple[str, ...] = KINDS) -> dict[str, dict[str, Any]]:
     """Run the pipeline for each backend in ``kinds``; returns {kind: figures}."""
-    from agent.audio_io import PERCEPTION_RATE_HZ, read_mono
     from agent.chunking import ChunkingConfig
     from agent.corpus.builder import CorpusBuildConfig, build_corpus
     from agent.corpus.format import load_corpus
     from agent.decision.checkpoint import load_model
     from agent.decision.config import DecisionConfig, TrainConfig
     from agent.decision.train import train
-    from agent.pairs import read_heldout, scan_pairs
     from agent.perception import load_perception
     from agent.perception.pretrain import read_architecture, save_random_encoder
 
@@ -147,9 +165,9 @@ def compare_backends(pairs_dir: Path, pretrained: Path, work_dir: Path, config: 
     if unknown:
         raise AntiphonError(f"unknown backend kind(s) {', '.join(sorted(unknown))}: choose from {', '.join(KINDS)}")
     arch = read_architecture(pretrained)
+    _check_scores(pairs_dir)  # before any corpus is built: purity needs them at the end
     random_dir = save_random_encoder(work_dir / "random-encoder", arch, config.seed)
-    heldout = read_heldout(pairs_dir)
-    timing_audio = [read_mono(p.stems[SOURCE], PERCEPTION_RATE_HZ)[0] for p in scan_pairs(pairs_dir, (SOURCE,)) if p.name in heldout][:5]
+    timing_audio = heldout_audio(pairs_dir)[:5]
     results: dict[str, dict[str, Any]] = {}
     for kind in kinds:
         log.info("[%s] building the corpus, training the decision model, measuring", kind)

@@ -16,7 +16,7 @@ def _read(path: Path) -> dict[str, Any] | None:
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
 
 
-def write_perception_card(folder: Path, command: str = "") -> Path:
+def write_perception_card(folder: Path) -> Path:
     arch = _read(folder / "architecture.json") or {}
     config = _read(folder / "pretrain_config.json") or {}
     history = _read(folder / "history.json") or {"history": [], "train_s": 0.0}
@@ -52,8 +52,8 @@ def write_perception_card(folder: Path, command: str = "") -> Path:
     if rows:
         lines.append(f"- loss per masked frame, held-out pieces: {first['val_loss']:.3f} at step {first['step']} -> {last['val_loss']:.3f} at step {last['step']}"
                      f" (training: {first['train_loss']:.3f} -> {last['train_loss']:.3f}); curves in `loss.png`")
-    if command:
-        lines += ["", "Rebuild:", "", "```", command, "```"]
+    if history.get("command"):
+        lines += ["", "Rebuild:", "", "```", history["command"], "```"]
     lines += ["", "## Does it help? (`antiphon compare-perception`)", ""]
     if comparison is None:
         lines.append("Not measured yet: run `antiphon compare-perception`.")

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import shutil
 import time
 from dataclasses import asdict, dataclass
@@ -34,6 +33,8 @@ from agent.audio_io import PERCEPTION_RATE_HZ, read_mono
 from agent.errors import AntiphonError
 from agent.files import write_json
 from agent.pairs import read_heldout, scan_pairs
+from agent.plots import line_panels
+from agent.perception.pretrain_config import PretrainConfig
 from agent.perception.small_wav2vec2 import SmallWav2Vec2Config, new_pretraining_model
 from agent.resume_state import load_resume, save_resume
 
@@ -44,56 +45,6 @@ ARCHITECTURE_FILE = "architecture.json"
 CONFIG_FILE = "pretrain_config.json"
 PREPROCESSOR = {"do_normalize": True, "feature_extractor_type": "Wav2Vec2FeatureExtractor", "feature_size": 1,
                 "padding_side": "right", "padding_value": 0.0, "return_attention_mask": False, "sampling_rate": PERCEPTION_RATE_HZ}
-
-
-@dataclass(frozen=True)
-class PretrainConfig:
-    """How the small Wav2Vec2 is pretrained (saved beside it as ``pretrain_config.json``)."""
-
-    steps: int = 4000
-    batch_size: int = 8
-    crop_s: float = 2.0
-    learning_rate: float = 1e-3
-    warmup_steps: int = 400
-    weight_decay: float = 0.01
-    max_grad_norm: float = 5.0
-    gumbel_start: float = 2.0  # quantizer temperature, decayed exponentially to gumbel_end at 70 % of the steps
-    gumbel_end: float = 0.5
-    min_crop_rms: float = 0.005  # crops quieter than this are drawn again (rests, the tail of a piece)
-    validation_crops: int = 32
-    eval_every_steps: int = 100
-    checkpoint_every_steps: int = 100
-    threads: int = 2
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        for name in ("steps", "batch_size", "validation_crops", "eval_every_steps", "checkpoint_every_steps", "threads"):
-            if getattr(self, name) < 1:
-                raise AntiphonError(f"{name} must be at least 1, got {getattr(self, name)}")
-        if not 0.5 <= self.crop_s <= 30.0:
-            raise AntiphonError(f"crop_s must be between 0.5 and 30 s, got {self.crop_s}")
-        if not 0.0 < self.learning_rate < 1.0:
-            raise AntiphonError(f"learning_rate must be in (0, 1), got {self.learning_rate}")
-        if not 0 <= self.warmup_steps < self.steps:
-            raise AntiphonError(f"warmup_steps must be in [0, steps), got {self.warmup_steps}")
-        if not 0.0 < self.gumbel_end <= self.gumbel_start:
-            raise AntiphonError(f"need 0 < gumbel_end <= gumbel_start, got {self.gumbel_end} and {self.gumbel_start}")
-
-    @property
-    def crop_samples(self) -> int:
-        return int(round(self.crop_s * PERCEPTION_RATE_HZ))
-
-    def learning_rate_at(self, step: int) -> float:
-        """Linear warm-up, then cosine decay to a tenth."""
-        if step < self.warmup_steps:
-            return self.learning_rate * (step + 1) / self.warmup_steps
-        progress = (step - self.warmup_steps) / max(self.steps - self.warmup_steps, 1)
-        return self.learning_rate * (0.1 + 0.9 * 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0))))
-
-    def gumbel_at(self, step: int) -> float:
-        decay_steps = max(int(0.7 * self.steps), 1)
-        ratio = min(step / decay_steps, 1.0)
-        return self.gumbel_start * (self.gumbel_end / self.gumbel_start) ** ratio
 
 
 @dataclass
@@ -176,8 +127,9 @@ def _validate(model: Any, crops: np.ndarray, config: PretrainConfig) -> float:
     return total / max(batches, 1)
 
 
-def pretrain(pairs_dir: Path, out_dir: Path, arch: SmallWav2Vec2Config, config: PretrainConfig, resume: bool = False, force: bool = False) -> Path:
-    """Pretrain and save the encoder into ``out_dir``; returns ``out_dir``."""
+def pretrain(pairs_dir: Path, out_dir: Path, arch: SmallWav2Vec2Config, config: PretrainConfig, resume: bool = False, force: bool = False,
+             command: str = "") -> Path:
+    """Pretrain and save the encoder into ``out_dir``; returns ``out_dir``. ``command``: the command line, recorded for the card."""
     resume_dir = out_dir / RESUME_DIR
     if resume and not (resume_dir / "state.json").is_file():
         raise AntiphonError(f"nothing to resume in {out_dir} (no {RESUME_DIR}/state.json)")
@@ -239,17 +191,17 @@ def pretrain(pairs_dir: Path, out_dir: Path, arch: SmallWav2Vec2Config, config: 
             save_resume(resume_dir, model, optimizer, state)
     bar.close()
     state.update(step=config.steps, train_s=time.perf_counter() - started)
-    _save_encoder(model, out_dir, arch, config, state)
+    _save_encoder(model, out_dir, arch, config, state, command)
     shutil.rmtree(resume_dir, ignore_errors=True)
     return out_dir
 
 
-def _save_encoder(model: Any, out_dir: Path, arch: SmallWav2Vec2Config, config: PretrainConfig, state: dict[str, Any]) -> None:
+def _save_encoder(model: Any, out_dir: Path, arch: SmallWav2Vec2Config, config: PretrainConfig, state: dict[str, Any], command: str) -> None:
     model.wav2vec2.save_pretrained(out_dir, safe_serialization=True)
     write_json(out_dir / "preprocessor_config.json", PREPROCESSOR)
     write_json(out_dir / ARCHITECTURE_FILE, arch.to_dict())
     write_json(out_dir / CONFIG_FILE, asdict(config))
-    write_json(out_dir / "history.json", {"train_s": round(state["train_s"], 1), "history": state["history"]})
+    write_json(out_dir / "history.json", {"train_s": round(state["train_s"], 1), "command": command, "history": state["history"]})
     plot_losses(state["history"], out_dir / "loss.png")
 
 
@@ -271,27 +223,12 @@ def read_architecture(folder: Path) -> SmallWav2Vec2Config:
 
 
 def plot_losses(history: list[dict[str, float]], png: Path) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    steps = [h["step"] for h in history]
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
-    ax1.plot(steps, [h["train_loss"] for h in history], label="training (mean since the last point)")
-    ax1.plot(steps, [h["val_loss"] for h in history], label="held-out pieces")
-    ax1.set_xlabel("step")
-    ax1.set_ylabel("loss per masked frame (contrastive + 0.1 diversity)")
-    ax1.legend(fontsize=8)
-    ax2.plot(steps, [h["train_contrastive"] for h in history], label="contrastive")
-    ax2.plot(steps, [h["train_diversity"] for h in history], label="diversity")
-    ax2.set_xlabel("step")
-    ax2.set_ylabel("training loss parts per masked frame")
-    ax2.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(png, dpi=110)
-    plt.close(fig)
-    return png
+    return line_panels(png, [h["step"] for h in history], "step", [
+        ("loss per masked frame (contrastive + 0.1 diversity)", [("training (mean since the last point)", [h["train_loss"] for h in history]),
+                                                                  ("held-out pieces", [h["val_loss"] for h in history])]),
+        ("training loss parts per masked frame", [("contrastive", [h["train_contrastive"] for h in history]),
+                                                  ("diversity", [h["train_diversity"] for h in history])]),
+    ])
 
 
-__all__ = ["PretrainConfig", "pretrain", "plot_losses", "read_architecture", "save_random_encoder"]
+__all__ = ["pretrain", "plot_losses", "read_architecture", "save_random_encoder"]

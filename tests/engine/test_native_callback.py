@@ -5,24 +5,19 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from agent.engine.native.library import MAX_VOICES, build, ffi, library_path, run_callback
+from agent.engine.native.library import MAX_VOICES, build, engine_state, ffi, library_path, run_callback, source, voice_state
 from agent.errors import AntiphonError
 
 CAPACITY = 1000
 
 
 class _Voice:
-    """The shared state of one voice with its rings (what ``Voice`` sets up, without an agent)."""
+    """The shared state of one voice with its rings (as ``Voice`` sets it up, without an agent)."""
 
     def __init__(self, input_channel: int, output_channel: int) -> None:
         self.in_ring = np.zeros(CAPACITY, np.float32)
         self.out_ring = np.zeros(CAPACITY, np.float32)
-        self.state = ffi.new("antiphon_voice *")
-        self.state.in_ring = ffi.cast("float *", self.in_ring.ctypes.data)
-        self.state.out_ring = ffi.cast("float *", self.out_ring.ctypes.data)
-        self.state.capacity = CAPACITY
-        self.state.input_channel = input_channel
-        self.state.output_channel = output_channel
+        self.state = voice_state(self.in_ring, self.out_ring, input_channel, output_channel)
 
     def schedule(self, start: int, audio: np.ndarray) -> None:
         idx = np.arange(start, start + len(audio)) % CAPACITY
@@ -31,12 +26,7 @@ class _Voice:
 
 
 def _engine(voices: list[_Voice], channels: int):  # noqa: ANN202 - cdata
-    engine = ffi.new("antiphon_engine *")
-    engine.channels = channels
-    engine.voice_count = len(voices)
-    for i, v in enumerate(voices):
-        engine.voices[i] = v.state
-    return engine
+    return engine_state(channels, [v.state for v in voices])
 
 
 def _blocks(frames: int, channels: int, count: int, seed: int = 0) -> list[np.ndarray]:
@@ -105,8 +95,8 @@ def test_input_file_loops_and_replaces_the_input_channel() -> None:
     v = _Voice(0, 0)
     engine = _engine([v], channels=1)
     samples = np.arange(1, 71, dtype=np.float32)  # 70 samples, looped over 3 blocks of 50
-    source = ffi.new("antiphon_source *", {"samples": ffi.cast("float *", samples.ctypes.data), "length": len(samples)})
-    v.state.source = source
+    descriptor = source(samples)
+    v.state.source = descriptor
     out = np.zeros((50, 1), np.float32)
     for b in _blocks(50, 1, 3):
         run_callback(engine, b, out)
@@ -121,7 +111,6 @@ def test_input_file_loops_and_replaces_the_input_channel() -> None:
 def test_xrun_flags(flags: int, counted: int) -> None:
     voice = _Voice(0, 0)  # alive while the engine points at its state
     engine = _engine([voice], channels=1)
-    engine.last_xrun_callback = -1
     out = np.zeros((64, 1), np.float32)
     run_callback(engine, np.zeros((64, 1), np.float32), out)
     run_callback(engine, np.zeros((64, 1), np.float32), out, status_flags=flags)

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from agent.perception.compare import markdown_table, pitch_class_at, purity, verdicts
+from agent.perception.pretrain import pretrain
+from tests.perception.test_pretrain import SHORT, TINY
+from tests.test_cli import run
 
 NOTES = [[0.0, 0.5, 60], [0.5, 0.25, 62], [1.0, 1.0, 71]]
 
@@ -34,3 +39,12 @@ def test_table_and_verdicts_name_every_backend() -> None:
     assert "| soprano-label purity vs pitch class | 60.0% | 30.0% | 60.0% |" in table
     notes = "\n".join(verdicts(results))
     assert "random (0.3)" in notes and "dsp (1.00 ms) < pretrained (4.00 ms)" in notes
+
+
+def test_bad_inputs_are_refused_before_any_work(tone_pairs: Path, tmp_path: Path) -> None:
+    done = run("compare-perception", "--pairs", str(tone_pairs), "--perception", str(tmp_path / "missing"), "--work", str(tmp_path / "w"))
+    assert done.returncode != 0 and "not a readable architecture file" in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
+    encoder = pretrain(tone_pairs, tmp_path / "enc", TINY, SHORT)
+    done = run("compare-perception", "--pairs", str(tone_pairs), "--perception", str(encoder), "--work", str(tmp_path / "w"))
+    assert done.returncode != 0 and "have no score.json" in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert not (tmp_path / "w").exists()

@@ -14,7 +14,8 @@ from agent.errors import AntiphonError
 from agent.perception import PerceptionConfig, load_perception
 from agent.perception import pretrain as pretrain_module
 from agent.perception.model_card import write_perception_card
-from agent.perception.pretrain import PretrainConfig, pretrain, read_architecture, save_random_encoder
+from agent.perception.pretrain import pretrain, read_architecture, save_random_encoder
+from agent.perception.pretrain_config import PretrainConfig
 from agent.perception.small_wav2vec2 import SmallWav2Vec2Config
 from tests.test_cli import run
 
@@ -26,7 +27,7 @@ SHORT = PretrainConfig(steps=6, batch_size=2, crop_s=1.0, warmup_steps=2, valida
 
 
 def test_pretrained_encoder_loads_through_the_wav2vec2_backend(session_tone_pairs: Path, tmp_path: Path) -> None:
-    out = pretrain(session_tone_pairs, tmp_path / "enc", TINY, SHORT)
+    out = pretrain(session_tone_pairs, tmp_path / "enc", TINY, SHORT, command="antiphon pretrain-perception ...")
     names = {p.name for p in out.iterdir()}
     assert {"config.json", "model.safetensors", "preprocessor_config.json", "architecture.json", "pretrain_config.json",
             "history.json", "loss.png"} <= names
@@ -37,7 +38,7 @@ def test_pretrained_encoder_loads_through_the_wav2vec2_backend(session_tone_pair
     perception = load_perception(PerceptionConfig(backend="wav2vec2", checkpoint=str(out)))
     assert perception.features(np.random.default_rng(0).standard_normal(4000).astype(np.float32)).shape == (16,)
     assert read_architecture(out) == TINY
-    card = write_perception_card(out, "antiphon pretrain-perception ...").read_text()
+    card = write_perception_card(out).read_text()
     assert "Not measured yet" in card and "antiphon pretrain-perception ..." in card
 
 

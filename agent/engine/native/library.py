@@ -86,6 +86,37 @@ def float_pointer(array: np.ndarray):  # noqa: ANN201 - cdata 'float *'
     return ffi.cast("float *", array.ctypes.data)
 
 
+def voice_state(in_ring: np.ndarray, out_ring: np.ndarray, input_channel: int, output_channel: int):  # noqa: ANN201 - cdata 'antiphon_voice *'
+    """A voice's shared state (zeroed counters) over its two rings; the caller keeps the rings alive."""
+    if len(in_ring) != len(out_ring):
+        raise ValueError("the input and output rings must have the same capacity")
+    state = ffi.new("antiphon_voice *")
+    state.in_ring = float_pointer(in_ring)
+    state.out_ring = float_pointer(out_ring)
+    state.capacity = len(in_ring)
+    state.input_channel = input_channel
+    state.output_channel = output_channel
+    return state
+
+
+def engine_state(channels: int, voices: list):  # noqa: ANN201 - cdata 'antiphon_engine *'
+    """The engine's shared state over the voices' states; the caller keeps those alive."""
+    if len(voices) > MAX_VOICES:
+        raise ValueError(f"at most {MAX_VOICES} voices")
+    state = ffi.new("antiphon_engine *")
+    state.channels = channels
+    state.voice_count = len(voices)
+    for i, v in enumerate(voices):
+        state.voices[i] = v
+    state.last_xrun_callback = -1
+    return state
+
+
+def source(samples: np.ndarray):  # noqa: ANN201 - cdata 'antiphon_source *'
+    """An input-file descriptor for a voice's ``source``; the caller keeps ``samples`` alive."""
+    return ffi.new("antiphon_source *", {"samples": float_pointer(samples), "length": len(samples)})
+
+
 def run_callback(engine, indata: np.ndarray, outdata: np.ndarray, status_flags: int = 0) -> int:  # noqa: ANN001 - cdata 'antiphon_engine *'
     """Call the C callback once on interleaved (frames, channels) float32 buffers, as PortAudio does."""
     frames = indata.shape[0]
