@@ -66,7 +66,7 @@ def build_engine(specs: list[AgentSpec], config: EngineConfig, settings: StreamS
 
 def run(engine: LiveEngine, osc: dict | None, answering: bool, duration_s: float | None, status_every_s: float, trace_dir: Path | None) -> None:
     """Start audio (and OSC when ``osc`` holds the server's settings); run until the duration, /antiphon/quit or Ctrl-C."""
-    from agent.osc.server import OscServer
+    from agent.osc.server import STATUS_LINE, OscServer
 
     server = OscServer(engine, **osc) if osc is not None else None  # bind before audio starts: a busy port fails fast
     engine.start(answering=answering)
@@ -83,7 +83,7 @@ def run(engine: LiveEngine, osc: dict | None, answering: bool, duration_s: float
             time.sleep(0.05)
             if time.monotonic() >= next_line:
                 next_line += status_every_s
-                log.info("%s", engine.status_line())
+                log.info("%s", engine.status_line(), extra={STATUS_LINE: True})
     except KeyboardInterrupt:
         pass
     finally:

@@ -13,7 +13,7 @@
    40.0,
    40.0,
    900.0,
-   912.0
+   936.0
   ],
   "default_fontsize": 12.0,
   "gridsize": [
@@ -511,6 +511,22 @@
      "patching_rect": [
       10,
       748.0,
+      860.0,
+      22.0
+     ],
+     "text": "<- /antiphon/log <level> <message>: a line of the server's log: loads, refused loads, warnings (level INFO, WARNING or ERROR; INFO lines not with serve --quiet)"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-32",
+     "maxclass": "comment",
+     "numinlets": 1,
+     "numoutlets": 0,
+     "outlettype": [],
+     "patching_rect": [
+      10,
+      772.0,
       860.0,
       22.0
      ],

@@ -13,7 +13,7 @@
    40.0,
    40.0,
    1100.0,
-   1216.0
+   1248.0
   ],
   "default_fontsize": 12.0,
   "gridsize": [
@@ -967,9 +967,10 @@
     "box": {
      "id": "obj-56",
      "maxclass": "newobj",
-     "numinlets": 11,
-     "numoutlets": 11,
+     "numinlets": 12,
+     "numoutlets": 12,
      "outlettype": [
+      "",
       "",
       "",
       "",
@@ -988,7 +989,7 @@
       1000.0,
       22.0
      ],
-     "text": "route /antiphon/status /antiphon/event/grain /antiphon/event/set /antiphon/event/state /antiphon/event/loaded /antiphon/event/recording /antiphon/event/xrun /antiphon/event/skipped /antiphon/error /antiphon/pong"
+     "text": "route /antiphon/status /antiphon/event/grain /antiphon/event/set /antiphon/event/state /antiphon/event/loaded /antiphon/event/recording /antiphon/event/xrun /antiphon/event/skipped /antiphon/error /antiphon/log /antiphon/pong"
     }
    },
    {
@@ -1477,6 +1478,22 @@
      "outlettype": [],
      "patching_rect": [
       10,
+      900.0,
+      105.0,
+      22.0
+     ],
+     "text": "print log"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-86",
+     "maxclass": "newobj",
+     "numinlets": 1,
+     "numoutlets": 0,
+     "outlettype": [],
+     "patching_rect": [
+      120,
       900.0,
       105.0,
       22.0
@@ -2130,6 +2147,18 @@
      ],
      "destination": [
       "obj-85",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-56",
+      10
+     ],
+     "destination": [
+      "obj-86",
       0
      ]
     }

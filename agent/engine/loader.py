@@ -98,6 +98,7 @@ class Loader:
             try:
                 with collector_paused():
                     self._load(voice, what, path)
+                log.info("agent %s: %s %s loaded, in use from its next chunk", voice.name, what, path)
             except AntiphonError as exc:
                 log.warning("refused %s for agent %s: %s", what, voice.name, exc)
                 report(str(exc))

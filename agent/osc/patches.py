@@ -99,26 +99,30 @@ def pd_patch() -> str:
     parse = c.add("obj", 10, y + 30, "oscparse")
     rtrim = c.add("obj", 10, y + 60, "list trim")
     prefix = c.add("obj", 10, y + 90, f"route {PREFIX.strip('/')}")
-    tops = ["status", "error", "pong", "event"]
+    tops = list(dict.fromkeys(a.command.split("/")[0] for a in OUTGOING))  # status, event, error, log, pong
     top = c.add("obj", 10, y + 120, "route " + " ".join(tops))
     for a, b in ((receive, parse), (parse, rtrim), (rtrim, prefix), (prefix, top)):
         c.connect(a, 0, b)
-    status_print = c.add("obj", 10, y + 160, "print antiphon-status")
-    unpack = c.add("obj", 160, y + 160, "unpack s f f f f f f f f f")
-    c.connect(top, 0, status_print)
-    c.connect(top, 0, unpack)
     status = next(a for a in OUTGOING if a.command == "status")
-    for i, arg in enumerate(status.args[1:], start=1):
-        box = c.add("floatatom", 160 + 70 * (i - 1), y + 200, "6 0 0 0 - - - 0")
-        c.add("text", 160 + 70 * (i - 1), y + 225, arg.name.replace("_", "-")[:9])
-        c.connect(unpack, i, box)
-    c.connect(top, 1, c.add("obj", 10, y + 260, "print antiphon-error"))
-    c.connect(top, 2, c.add("obj", 200, y + 260, "print antiphon-pong"))
     events = [a.command.split("/", 1)[1] for a in OUTGOING if a.command.startswith("event/")]
-    event_route = c.add("obj", 10, y + 300, "route " + " ".join(events))
-    c.connect(top, 3, event_route)
-    for i, name in enumerate(events):
-        c.connect(event_route, i, c.add("obj", 10 + 130 * i, y + 340, f"print event-{name}"))
+    printed = 0
+    for outlet, name in enumerate(tops):
+        if name == "status":
+            c.connect(top, outlet, c.add("obj", 10, y + 160, "print antiphon-status"))
+            unpack = c.add("obj", 160, y + 160, "unpack s " + " ".join("f" for _ in status.args[1:]))
+            c.connect(top, outlet, unpack)
+            for i, arg in enumerate(status.args[1:], start=1):
+                box = c.add("floatatom", 160 + 70 * (i - 1), y + 200, "6 0 0 0 - - - 0")
+                c.add("text", 160 + 70 * (i - 1), y + 225, arg.name.replace("_", "-")[:9])
+                c.connect(unpack, i, box)
+        elif name == "event":
+            event_route = c.add("obj", 10, y + 300, "route " + " ".join(events))
+            c.connect(top, outlet, event_route)
+            for i, event in enumerate(events):
+                c.connect(event_route, i, c.add("obj", 10 + 130 * i, y + 340, f"print event-{event}"))
+        else:
+            c.connect(top, outlet, c.add("obj", 10 + 190 * printed, y + 260, f"print antiphon-{name}"))
+            printed += 1
     return c.text()
 
 

@@ -36,6 +36,8 @@ DEFAULT_REPLY_PORT = 7401
 MAX_CLIENTS = 16
 RECEIVE_BUFFER_BYTES = 4 << 20
 OSC_THREAD_NICE = -10
+STATUS_LINE = "status_line"  # a log record's extra flag: the terminal's periodic status, not forwarded
+LOG_MESSAGE_CHARS = 1000  # Max's and Pd's UDP receivers take a few kB per packet
 SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33 if sys.platform.startswith("linux") else None)  # not in Python's socket module
 SETTING_COMMAND = {a.setting: a.command for a in TABLE if a.setting}
 Peer = tuple[str, int]  # (host, UDP port)
@@ -74,6 +76,26 @@ def check_agent_names(names: list[str]) -> None:
             raise AntiphonError(f"agent name '{name}' cannot be used in OSC addresses (no '/', spaces, or the names {', '.join(sorted(RESERVED_NAMES))})")
 
 
+class OscLogForwarder(logging.Handler):
+    """Sends the package's log lines at INFO and above to the registered clients on /antiphon/log.
+
+    Whatever thread logs (loader, worker, OSC) sends the datagram itself; the audio callback is C and
+    never logs. The server's own send failures are logged at DEBUG, below this handler's level.
+    """
+
+    def __init__(self, server: "OscServer", level: int = logging.INFO) -> None:
+        super().__init__(level)
+        self.server = server
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if getattr(record, STATUS_LINE, False):  # the terminal's status line: clients get /antiphon/status
+            return
+        try:
+            self.server.send_event("log", record.levelname, record.getMessage()[:LOG_MESSAGE_CHARS])
+        except (ValueError, TypeError, OSError):  # a bad format string in a log call must not break the caller
+            self.handleError(record)
+
+
 class OscServer:
     def __init__(self, engine: LiveEngine, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, reply_port: int | None = DEFAULT_REPLY_PORT,
                  record_dir: Path | None = None, status_every_s: float = 1.0) -> None:
@@ -97,6 +119,7 @@ class OscServer:
         for v in engine.voices:
             v.notify = self._notify
         self._threads: list[threading.Thread] = []
+        self._log_forwarder = OscLogForwarder(self)
 
     # -- sending --------------------------------------------------------------------------------
     def _send(self, address: str, args: tuple, to: set[Peer] | list[Peer]) -> None:
@@ -143,9 +166,11 @@ class OscServer:
             t = threading.Thread(target=target, name=name, daemon=True)
             t.start()
             self._threads.append(t)
+        logging.getLogger("agent").addHandler(self._log_forwarder)
         log.info("OSC on %s:%d, replies to %s", *self.address, ", ".join(f"{h}:{p}" for h, p in sorted(self.clients)) or "senders only")
 
     def close(self) -> None:
+        logging.getLogger("agent").removeHandler(self._log_forwarder)
         self.quit.set()
         for t in self._threads:
             t.join(timeout=2.0)

@@ -113,6 +113,8 @@ TABLE: tuple[Address, ...] = (
     _out("event/xrun", (Arg("total", INT),), "the audio stream dropped or repeated a block (total since start)"),
     _out("event/skipped", (AGENT_NAME, Arg("total", INT),), "a decision came too late and the grain's continuation played instead"),
     _out("error", (Arg("address", STRING), Arg("reason", STRING)), "a message was refused, and why; nothing was changed"),
+    _out("log", (Arg("level", STRING), Arg("message", STRING)),
+         "a line of the server's log: loads, refused loads, warnings (level INFO, WARNING or ERROR; INFO lines not with serve --quiet)"),
     _out("pong", (Arg("id", INT),), "answer to /antiphon/ping"),
 )
 
@@ -120,7 +122,8 @@ INCOMING = {(a.scope, a.command): a for a in TABLE if a.direction == "in"}
 OUTGOING = {a.command: a for a in TABLE if a.direction == "out"}
 SERVER_COMMANDS = frozenset(a.command for a in TABLE if a.direction == "in" and a.scope == "server")
 AGENT_COMMANDS = frozenset(a.command for a in TABLE if a.direction == "in" and a.scope == "agent")
-RESERVED_NAMES = SERVER_COMMANDS | {"event", "error", "pong"}
+# an agent cannot take a name that begins a server address: /antiphon/<name>/... would be ambiguous
+RESERVED_NAMES = SERVER_COMMANDS | {a.command.split("/")[0] for a in TABLE if a.direction == "out"}
 
 
 def markdown() -> str:

@@ -10,7 +10,6 @@ import subprocess
 import sys
 import threading
 import time
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +23,7 @@ from tests.osc.osc_client import Client, free_port
 pytestmark = pytest.mark.skipif(shutil.which("jackd") is None, reason="jackd2 is installed by scripts/setup.sh")
 
 FUZZ_PACKETS = 10_000
+FUZZ_PER_S = 1_000
 FLOOD_PER_S = 1_000
 FLOOD_S = 10
 
@@ -92,30 +92,28 @@ def test_two_agents_survive_fuzz_and_flood_with_no_xruns(trained: Path, tone_cor
         for name, piece in (("a", "piece2"), ("b", "piece1")):
             client.send(f"/antiphon/{name}/input", str(session_tone_pairs / piece / "melody.flac"))
         counter.wait(lambda: counter.counts.get("/antiphon/event/loaded", 0) >= 2)
-        # 10,000 hostile packets, 1,000 a second, audio running. Without audio the server answers
-        # every one (tests/osc/test_server.py sends them too); with the realtime JACK stream on this
-        # 2-core machine the kernel was seen to drop up to 12 % of them at the server's socket
-        # (/proc/net/udp drops, 8 MB buffer) while its OSC thread waited: an open point of issue 7.
-        # Required here: at least 70 % answered (seen: 87-95 %), the server alive, audio within the
-        # xrun tolerance; fewer than all answered is reported as a warning.
-        errors_before = counter.counts.get("/antiphon/error", 0)
-        start = time.monotonic()
-        for i, packet in enumerate(hostile_packets(FUZZ_PACKETS)):
-            client.send_raw(packet)
-            if i % 20 == 19:
-                time.sleep(max(0.0, start + (i + 1) / 1000 - time.monotonic()))
-        time.sleep(3.0)
-        answered = counter.counts.get("/antiphon/error", 0) - errors_before
-        fuzz_s = time.monotonic() - start
-        assert answered >= 0.70 * FUZZ_PACKETS, answered
-        if answered < FUZZ_PACKETS:
-            warnings.warn(f"{FUZZ_PACKETS - answered} of {FUZZ_PACKETS} hostile packets unanswered (dropped by the kernel)", stacklevel=1)
-
+        # both agents answering (inference running) through the fuzz and the flood
         client.send("/antiphon/a/start")
         client.send("/antiphon/b/start")
         client.send("/antiphon/b/gain", -6.0)
         client.send("/antiphon/a/record", 1)
         counter.wait(lambda: all(counter.statuses.get(n, [0] * 10)[9] >= 8 for n in "ab"))
+
+        # 10,000 hostile packets, 1,000 a second, both agents answering: every one answered. The packets are
+        # made before the clock starts (making them takes seconds; a paced loop that made them on the
+        # way sent the first thousands as one burst, and the kernel dropped what overflowed the socket).
+        packets = hostile_packets(FUZZ_PACKETS)
+        errors_before = counter.counts.get("/antiphon/error", 0)
+        start = time.monotonic()
+        for i, packet in enumerate(packets):
+            client.send_raw(packet)
+            if i % 20 == 19:
+                time.sleep(max(0.0, start + (i + 1) / FUZZ_PER_S - time.monotonic()))
+        fuzz_s = time.monotonic() - start
+        counter.wait(lambda: counter.counts.get("/antiphon/error", 0) - errors_before >= FUZZ_PACKETS, timeout_s=10)
+        time.sleep(0.5)
+        answered = counter.counts.get("/antiphon/error", 0) - errors_before
+        assert answered == FUZZ_PACKETS, answered  # one reply each, none twice
 
         # a flood: 1,000 valid messages a second for 10 s (settings, status requests, pings)
         pongs_before = counter.counts.get("/antiphon/pong", 0)
@@ -131,12 +129,7 @@ def test_two_agents_survive_fuzz_and_flood_with_no_xruns(trained: Path, tone_cor
             time.sleep(0.002)
         assert sent >= FLOOD_PER_S * FLOOD_S - 5
         pings = sent // 4
-        try:  # every ping answered (seen in every run so far); at least 95 % required, see the fuzz above
-            counter.wait(lambda: counter.counts.get("/antiphon/pong", 0) - pongs_before >= pings - 1, timeout_s=20)
-        except AssertionError:
-            pongs = counter.counts.get("/antiphon/pong", 0) - pongs_before
-            assert pongs >= 0.95 * pings, (pongs, pings)
-            warnings.warn(f"{pings - pongs} of {pings} flood pings unanswered", stacklevel=1)
+        counter.wait(lambda: counter.counts.get("/antiphon/pong", 0) - pongs_before >= pings, timeout_s=20)  # every ping answered
 
         # a corrupt model over OSC: refused, and agent a keeps playing
         bad = tmp_path / "corrupt-model"

@@ -3,6 +3,7 @@ the live test in tests/osc/test_live_osc.py adds JACK). The ``server`` fixture i
 
 from __future__ import annotations
 
+import logging
 import math
 import struct
 import time
@@ -11,7 +12,11 @@ from pathlib import Path
 import pytest
 
 from agent.engine.config import EngineConfig
+from agent.engine.live import StreamSettings
+from agent.engine.voice import VoiceSpec
+from agent.osc.server import STATUS_LINE, OscLogForwarder, OscServer
 from agent.osc.table import TABLE
+from agent.serving import AgentSpec, build_engine
 
 
 def errors(messages: list) -> list[str]:
@@ -131,6 +136,35 @@ def test_a_good_corpus_swaps_in_and_recording_writes_a_file(server, tone_corpus:
     client.send("/antiphon/answer/record", 0)
     off = client.wait_for("/antiphon/event/recording")
     assert on[1:] == [1, off[2]] and off[1] == 0 and Path(off[2]).is_file()
+
+
+def test_log_lines_reach_registered_clients(server, tone_corpus: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="agent")  # as `antiphon serve` logs (INFO unless --quiet)
+    srv, client = server
+    client.send("/antiphon/register", client.port)
+    client.receive(0.3)
+    client.send("/antiphon/answer/corpus", str(tmp_path / "missing"))
+    level, message = client.wait_for("/antiphon/log", where=lambda args: "refused corpus" in args[1])
+    assert level == "WARNING" and "missing" in message
+    client.send("/antiphon/answer/corpus", str(tone_corpus))
+    assert client.wait_for("/antiphon/log", timeout_s=30, where=lambda args: "loaded" in args[1]) == [
+        "INFO", f"agent answer: corpus {tone_corpus} loaded, in use from its next chunk"]
+    # DEBUG lines, other packages' lines and the terminal's status line stay out
+    logging.getLogger("agent.osc.server").debug("debug line")
+    logging.getLogger("elsewhere").warning("another package")
+    logging.getLogger("agent.serving").info("xruns 0", extra={STATUS_LINE: True})
+    logging.getLogger("agent.serving").warning("x" * 5000)
+    got = [args for address, args in client.receive(1.0) if address == "/antiphon/log"]
+    assert got == [["WARNING", "x" * 1000]]
+
+
+def test_log_forwarding_ends_with_the_server(trained: Path, tone_corpus: Path) -> None:
+    engine = build_engine([AgentSpec(VoiceSpec("answer"), trained, tone_corpus)], EngineConfig(), StreamSettings())
+    srv = OscServer(engine, port=0, reply_port=None, record_dir=None)
+    srv.start()
+    assert any(isinstance(h, OscLogForwarder) for h in logging.getLogger("agent").handlers)
+    srv.close()
+    assert not any(isinstance(h, OscLogForwarder) for h in logging.getLogger("agent").handlers)
 
 
 def test_every_incoming_entry_has_a_handler(server) -> None:
