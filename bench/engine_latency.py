@@ -28,13 +28,14 @@ import soundfile as sf
 
 from agent import paths
 from agent.audio_io import PERCEPTION_RATE_HZ, read_mono
+from agent.decision.checkpoint import load_model
 from agent.engine.agent import AnswerAgent, load_agent_parts
 from agent.engine.config import EngineConfig
 from agent.engine.rehearsal import run_rehearsal
 from agent.pairs import read_heldout
 
 sys.path.insert(0, str(paths.REPO_ROOT))  # the JACK helpers shared with the live test
-from tests.engine.jack_session import AGENT_CLIENT, PLAYER, PLAYER_CLIENT, patch_player_to_agent, realtime_allowed, start_jackd, stop_jackd, wait_port, xrun_account  # noqa: E402
+from tests.engine.jack_session import AGENT_CLIENT, PLAYER, PLAYER_CLIENT, patch_player_to_agent, realtime_allowed, start_jackd, stop_jackd, wait_port, xrun_account, xrun_events  # noqa: E402
 
 JACK_LOG = paths.OUT_DIR / "bench" / "jackd.log"  # jackd names the late client at each xrun
 LIVE_HOPS_S = (0.25, 0.5)
@@ -46,8 +47,6 @@ def heldout_takes() -> list[Path]:
 
 
 def rehearsal_figures(model: Path, hop_s: float = 0.0) -> dict:
-    from agent.decision.checkpoint import load_model
-
     # sweep models keep their corpora beside them (out/sweep/corpus-...), shipped ones under corpora/
     beside = Path(model).parent / load_model(model).corpus_meta["name"]
     bundle, corpus, perception = load_agent_parts(model, beside if beside.is_dir() else None)
@@ -112,8 +111,6 @@ def main() -> None:
     if args.no_live:
         return
     mode = "no realtime" if args.jack_no_realtime else ("realtime" if realtime_allowed() else "no realtime: not allowed here")
-    from agent.decision.checkpoint import load_model
-
     own_hop_s = load_model(Path(args.model)).corpus_meta["chunking"]["hop_s"]
     for hop_s in LIVE_HOPS_S:
         setting = 0.0 if abs(hop_s - own_hop_s) < 1e-9 else hop_s  # 0: the model's own hop
@@ -121,7 +118,7 @@ def main() -> None:
         print(f"live at hop {hop_s} s on JACK dummy (48 kHz, 256-frame blocks, {mode}), {args.live_s:.0f} s: xruns {s['xruns']}, underruns {s['underruns']}, "
               f"skipped {s['skipped']}, steps {s['steps']}, callbacks {s['callbacks']}, compute p50 {s['compute_p50_ms']} ms p99 {s['compute_p99_ms']} ms "
               f"(p99/hop {s['compute_p99_ms'] / (hop_s * 1e3):.3f})")
-        print(f"  {xrun_account(JACK_LOG)}  ({JACK_LOG})")
+        print(f"  {xrun_account(xrun_events(JACK_LOG))}  ({JACK_LOG})")
 
 if __name__ == "__main__":
     main()

@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 
 from agent import paths
-from agent.osc.table import FLOAT, INT, PREFIX, STRING, TABLE, Address, Arg
+from agent.osc.table import FLOAT, INT, OUTGOING_TOPS, PREFIX, STRING, TABLE, Address, Arg
 
 AGENT = "answer"
 SERVER_PORT = 7400
@@ -99,14 +99,13 @@ def pd_patch() -> str:
     parse = c.add("obj", 10, y + 30, "oscparse")
     rtrim = c.add("obj", 10, y + 60, "list trim")
     prefix = c.add("obj", 10, y + 90, f"route {PREFIX.strip('/')}")
-    tops = list(dict.fromkeys(a.command.split("/")[0] for a in OUTGOING))  # status, event, error, log, pong
-    top = c.add("obj", 10, y + 120, "route " + " ".join(tops))
+    top = c.add("obj", 10, y + 120, "route " + " ".join(OUTGOING_TOPS))
     for a, b in ((receive, parse), (parse, rtrim), (rtrim, prefix), (prefix, top)):
         c.connect(a, 0, b)
     status = next(a for a in OUTGOING if a.command == "status")
     events = [a.command.split("/", 1)[1] for a in OUTGOING if a.command.startswith("event/")]
     printed = 0
-    for outlet, name in enumerate(tops):
+    for outlet, name in enumerate(OUTGOING_TOPS):
         if name == "status":
             c.connect(top, outlet, c.add("obj", 10, y + 160, "print antiphon-status"))
             unpack = c.add("obj", 160, y + 160, "unpack s " + " ".join("f" for _ in status.args[1:]))

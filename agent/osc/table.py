@@ -122,8 +122,10 @@ INCOMING = {(a.scope, a.command): a for a in TABLE if a.direction == "in"}
 OUTGOING = {a.command: a for a in TABLE if a.direction == "out"}
 SERVER_COMMANDS = frozenset(a.command for a in TABLE if a.direction == "in" and a.scope == "server")
 AGENT_COMMANDS = frozenset(a.command for a in TABLE if a.direction == "in" and a.scope == "agent")
+# the first word of each outgoing command, in table order (status, event, error, log, pong)
+OUTGOING_TOPS = tuple(dict.fromkeys(a.command.split("/")[0] for a in TABLE if a.direction == "out"))
 # an agent cannot take a name that begins a server address: /antiphon/<name>/... would be ambiguous
-RESERVED_NAMES = SERVER_COMMANDS | {a.command.split("/")[0] for a in TABLE if a.direction == "out"}
+RESERVED_NAMES = SERVER_COMMANDS | set(OUTGOING_TOPS)
 
 
 def markdown() -> str:

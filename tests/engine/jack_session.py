@@ -112,9 +112,8 @@ def xrun_events(log: Path) -> list[XrunEvent]:
     return events
 
 
-def xrun_account(log: Path, client: str = AGENT_CLIENT) -> str:
-    """One line: how many of jackd's xruns were machine stalls and how many the client's own overruns."""
-    events = xrun_events(log)
+def xrun_account(events: list[XrunEvent], client: str = AGENT_CLIENT) -> str:
+    """One line: how many of jackd's xruns (``xrun_events``) were machine stalls and how many the client's own overruns."""
     if not events:
         return "jackd logged no xrun"
     stalls = sum(e.machine_stall for e in events)
@@ -138,7 +137,8 @@ XRUNS_TOLERATED = 2
 
 def check_xruns(log: Path, xruns: int, context: str) -> None:
     """Warn about xruns with jackd's account of them; fail above the tolerance."""
-    account = xrun_account(log)
-    if xruns or xrun_events(log):
+    events = xrun_events(log)
+    account = xrun_account(events)
+    if xruns or events:
         warnings.warn(f"{xruns} xruns; {account}: {context}", stacklevel=2)
     assert xruns <= XRUNS_TOLERATED, f"{xruns} xruns; {account}: {context}"
