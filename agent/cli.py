@@ -11,7 +11,8 @@ from typing import Callable, Sequence
 import numpy as np
 
 from agent import __version__, paths
-from agent.decision.config import DecisionConfig, TrainConfig
+from agent.decision.config import DecisionConfig, ListenerConfig, TrainConfig
+from agent.demo.pop909_config import Pop909PairsConfig as Pop909Defaults
 from agent.engine.config import EngineConfig
 from agent.perception.compare import KINDS, CompareConfig
 from agent.perception.pretrain_config import PretrainConfig
@@ -43,6 +44,14 @@ def cmd_make_demo_pairs(args: argparse.Namespace) -> int:
 
     config = DemoPairsConfig(pieces=None if args.all else args.pieces, seed=args.seed, sample_rate_hz=args.sample_rate_hz)
     make_demo_pairs(Path(args.out), config, soundfont=Path(args.soundfont) if args.soundfont else None, workers=args.workers)
+    return 0
+
+
+def cmd_make_pop909_pairs(args: argparse.Namespace) -> int:
+    from agent.demo.pop909 import Pop909PairsConfig, make_pop909_pairs
+
+    config = Pop909PairsConfig(songs=args.songs, seconds=args.seconds, seed=args.seed, sample_rate_hz=args.sample_rate_hz)
+    make_pop909_pairs(Path(args.pop909), Path(args.out), config, soundfont=Path(args.soundfont) if args.soundfont else None, workers=args.workers)
     return 0
 
 
@@ -92,13 +101,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if not shipped:
         log.warning("no shipped model in %s: the corpus gets its own codebook and no model is evaluated", model)
     perception = PerceptionConfig()  # without a shipped model: DSP features and a fitted codebook
+    chunking = ChunkingConfig(hop_s=0.25)
     if shipped:
         from agent.decision.checkpoint import load_model
         from agent.decision.pairs_labels import model_perception_config
 
-        perception = model_perception_config(load_model(model))  # the shipped model's own (the small Wav2Vec2)
+        bundle = load_model(model)
+        perception = model_perception_config(bundle)  # the shipped model's own (the small Wav2Vec2)
+        chunking = ChunkingConfig.from_dict(bundle.corpus_meta["chunking"])  # and its hop
     config = CorpusBuildConfig(
-        source_stem="soprano", target_stem="bass", chunking=ChunkingConfig(hop_s=0.25), codebook_size=16,
+        source_stem="soprano", target_stem="bass", chunking=chunking, codebook_size=16,
         perception=perception, codebook_from=str(model) if shipped else None,
     )
     build_corpus(paths.DEMO_PAIRS_DIR, paths.DEMO_CORPUS_DIR, config, force=True)
@@ -109,7 +121,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     cmd_evaluate(
         argparse.Namespace(
             model=str(model), pairs=str(paths.DEMO_PAIRS_DIR), source="soprano", target="bass", corpus=str(paths.DEMO_CORPUS_DIR),
-            compare=None, all_pieces=False, out=str(paths.OUT_DIR / "demo-evaluation"), seed=0,
+            compare=None, all_pieces=False, out=str(paths.OUT_DIR / "demo-evaluation"), seed=0, no_listening=False, update_card=False,
         )
     )
     from agent.engine.agent import AnswerAgent, load_agent_parts
@@ -161,16 +173,32 @@ def cmd_train(args: argparse.Namespace) -> int:
     from agent.corpus.format import load_corpus
     from agent.decision.train import train
 
-    size = load_corpus(Path(args.corpus), with_audio=False).codebook.size
-    model_config = DecisionConfig(
-        num_labels=size, num_layers=args.layers, width=args.width, num_heads=args.heads, ffn_width=args.ffn_width,
-        context_chunks=args.context_chunks, dropout=args.dropout, anticipation_chunks=args.anticipation_chunks,
-    )
+    codebook = load_corpus(Path(args.corpus), with_audio=False).codebook
+    shape = dict(num_layers=args.layers, width=args.width, num_heads=args.heads, ffn_width=args.ffn_width, context_chunks=args.context_chunks, dropout=args.dropout)
+    if args.kind == "listener":
+        if args.anticipation_chunks != 1:
+            raise AntiphonError("a listener always answers the next chunk: --anticipation-chunks must be 1")
+        model_config = ListenerConfig(feature_dim=codebook.dim, num_labels=codebook.size, key_dim=args.key_dim, **shape)
+    else:
+        model_config = DecisionConfig(num_labels=codebook.size, anticipation_chunks=args.anticipation_chunks, **shape)
     config = TrainConfig(
         max_epochs=args.max_epochs, batch_size=args.batch_size, crop_chunks=args.crop_chunks, learning_rate=args.lr,
         weight_decay=args.weight_decay, label_smoothing=args.label_smoothing, answer_dropout=args.answer_dropout,
         patience_epochs=args.patience, select_on=args.select_on, seed=args.seed,
     )
+    if args.kind == "listener":
+        import os
+
+        from agent.decision.model_card import write_listener_card
+        from agent.decision.train_listener import train_listener
+
+        if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+            raise AntiphonError("the listener trains in one process (torchrun/DDP is for --kind labels)")
+        out = train_listener(Path(args.corpus), Path(args.out), model_config, config, resume=args.resume, force=args.force, command=_invocation())
+        card = write_listener_card(out)
+        sys.stdout.write(f"listener     {out}\nmodel card   {card}\nloss curves  {out / 'loss.png'}\n"
+                         f"next: antiphon evaluate --model {out} --pairs DIR --source ... --target ... --update-card (listening gain into the card)\n")
+        return 0
     train(Path(args.corpus), Path(args.out), model_config, config, resume=args.resume, force=args.force, command=_invocation())
     return 0
 
@@ -185,33 +213,96 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from agent.engine.grain_selection import GrainSelector
 
     bundle = load_model(Path(args.model))
-    corpus = load_corpus(Path(args.corpus) if args.corpus else bundle.default_corpus_dir, with_audio=False)
+    listen = not args.no_listening
+    corpus = load_corpus(Path(args.corpus) if args.corpus else bundle.default_corpus_dir, with_audio=listen)
     check_model_fits_corpus(bundle, corpus)
     c = bundle.config
 
-    def sequences_of(b) -> list:
-        labelled = label_pairs(b, Path(args.pairs), args.source, args.target, all_pieces=args.all_pieces)
-        return [step_sequence(n, a, t, b.config.anticipation_chunks, b.config.start_token) for n, a, t in labelled]
+    def sequences_of(b, labelled) -> list:
+        return [step_sequence(lp.name, lp.source_labels, lp.target_labels, b.config.anticipation_chunks, b.config.start_token) for lp in labelled]
 
-    sequences = sequences_of(bundle)
+    labelled = label_pairs(bundle, Path(args.pairs), args.source, args.target, all_pieces=args.all_pieces)
+    sequences = sequences_of(bundle, labelled)
     names = {s.name for s in sequences}
+    excluded = [i for i, n in enumerate(corpus.piece_names) if n in names]
     train_pieces = [i for i, n in enumerate(corpus.piece_names) if corpus.piece_split(i) != "heldout" and n not in names]
     counts = TrainingCounts.from_sequences(corpus_sequences(corpus, train_pieces, c), c.num_labels)
-    selector = GrainSelector.from_corpus(corpus, exclude_pieces=[i for i, n in enumerate(corpus.piece_names) if n in names])
+    selector = GrainSelector.from_corpus(corpus, exclude_pieces=excluded)
     extra = {}
     if args.compare:
         other = load_model(Path(args.compare))
-        extra[f"compare:{other.path.name}"] = (other.model, sequences_of(other))
-    results = evaluate(bundle.model, sequences, counts, selector=selector, seed=args.seed, extra_models=extra)
+        if other.kind != "labels":
+            raise AntiphonError(f"--compare takes a label model; {other.path} is a {other.kind}")
+        extra[f"compare:{other.path.name}"] = (other.model, sequences_of(other, label_pairs(other, Path(args.pairs), args.source, args.target, all_pieces=args.all_pieces)))
+    predictions, model_grains, runs = None, None, None
+    if bundle.kind == "listener":
+        from agent.decision.listener_decisions import ListenerDecider, listen_through
+        from agent.engine.grain_selection import mean_run_length
+
+        decider = ListenerDecider(bundle.model, bundle.feature_stats, corpus)
+        heard = [listen_through(decider, lp.take.source_features, selector) for lp in labelled]
+        predictions = [labels for labels, _ in heard]
+        model_grains = [np.array([-1] + [ch.grain for ch in choices], dtype=np.int64) for _, choices in heard]
+        runs = float(np.mean([mean_run_length(choices) for _, choices in heard]))
+    results = evaluate(bundle.model, sequences, counts, selector=selector, seed=args.seed, extra_models=extra, model_predictions=predictions)
+    if runs is not None:
+        results[0].grain_run, results[0].fallback_rate = runs, 0.0
     out = Path(args.out) if args.out else bundle.path / f"eval-{Path(args.pairs).name}"
-    json_path, png_path = write_report(results, sequences, c.num_labels, out, {"model": str(bundle.path), "pairs": str(args.pairs), "source": args.source, "target": args.target})
+    report: dict = {"model": str(bundle.path), "pairs": str(args.pairs), "source": args.source, "target": args.target}
+    table = None
+    if listen:
+        from agent.decision.listening_rows import listening_answers
+        from agent.listening.answers import format_listening, listening_json, listening_table
+        from agent.listening.tracks import ListeningConfig
+
+        answers = listening_answers(corpus, labelled, results, c.anticipation_chunks, excluded, model_grains=model_grains)
+        config = ListeningConfig()
+        table = listening_table([lp.take for lp in labelled], answers, corpus.audio_rate_hz, config)
+        report["listening"] = listening_json(table, config)
+    json_path, png_path = write_report(results, sequences, c.num_labels, out, report)
     fr = next(r for r in results if r.method == "model" and r.mode == "free-running")
     trivial = best_trivial(results)
     sys.stdout.write(format_table(results) + "\n\n")
     sys.stdout.write(f"{len(sequences)} pieces, {sum(len(s) for s in sequences)} chunks; free-running accuracy {100 * fr.accuracy:.1f} % = "
                      f"{fr.accuracy / max(trivial.accuracy, 1e-9):.2f}x the best trivial baseline ({trivial.method}, {100 * trivial.accuracy:.1f} %)\n")
+    if table is not None:
+        from agent.decision.model_card import set_card_section
+        from agent.listening.plot import plot_listening
+
+        listening_png = plot_listening(table, out / "listening.png")
+        sys.stdout.write("\ndoes it listen? each answer under its own performer vs under the other held-out pieces' (gain = the difference)\n")
+        sys.stdout.write(format_listening(table) + "\n")
+        sys.stdout.write(f"listening plot {listening_png}\n")
+        if args.update_card:
+            from agent.decision.evaluate import markdown_table
+
+            lookup = next(r for r in results if r.method.startswith("lookup"))
+            labels_text = (
+                f"{len(sequences)} held-out pieces, {sum(len(s) for s in sequences)} chunks. Free-running label accuracy "
+                f"**{100 * fr.accuracy:.1f} %** = {fr.accuracy / max(trivial.accuracy, 1e-9):.2f}x the best trivial baseline "
+                f"({trivial.method}) and {fr.accuracy / max(lookup.accuracy, 1e-9):.2f}x the lookup table.\n\n" + markdown_table(results)
+            )
+            card = set_card_section(bundle.path / "README.md", "Held-out label accuracy", labels_text)
+            set_card_section(card, "Listening (held-out audio)", _listening_card_text(table, args))
+            sys.stdout.write(f"model card     {card}\n")
     sys.stdout.write(f"report        {json_path}\nplot          {png_path}\n")
     return 0
+
+
+def _listening_card_text(table: dict, args: argparse.Namespace) -> str:
+    from agent.listening.answers import markdown_listening
+
+    return "\n".join([
+        f"From `antiphon evaluate --pairs {Path(args.pairs).name} --source {args.source} --target {args.target}` on the held-out pieces,",
+        "free-running and causal as live, each answer rendered from the corpus (the evaluated pieces' own",
+        "grains excluded) and pitch-tracked (pYIN). *Consonance*: share of consonant intervals (classes",
+        "0 3 4 7 8 9) in frames where both sound; *onset F*: the answer's onsets against the performer's",
+        "(+-50 ms). Each answer is scored under its own performer (matched) and under every other held-out",
+        "performer; the *gain* is the difference: an answer that ignores its input scores about 0.",
+        "Oracle rows use the true answer (hindsight) to show where the relation is lost. Plot: `listening.png`.",
+        "",
+        markdown_listening(table),
+    ])
 
 
 def _add_engine_args(p: argparse.ArgumentParser) -> None:
@@ -244,13 +335,19 @@ def cmd_rehearse(args: argparse.Namespace) -> int:
 def _rehearse(agent, take: Path, out: Path) -> int:
     from agent.engine.rehearsal import rehearse_file
 
-    result = rehearse_file(agent, take, out)
+    report = rehearse_file(agent, take, out)
+    result = report.result
     compute = np.array([s.compute_s for s in result.steps]) * 1e3
     sys.stdout.write(
         f"rehearsed {result.input_s:.1f} s in {result.wall_s:.2f} s ({result.speed_x_realtime:.0f}x real time): {len(result.steps)} chunks, "
         f"compute mean {compute.mean():.2f} ms p99 {np.percentile(compute, 99):.2f} ms, fallbacks {sum(s.fallback for s in result.steps)}\n"
-        f"wrote {out}/answer.wav, mix-stereo.wav, mix.wav, trace.json, trace.png\n"
     )
+    for name, label in (("consonance", "consonant share"), ("onset_f", "onset F-measure")):
+        f = report.listening[name]
+        if f["matched"] is not None:
+            other = "n/a" if f["performer_shifted_half_take"] is None else f"{f['performer_shifted_half_take']:.3f}"
+            sys.stdout.write(f"listening: {label} {f['matched']:.3f} under the take, {other} under the take shifted by half\n")
+    sys.stdout.write(f"wrote {out}/answer.wav, mix-stereo.wav, mix.wav, trace.json, trace.png\n")
     return 0
 
 
@@ -321,6 +418,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=None, help="parallel fluidsynth processes (default: CPU count)")
     p.set_defaults(handler=cmd_make_demo_pairs)
 
+    p = sub.add_parser("make-pop909-pairs", help="render POP909 songs (melody -> piano) to a pairs folder with fluidsynth", formatter_class=fmt)
+    p.add_argument("--pop909", required=True, help="the dataset's POP909 folder (NNN/NNN.mid), from its public repository music-x-lab/POP909-Dataset")
+    p.add_argument("--out", default=str(paths.CORPORA_DIR / "pop909-pairs"), help="pairs folder to write (or complete: rendered songs are cached)")
+    p.add_argument("--songs", type=int, default=Pop909Defaults.songs, help="the first N songs (in folder order)")
+    p.add_argument("--seconds", type=float, default=Pop909Defaults.seconds, help="length rendered of each song, from its first melody note")
+    p.add_argument("--seed", type=int, default=0, help="seed of the per-song instruments and transposition (-3..+3 semitones)")
+    p.add_argument("--sample-rate-hz", type=int, default=22_050, help="rate of the rendered stems")
+    p.add_argument("--soundfont", default=None, help="General MIDI .sf2 (default: FluidR3_GM from fluid-soundfont-gm)")
+    p.add_argument("--workers", type=int, default=None, help="parallel fluidsynth processes (default: CPU count)")
+    p.set_defaults(handler=cmd_make_pop909_pairs)
+
     p = sub.add_parser("build-corpus", help="cut a pairs folder into labelled grains: the agent's memory", formatter_class=fmt)
     p.add_argument("--pairs", required=True, help="pairs folder: DIR/<piece>/<stem>.wav|flac|mp3|ogg")
     p.add_argument("--source", required=True, help="stem the performer plays (what the agent hears)")
@@ -379,6 +487,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue the training saved in <out>/checkpoint")
     p.add_argument("--force", action="store_true", help="replace an existing model folder")
     g = p.add_argument_group("model")
+    g.add_argument("--kind", choices=("listener", "labels"), default="listener",
+                   help="listener: scores every grain from the performer's features (keeps pitch); labels: the label-sequence Transformer of the paper")
+    g.add_argument("--key-dim", type=int, default=ListenerConfig.key_dim, help="listener: size of the grain keys and queries")
     g.add_argument("--layers", type=int, default=DecisionConfig.num_layers, help="Transformer layers")
     g.add_argument("--width", type=int, default=DecisionConfig.width, help="model width")
     g.add_argument("--heads", type=int, default=DecisionConfig.num_heads, help="attention heads")
@@ -409,6 +520,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--all-pieces", action="store_true", help="evaluate every piece, not only the held-out ones")
     p.add_argument("--out", default=None, help="report folder (default <model>/eval-<pairs name>)")
     p.add_argument("--seed", type=int, default=0, help="seed of the random baseline")
+    p.add_argument("--no-listening", action="store_true", help="labels only: skip rendering and pitch-tracking the answers (listening gain)")
+    p.add_argument("--update-card", action="store_true", help="write the listening table into the model card (README.md)")
     p.set_defaults(handler=cmd_evaluate)
 
     p = sub.add_parser("rehearse", help="answer a recorded take on a file clock: answer, mixes, trace JSON and PNG", formatter_class=fmt)

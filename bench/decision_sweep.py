@@ -42,7 +42,7 @@ def run(name: str, variant: dict, pairs: Path, out: Path) -> dict:
         antiphon("build-corpus", "--pairs", str(pairs), "--source", "soprano", "--target", "bass", "--out", str(corpus),
                  "--codebook-size", str(k), "--hop-s", str(hop), "--force")
     model = out / ("model-" + "".join(c if c.isalnum() else "-" for c in name))
-    train_args = ["--answer-dropout", "1.0", *variant.get("train", [])]
+    train_args = ["--kind", "labels", "--answer-dropout", "1.0", *variant.get("train", [])]
     antiphon("train", "--corpus", str(corpus), "--out", str(model), "--force", "--max-epochs", "40", *train_args)
     meta = json.loads((model / "config.json").read_text())
     held = meta["training"]["heldout"]

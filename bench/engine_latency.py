@@ -3,11 +3,11 @@
     python bench/engine_latency.py [--model models/demo-soprano-bass] [--model-hop-0.5 out/sweep/model-hop-0-5-s]
                                    [--live-s 120] [--no-live] [--jack-no-realtime]
 
-1. Rehearsal of the held-out demo pieces (soprano) with the shipped model at hop 0.25 s (its own)
-   and 0.5 s (the engine's hop setting), and with --model-hop-0.5 (a model trained at that hop, if
-   present): compute per chunk (mean, p99) and as a ratio of the hop; rehearsal speed as a multiple
-   of real time.
-2. Live, at each hop: jackd with the dummy driver (48 kHz, 256-frame blocks, realtime scheduling
+1. Rehearsal of the held-out demo pieces (soprano) with the shipped model at its own hop (0.1 s),
+   and at 0.25 s and 0.5 s (the engine's hop setting), and with --model-hop-0.5 (a model trained at
+   that hop, if present): compute per chunk (mean, p99) and as a ratio of the hop; rehearsal speed
+   as a multiple of real time.
+2. Live, at hops 0.1 s and 0.25 s: jackd with the dummy driver (48 kHz, 256-frame blocks, realtime scheduling
    where the machine allows it), `antiphon serve` with the shipped model, and a player process
    feeding held-out sopranos through JACK for --live-s seconds: xruns, underruns, skipped decisions
    and live compute p50/p99 from the server's trace, and jackd's account of any late client.
@@ -38,7 +38,7 @@ sys.path.insert(0, str(paths.REPO_ROOT))  # the JACK helpers shared with the liv
 from tests.engine.jack_session import AGENT_CLIENT, PLAYER, PLAYER_CLIENT, patch_player_to_agent, realtime_allowed, start_jackd, stop_jackd, wait_port, xrun_account, xrun_events  # noqa: E402
 
 JACK_LOG = paths.OUT_DIR / "bench" / "jackd.log"  # jackd names the late client at each xrun
-LIVE_HOPS_S = (0.25, 0.5)
+LIVE_HOPS_S = (0.1, 0.25)
 
 
 def heldout_takes() -> list[Path]:
@@ -100,7 +100,7 @@ def main() -> None:
     args = parser.parse_args()
     print("rehearsal of the held-out demo sopranos (compute per chunk includes perception, decision, selection, rendering)")
     print(f"{'model':<32} {'hop ms':>6} {'chunks':>6} {'mean ms':>8} {'p99 ms':>7} {'p99/hop':>7} {'speed':>8}")
-    runs = [(Path(args.model), 0.0), (Path(args.model), 0.5), (Path(args.model_half), 0.0)]
+    runs = [(Path(args.model), 0.0), (Path(args.model), 0.25), (Path(args.model), 0.5), (Path(args.model_half), 0.0)]
     for model, hop_s in runs:
         if not (model / "config.json").is_file():
             print(f"(skipped {model}: no such model)")

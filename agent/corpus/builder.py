@@ -130,7 +130,7 @@ def _write(
     perception_identity: dict,
     audio_rate: int,
 ) -> None:
-    rows: dict[str, list[np.ndarray]] = {k: [] for k in ("piece", "start", "end", "label", "source_label", "feature")}
+    rows: dict[str, list[np.ndarray]] = {k: [] for k in ("piece", "start", "end", "label", "source_label", "feature", "source_feature")}
     pieces_meta = []
     scale = audio_rate / PERCEPTION_RATE_HZ
     for index, d in enumerate(tqdm(data, desc="writing corpus", unit="piece", disable=None)):
@@ -144,6 +144,7 @@ def _write(
         rows["label"].append(codebook.labels(d.target_features).astype(np.int32))
         rows["source_label"].append(codebook.labels(d.source_features).astype(np.int32))
         rows["feature"].append(d.target_features)
+        rows["source_feature"].append(d.source_features)
         pieces_meta.append(
             {
                 "name": d.name,
@@ -162,6 +163,7 @@ def _write(
         label=np.concatenate(rows["label"]),
         source_label=np.concatenate(rows["source_label"]),
         feature=np.concatenate(rows["feature"]).astype(np.float32),
+        source_feature=np.concatenate(rows["source_feature"]).astype(np.float32),
     )
     codebook.save(folder)
     files = {name: sha256_file(folder / name) for name in (GRAINS_FILE, CODEBOOK_FILE, STATS_FILE)}

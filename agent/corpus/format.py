@@ -6,7 +6,8 @@
       audio/<piece>.flac   the target track of each piece at ``audio_rate_hz`` (what grains play)
       grains.npz           per grain, in piece/time order: piece, start/end sample (audio rate),
                            label (target track), source_label (the performer's track, same chunk),
-                           feature (target-track feature vector)
+                           feature (target-track feature vector), source_feature (the
+                           performer's feature vector of the same chunk: the grain's context)
       codebook.npy         k-means centroids [K, D] (see agent/codebook.py)
       codebook_stats.npy   feature mean/std [2, D]
 
@@ -28,7 +29,7 @@ from agent.errors import AntiphonError
 from agent.files import read_json_object, verify_sha256
 
 FORMAT_NAME = "antiphon-corpus"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: grains.npz gained source_feature
 MANIFEST_FILE = "manifest.json"
 GRAINS_FILE = "grains.npz"
 AUDIO_DIR = "audio"
@@ -41,6 +42,7 @@ GRAIN_ARRAYS: dict[str, tuple[str, int]] = {
     "label": ("i", 1),
     "source_label": ("i", 1),
     "feature": ("f", 2),
+    "source_feature": ("f", 2),
 }
 REQUIRED_MANIFEST_KEYS = (
     "format_version",
@@ -66,6 +68,7 @@ class Grains:
     label: np.ndarray
     source_label: np.ndarray
     feature: np.ndarray
+    source_feature: np.ndarray
 
     def __len__(self) -> int:
         return int(len(self.label))
@@ -186,8 +189,9 @@ def _load_grains(path: Path, n_pieces: int, dim: int, size: int) -> Grains:
             raise AntiphonError(f"{path}: array '{name}' has dtype {arr.dtype} and shape {arr.shape}, which does not fit {n} grains")
     if n == 0:
         raise AntiphonError(f"{path}: the corpus holds no grains")
-    if arrays["feature"].shape[1] != dim:
-        raise AntiphonError(f"{path}: features have dimension {arrays['feature'].shape[1]}, the manifest says {dim}")
+    for name in ("feature", "source_feature"):
+        if arrays[name].shape[1] != dim:
+            raise AntiphonError(f"{path}: '{name}' has dimension {arrays[name].shape[1]}, the manifest says {dim}")
     for name in ("label", "source_label"):
         if arrays[name].min() < 0 or arrays[name].max() >= size:
             raise AntiphonError(f"{path}: '{name}' holds values outside 0..{size - 1}")
@@ -195,7 +199,7 @@ def _load_grains(path: Path, n_pieces: int, dim: int, size: int) -> Grains:
         raise AntiphonError(f"{path}: 'piece' refers to pieces outside 0..{n_pieces - 1}")
     if np.any(arrays["start_sample"] < 0) or np.any(arrays["end_sample"] <= arrays["start_sample"]):
         raise AntiphonError(f"{path}: every grain needs 0 <= start_sample < end_sample")
-    if not np.all(np.isfinite(arrays["feature"])):
+    if not (np.all(np.isfinite(arrays["feature"])) and np.all(np.isfinite(arrays["source_feature"]))):
         raise AntiphonError(f"{path}: features hold NaN or infinite values")
     return Grains(**arrays)
 

@@ -1,11 +1,13 @@
 """Decision-model folders: save and validated load. No pickle: safetensors, ``.npy`` and JSON.
 
     models/NAME/
-      config.json           format + version, the DecisionConfig ("model"), what corpus it was
+      config.json           format + version, the kind ("labels": DecisionConfig, or "listener":
+                            ListenerConfig) and its config ("model"), what corpus it was
                             trained on (stems, chunking, perception, codebook hash), training
                             settings and results, SHA-256 of every file below
       model.safetensors     weights
       codebook.npy, codebook_stats.npy   the codebook its labels mean (copied from the corpus)
+      listener_stats.npy    listeners only: per-track feature mean/std (float32 [4, D])
       README.md, loss.png   model card and loss curves (written by training)
 """
 
@@ -23,13 +25,19 @@ from safetensors.torch import load_file, save_file
 
 from agent import __version__, paths
 from agent.codebook import CODEBOOK_FILE, STATS_FILE, Codebook
-from agent.decision.config import MODEL_FORMAT, MODEL_FORMAT_VERSION, DecisionConfig
+from agent.decision.config import MODEL_FORMAT, MODEL_FORMAT_VERSION, DecisionConfig, ListenerConfig
+import numpy as np
+
+from agent.decision.listener import STATS_FILE as LISTENER_STATS_FILE
+from agent.decision.listener import FeatureStats, ListenerModel
 from agent.decision.model import DecisionModel
 from agent.errors import AntiphonError
 from agent.files import read_json_object, sha256_file, verify_sha256, write_json
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
+# kind -> (config class, model class): "labels" maps label sequences, "listener" scores grains from features
+MODEL_KINDS: dict[str, tuple[Any, Any]] = {"labels": (DecisionConfig, DecisionModel), "listener": (ListenerConfig, ListenerModel)}
 
 
 @dataclass(frozen=True)
@@ -37,10 +45,15 @@ class DecisionBundle:
     """A loaded decision model with the codebook and corpus facts it depends on."""
 
     path: Path
-    config: DecisionConfig
-    model: DecisionModel
+    config: DecisionConfig | ListenerConfig
+    model: DecisionModel | ListenerModel
     codebook: Codebook
     meta: dict[str, Any]
+    feature_stats: FeatureStats | None = None  # listeners: how their inputs are standardised
+
+    @property
+    def kind(self) -> str:
+        return str(self.meta.get("kind", "labels"))
 
     @property
     def corpus_meta(self) -> dict[str, Any]:
@@ -71,23 +84,30 @@ def corpus_facts(corpus: Any) -> dict[str, Any]:
     }
 
 
-def save_model(folder: Path, model: DecisionModel, corpus: Any, training: dict[str, Any]) -> None:
-    """Write weights, codebook copy and config.json (with hashes) into ``folder``."""
+def save_model(folder: Path, model: DecisionModel | ListenerModel, corpus: Any, training: dict[str, Any], feature_stats: FeatureStats | None = None) -> None:
+    """Write weights, codebook copy (and a listener's feature statistics) and config.json (with hashes) into ``folder``."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().contiguous().clone() for k, v in model.state_dict().items()}
     save_file(state, str(folder / WEIGHTS_FILE), metadata={"format": MODEL_FORMAT})
     for name in (CODEBOOK_FILE, STATS_FILE):
         shutil.copyfile(corpus.path / name, folder / name)
+    files = [WEIGHTS_FILE, CODEBOOK_FILE, STATS_FILE]
+    if isinstance(model, ListenerModel):
+        if feature_stats is None:
+            raise ValueError("a listener is saved with its feature statistics")
+        np.save(folder / LISTENER_STATS_FILE, feature_stats.array, allow_pickle=False)
+        files.append(LISTENER_STATS_FILE)
     meta = {
         "format": MODEL_FORMAT,
         "format_version": MODEL_FORMAT_VERSION,
         "antiphon_version": __version__,
         "created_utc": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "kind": "listener" if isinstance(model, ListenerModel) else "labels",
         "model": model.config.to_dict(),
         "corpus": corpus_facts(corpus),
         "training": training,
-        "files": {name: sha256_file(folder / name) for name in (WEIGHTS_FILE, CODEBOOK_FILE, STATS_FILE)},
+        "files": {name: sha256_file(folder / name) for name in files},
     }
     write_json(folder / CONFIG_FILE, meta)
 
@@ -105,17 +125,36 @@ def load_model(folder: Path) -> DecisionBundle:
     for key in ("model", "corpus", "files"):
         if not isinstance(meta.get(key), dict):
             raise AntiphonError(f"{folder / CONFIG_FILE}: '{key}' must be an object")
-    config = DecisionConfig.from_dict(meta["model"], where=str(folder / CONFIG_FILE))
+    kind = meta.get("kind", "labels")
+    if not isinstance(kind, str) or kind not in MODEL_KINDS:
+        raise AntiphonError(f"{folder / CONFIG_FILE}: unknown model kind {kind!r} (this Antiphon knows {', '.join(MODEL_KINDS)})")
+    config_class, model_class = MODEL_KINDS[kind]
+    config = config_class.from_dict(meta["model"], where=str(folder / CONFIG_FILE))
     for name in (WEIGHTS_FILE, CODEBOOK_FILE, STATS_FILE):
         verify_sha256(folder / name, meta["files"], name, folder / CONFIG_FILE)
     codebook = Codebook.load(folder, expected_size=config.num_labels)
-    model = DecisionModel(config)
+    if kind == "listener" and codebook.dim != config.feature_dim:
+        raise AntiphonError(f"{folder / CONFIG_FILE}: the listener reads {config.feature_dim}-dimensional features but its codebook has {codebook.dim}")
+    stats = _read_feature_stats(folder, meta, config.feature_dim) if kind == "listener" else None
+    model = model_class(config)
     model.load_state_dict(_read_weights(folder / WEIGHTS_FILE, model))
     model.eval()
-    return DecisionBundle(path=folder, config=config, model=model, codebook=codebook, meta=meta)
+    return DecisionBundle(path=folder, config=config, model=model, codebook=codebook, meta=meta, feature_stats=stats)
 
 
-def _read_weights(path: Path, model: DecisionModel) -> dict[str, torch.Tensor]:
+def _read_feature_stats(folder: Path, meta: dict[str, Any], dim: int) -> FeatureStats:
+    path = folder / LISTENER_STATS_FILE
+    verify_sha256(path, meta["files"], LISTENER_STATS_FILE, folder / CONFIG_FILE)
+    try:
+        array = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise AntiphonError(f"{path}: not a readable .npy file ({' '.join(str(exc).split())})") from exc
+    if array.dtype != np.float32 or array.shape != (4, dim) or not np.all(np.isfinite(array)) or np.any(array[[1, 3]] <= 0):
+        raise AntiphonError(f"{path}: needs finite float32 [4, {dim}] with positive standard deviations, got {array.dtype} {array.shape}")
+    return FeatureStats(array)
+
+
+def _read_weights(path: Path, model: torch.nn.Module) -> dict[str, torch.Tensor]:
     try:
         tensors = load_file(str(path))
     except (SafetensorError, OSError, ValueError) as exc:

@@ -11,6 +11,19 @@ MODEL_FORMAT = "antiphon-decision"
 MODEL_FORMAT_VERSION = 1
 
 
+def _trunk_checks(c: Any) -> list[tuple[bool, str]]:
+    """Checks shared by both decision models' Transformer trunk."""
+    return [
+        (2 <= c.num_labels <= 4096, f"num_labels must be 2..4096, got {c.num_labels}"),
+        (1 <= c.num_layers <= 24, f"num_layers must be 1..24, got {c.num_layers}"),
+        (1 <= c.num_heads <= 32, f"num_heads must be 1..32, got {c.num_heads}"),
+        (c.width > 0 and c.width % c.num_heads == 0, f"width ({c.width}) must be a positive multiple of num_heads ({c.num_heads})"),
+        (c.ffn_width > 0, f"ffn_width must be positive, got {c.ffn_width}"),
+        (2 <= c.context_chunks <= 4096, f"context_chunks must be 2..4096, got {c.context_chunks}"),
+        (0.0 <= c.dropout < 1.0, f"dropout must be in [0, 1), got {c.dropout}"),
+    ]
+
+
 @dataclass(frozen=True)
 class DecisionConfig:
     """Shape of the causal Transformer that maps the performer's labels to the answer's labels.
@@ -34,13 +47,7 @@ class DecisionConfig:
 
     def __post_init__(self) -> None:
         checks = [
-            (2 <= self.num_labels <= 4096, f"num_labels must be 2..4096, got {self.num_labels}"),
-            (1 <= self.num_layers <= 24, f"num_layers must be 1..24, got {self.num_layers}"),
-            (1 <= self.num_heads <= 32, f"num_heads must be 1..32, got {self.num_heads}"),
-            (self.width > 0 and self.width % self.num_heads == 0, f"width ({self.width}) must be a positive multiple of num_heads ({self.num_heads})"),
-            (self.ffn_width > 0, f"ffn_width must be positive, got {self.ffn_width}"),
-            (2 <= self.context_chunks <= 4096, f"context_chunks must be 2..4096, got {self.context_chunks}"),
-            (0.0 <= self.dropout < 1.0, f"dropout must be in [0, 1), got {self.dropout}"),
+            *_trunk_checks(self),
             (self.anticipation_chunks in (0, 1), f"anticipation_chunks must be 0 or 1, got {self.anticipation_chunks}"),
         ]
         require(checks, "decision config: ")
@@ -68,19 +75,7 @@ class DecisionConfig:
 
     @classmethod
     def from_dict(cls, data: Any, where: str = "config.json") -> "DecisionConfig":
-        if not isinstance(data, dict):
-            raise AntiphonError(f"{where}: 'model' must be a JSON object")
-        names = {f.name: f.type for f in fields(cls)}
-        unknown = sorted(set(data) - set(names))
-        if unknown:
-            raise AntiphonError(f"{where}: unknown decision-model field(s) {', '.join(unknown)}")
-        values: dict[str, Any] = {}
-        for name, value in data.items():
-            want = float if name == "dropout" else int
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or (want is int and not isinstance(value, int)):
-                raise AntiphonError(f"{where}: field '{name}' must be a{'n integer' if want is int else ' number'}, got {value!r}")
-            values[name] = want(value)
-        return cls(**values)
+        return _numbers_to_config(cls, data, where)
 
 
 @dataclass(frozen=True)
@@ -113,3 +108,70 @@ class TrainConfig:
             (self.select_on in ("free-running", "loss"), "select_on must be 'free-running' or 'loss'"),
         ]
         require(checks, "training config: ")
+
+
+@dataclass(frozen=True)
+class ListenerConfig:
+    """Shape of the *listener*: a causal Transformer over the performer's feature vectors that
+    scores every corpus grain as the answer for the next chunk (and predicts its label).
+
+    Step t reads the performer's standardised feature of chunk t (no labels: the feature keeps the
+    pitch the codebook loses) and outputs a query vector; a grain's key is computed from its own
+    answer feature and its recorded performer context (the source features of the chunk before it
+    and of its own chunk). The grain whose key best matches the query plays at chunk t + 1. The
+    answer's label for chunk t + 1 is predicted too (for label accuracy and the trace).
+    """
+
+    feature_dim: int = 128
+    num_labels: int = 16
+    num_layers: int = 3
+    width: int = 128
+    num_heads: int = 4
+    ffn_width: int = 384
+    context_chunks: int = 64
+    dropout: float = 0.1
+    key_dim: int = 64
+    anticipation_chunks: int = 1
+
+    def __post_init__(self) -> None:
+        require(
+            [
+                (1 <= self.feature_dim <= 8192, f"feature_dim must be 1..8192, got {self.feature_dim}"),
+                *_trunk_checks(self),
+                (1 <= self.key_dim <= 1024, f"key_dim must be 1..1024, got {self.key_dim}"),
+                (self.anticipation_chunks == 1, f"anticipation_chunks must be 1 for a listener, got {self.anticipation_chunks}"),
+            ],
+            "listener config: ",
+        )
+
+    @property
+    def head_dim(self) -> int:
+        return self.width // self.num_heads
+
+    @property
+    def start_token(self) -> int:
+        return self.num_labels
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str = "config.json") -> "ListenerConfig":
+        return _numbers_to_config(cls, data, where)
+
+
+def _numbers_to_config(cls: Any, data: Any, where: str) -> Any:
+    """A config dataclass of int/float fields from JSON, with one-line errors."""
+    if not isinstance(data, dict):
+        raise AntiphonError(f"{where}: 'model' must be a JSON object")
+    names = {f.name: f.type for f in fields(cls)}
+    unknown = sorted(set(data) - set(names))
+    if unknown:
+        raise AntiphonError(f"{where}: unknown decision-model field(s) {', '.join(unknown)}")
+    values: dict[str, Any] = {}
+    for name, value in data.items():
+        want = float if name == "dropout" else int
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or (want is int and not isinstance(value, int)):
+            raise AntiphonError(f"{where}: field '{name}' must be a{'n integer' if want is int else ' number'}, got {value!r}")
+        values[name] = want(value)
+    return cls(**values)

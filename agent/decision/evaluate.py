@@ -150,13 +150,21 @@ def evaluate(
     selector: GrainSelector | None = None,
     seed: int = 0,
     extra_models: dict[str, tuple[DecisionModel, list[StepSequence]]] | None = None,
+    model_predictions: list[np.ndarray] | None = None,
 ) -> list[MethodResult]:
-    """Every method on ``sequences``; model rows first. ``extra_models``: name -> (model, its own sequences)."""
+    """Every method on ``sequences``; model rows first. ``extra_models``: name -> (model, its own sequences).
+
+    ``model_predictions``: the model's labels made elsewhere (a listener, which has no feedback
+    input: free-running and teacher-forced are the same thing, so only the free-running row).
+    """
     rng = np.random.default_rng(seed)
-    results = [
-        score("model", "free-running", [free_running(model, s) for s in sequences], sequences, selector),
-        score("model", "teacher-forced", [teacher_forced(model, s) for s in sequences], sequences, None),
-    ]
+    if model_predictions is not None:
+        results = [score("model", "free-running", model_predictions, sequences, None)]
+    else:
+        results = [
+            score("model", "free-running", [free_running(model, s) for s in sequences], sequences, selector),
+            score("model", "teacher-forced", [teacher_forced(model, s) for s in sequences], sequences, None),
+        ]
     for name, (other, other_seqs) in (extra_models or {}).items():
         results.append(score(name, "free-running", [free_running(other, s) for s in other_seqs], other_seqs, None))
         results.append(score(name, "teacher-forced", [teacher_forced(other, s) for s in other_seqs], other_seqs, None))

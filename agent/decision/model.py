@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -53,6 +54,26 @@ class DecisionState:
     values: torch.Tensor
     slot_position: torch.Tensor
     position: int = 0
+
+
+def empty_state(config: Any, batch: int, dtype: torch.dtype) -> DecisionState:
+    """A fresh streaming state for a windowed model of this shape (layers, heads, window, head size)."""
+    shape = (config.num_layers, batch, config.num_heads, config.context_chunks, config.head_dim)
+    return DecisionState(
+        keys=torch.zeros(shape, dtype=dtype),
+        values=torch.zeros(shape, dtype=dtype),
+        slot_position=torch.full((config.context_chunks,), -1, dtype=torch.int64),
+    )
+
+
+def step_bias(state: DecisionState, slopes: torch.Tensor, context_chunks: int) -> tuple[int, torch.Tensor]:
+    """Claim the ring slot of the state's next position; its [H, 1, C] ALiBi bias over the ring."""
+    slot = state.position % context_chunks
+    state.slot_position[slot] = state.position
+    distance = (state.position - state.slot_position).to(torch.float32)
+    bias = -slopes[:, None] * distance[None, :]
+    bias = bias.masked_fill((state.slot_position < 0)[None, :], float("-inf"))
+    return slot, bias[:, None, :].to(state.keys.dtype)
 
 
 class _Block(nn.Module):
@@ -130,14 +151,7 @@ class DecisionModel(nn.Module):
         return self.head(self.norm(x))
 
     def initial_state(self, batch: int = 1) -> DecisionState:
-        c = self.config
-        shape = (c.num_layers, batch, c.num_heads, c.context_chunks, c.head_dim)
-        dtype = self.head.weight.dtype
-        return DecisionState(
-            keys=torch.zeros(shape, dtype=dtype),
-            values=torch.zeros(shape, dtype=dtype),
-            slot_position=torch.full((c.context_chunks,), -1, dtype=torch.int64),
-        )
+        return empty_state(self.config, batch, self.head.weight.dtype)
 
     @torch.no_grad()
     def step(self, state: DecisionState, source_label: torch.Tensor | int, answer_prev: torch.Tensor | int) -> tuple[torch.Tensor, DecisionState]:
@@ -151,12 +165,7 @@ class DecisionModel(nn.Module):
         answer = torch.as_tensor(answer_prev, dtype=torch.int64).reshape(batch, 1)
         self._check_tokens(source, "source", self.config.num_labels)
         self._check_tokens(answer, "answer", self.config.vocab_size)
-        slot = state.position % self.config.context_chunks
-        state.slot_position[slot] = state.position
-        distance = (state.position - state.slot_position).to(torch.float32)
-        bias = -self.slopes[:, None] * distance[None, :]
-        bias = bias.masked_fill((state.slot_position < 0)[None, :], float("-inf"))
-        bias = bias[:, None, :].to(state.keys.dtype)  # [H, 1, C]
+        slot, bias = step_bias(state, self.slopes, self.config.context_chunks)
         x = self.embed_source(source) + self.embed_answer(answer)
         for layer, block in enumerate(self.blocks):
             x = block.step(x, state.keys[layer], state.values[layer], slot, bias)

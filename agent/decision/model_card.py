@@ -73,3 +73,67 @@ def write_model_card(out_dir: Path, bundle: DecisionBundle, corpus: Any, trainin
     path = out_dir / "README.md"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
+
+
+def set_card_section(card: Path, heading: str, body: str) -> Path:
+    """Write ``## heading`` with ``body`` into a model card, replacing that section if it is there."""
+    text = card.read_text(encoding="utf-8") if card.is_file() else ""
+    lines = text.splitlines()
+    title = f"## {heading}"
+    section = [title, "", body.rstrip(), ""]
+    if title in lines:
+        start = lines.index(title)
+        end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
+        lines[start:end] = section
+    else:
+        if lines and lines[-1].strip():
+            lines.append("")
+        lines += section
+    card.write_text("\n".join(lines).rstrip() + "\n", encoding="utf-8")
+    return card
+
+
+def write_listener_card(out_dir: Path) -> Path:
+    """The card of a freshly trained listener; ``antiphon evaluate --update-card`` adds its listening table."""
+    from agent.decision.checkpoint import load_model
+
+    bundle = load_model(out_dir)
+    c, t, m = bundle.config, bundle.meta["training"], bundle.corpus_meta
+    hop = m["chunking"]["hop_s"] if m["chunking"]["mode"] == "uniform" else None
+    size_mb = (out_dir / WEIGHTS_FILE).stat().st_size / 1e6
+    lines = [
+        f"# Listener `{out_dir.name}`",
+        "",
+        "Causal, windowed Transformer over the performer's feature vectors that scores every corpus grain",
+        "as the answer for the next chunk and predicts its label (see `agent/decision/listener.py`). It",
+        "learns from the corpus's pairs which recorded grains answer what it hears: no rule about pitch",
+        "or consonance is written anywhere.",
+        "",
+        "## Rebuild",
+        "",
+        "```",
+        t.get("command") or "antiphon train --kind listener ...",
+        "```",
+        "",
+        "## Data",
+        "",
+        f"- corpus `{m['name']}`: {m['source_stem']} (performer) -> {m['target_stem']} (answer)",
+        f"- chunking: {m['chunking']['mode']}" + (f", hop {hop} s" if hop else "") + f"; perception `{m['perception']['backend']}` (dim {m['perception']['dim']}); codebook K = {c.num_labels} (labels for accuracy and the trace)",
+        f"- pieces: {len(t['fit_pieces'])} fit ({t['fit_chunks']} chunks), {len(t['validation_pieces'])} validation, {len(t['heldout_pieces'])} held out (never seen in training)",
+        "",
+        "## Model",
+        "",
+        f"- {c.num_layers} layers, width {c.width}, {c.num_heads} heads, FFN {c.ffn_width}, dropout {c.dropout}; keys and queries of {c.key_dim}",
+        f"- attention window {c.context_chunks} chunks" + (f" ({c.context_chunks * hop:.1f} s)" if hop else "") + ", ALiBi distance bias, KV-cache ring: constant cost per step",
+        "- grain key: its answer feature and its recorded performer context (source features of the chunk before it and its own)",
+        f"- {bundle.model.num_parameters():,} parameters, `{WEIGHTS_FILE}` {size_mb:.2f} MB",
+        "",
+        "## Training",
+        "",
+        f"- targets: for each chunk, the {8} grains of other pieces nearest to the true next answer chunk's feature (soft, by closeness); softmax over every training grain, the chunk's own piece excluded; plus next-label cross-entropy",
+        f"- {t['epochs_run']} epochs (kept: epoch {t['best_epoch']}, validation grain loss {t['best_val_figure']:.4g}), {t['train_s']:.0f} s; batch {t['batch_size']} crops of {t['crop_chunks']} chunks, AdamW lr {t['learning_rate']}, weight decay {t['weight_decay']}, seed {t['seed']}",
+        "- loss curves: `loss.png`",
+    ]
+    path = out_dir / "README.md"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path

@@ -7,6 +7,7 @@ config.json), so a pairs folder evaluates exactly like the corpus it was built i
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,7 @@ from agent.chunking import ChunkingConfig
 from agent.corpus.perceive import perceive_pair
 from agent.decision.checkpoint import DecisionBundle
 from agent.errors import AntiphonError
+from agent.listening.take import Take
 from agent.pairs import read_heldout, scan_pairs
 from agent.perception import PerceptionBackend, PerceptionConfig, load_perception
 
@@ -39,10 +41,20 @@ def model_perception(bundle: DecisionBundle) -> PerceptionBackend:
     return perception
 
 
+@dataclass(frozen=True)
+class LabelledPiece:
+    """One evaluated piece: its labels as the model sees them, and its audio and features."""
+
+    name: str
+    source_labels: np.ndarray
+    target_labels: np.ndarray
+    take: Take
+
+
 def label_pairs(
     bundle: DecisionBundle, pairs_dir: Path, source: str, target: str, all_pieces: bool = False
-) -> list[tuple[str, np.ndarray, np.ndarray]]:
-    """[(piece name, performer labels, answer labels)] for the held-out pieces (or all of them)."""
+) -> list[LabelledPiece]:
+    """The held-out pieces (or all of them), labelled with the model's own perception and codebook."""
     facts = bundle.corpus_meta
     if (source, target) != (facts["source_stem"], facts["target_stem"]):
         log.warning(
@@ -65,7 +77,11 @@ def label_pairs(
     for piece in tqdm(pieces, desc="labelling pieces", unit="piece", disable=None):
         seen = perceive_pair(piece, source, target, chunking, perception)
         if seen is not None:
-            out.append((piece.name, bundle.codebook.labels(seen.source_features), bundle.codebook.labels(seen.target_features)))
+            take = Take(
+                name=piece.name, performer=seen.pair.source, answer=seen.pair.target, bounds=seen.bounds,
+                source_features=seen.source_features, target_features=seen.target_features,
+            )
+            out.append(LabelledPiece(piece.name, bundle.codebook.labels(seen.source_features), bundle.codebook.labels(seen.target_features), take))
     if not out:
         raise AntiphonError(f"pairs folder {pairs_dir}: no piece to evaluate")
     return out

@@ -63,16 +63,21 @@ def corpus_sequences(corpus: Corpus, pieces: list[int], config: DecisionConfig) 
     return out
 
 
-def split_corpus(corpus: Corpus, config: DecisionConfig, validation_fraction: float, seed: int) -> _Split:
+def split_pieces(corpus: Corpus, validation_fraction: float, seed: int) -> tuple[list[int], list[int], list[int]]:
+    """(fit, validation, held-out) piece indices: held out by the corpus, validation a seeded share of the rest."""
     n = len(corpus.piece_names)
     heldout = [i for i in range(n) if corpus.piece_split(i) == "heldout"]
     train = [i for i in range(n) if corpus.piece_split(i) != "heldout"]
     if len(train) < 2:
         raise AntiphonError(f"corpus {corpus.path} has {len(train)} training piece(s); training needs at least 2 (one for validation)")
     rng = np.random.default_rng(seed)
-    order = list(rng.permutation(train))
+    order = [int(i) for i in rng.permutation(train)]
     n_val = max(1, int(round(validation_fraction * len(train))))
-    validation, fit = sorted(order[:n_val]), sorted(order[n_val:])
+    return sorted(order[n_val:]), sorted(order[:n_val]), heldout
+
+
+def split_corpus(corpus: Corpus, config: DecisionConfig, validation_fraction: float, seed: int) -> _Split:
+    fit, validation, heldout = split_pieces(corpus, validation_fraction, seed)
     return _Split(
         fit=corpus_sequences(corpus, fit, config),
         validation=corpus_sequences(corpus, validation, config),
@@ -81,8 +86,32 @@ def split_corpus(corpus: Corpus, config: DecisionConfig, validation_fraction: fl
     )
 
 
+def open_training(corpus_dir: Path, out_dir: Path, num_labels: int, resume: bool, force: bool) -> tuple[Path, Corpus]:
+    """Check the output folder against --resume/--force and load the corpus (one-line errors)."""
+    resume_dir = out_dir / RESUME_DIR
+    if resume and not (resume_dir / "state.json").is_file():
+        raise AntiphonError(f"nothing to resume in {out_dir} (no {RESUME_DIR}/state.json)")
+    if not resume and out_dir.exists() and any(out_dir.iterdir()) and not force:
+        raise AntiphonError(f"{out_dir} already exists; pass --resume to continue its training or --force to replace it")
+    corpus = load_corpus(Path(corpus_dir), with_audio=False)
+    if corpus.codebook.size != num_labels:
+        raise AntiphonError(f"model config has {num_labels} labels but corpus {corpus.path} has {corpus.codebook.size}")
+    return resume_dir, corpus
+
+
 def _lr(step: int, config: TrainConfig) -> float:
     return config.learning_rate * min(1.0, (step + 1) / max(config.warmup_steps, 1))
+
+
+def optimizer_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, loss: torch.Tensor, state: dict[str, Any], config: TrainConfig) -> None:
+    """One AdamW step: warm-up learning rate, gradients clipped to norm 1, ``state["step"]`` counted."""
+    for group in optimizer.param_groups:
+        group["lr"] = _lr(state["step"], config)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    optimizer.step()
+    state["step"] += 1
 
 
 @torch.no_grad()
@@ -118,14 +147,7 @@ def train(
 ) -> Path:
     """Train on a corpus and write a model folder (weights, config, card, loss PNG, evaluation)."""
     out_dir = Path(out_dir)
-    resume_dir = out_dir / RESUME_DIR
-    if resume and not (resume_dir / "state.json").is_file():
-        raise AntiphonError(f"nothing to resume in {out_dir} (no {RESUME_DIR}/state.json)")
-    if not resume and out_dir.exists() and any(out_dir.iterdir()) and not force:
-        raise AntiphonError(f"{out_dir} already exists; pass --resume to continue its training or --force to replace it")
-    corpus = load_corpus(Path(corpus_dir), with_audio=False)
-    if corpus.codebook.size != model_config.num_labels:
-        raise AntiphonError(f"model config has {model_config.num_labels} labels but corpus {corpus.path} has {corpus.codebook.size}")
+    resume_dir, corpus = open_training(corpus_dir, out_dir, model_config.num_labels, resume, force)
     rank, world = _distributed()
     split = split_corpus(corpus, model_config, config.validation_fraction, config.seed)
     fit_chunks = sum(len(s) for s in split.fit)
@@ -175,13 +197,7 @@ def train(
                 logits.reshape(-1, model_config.num_labels), torch.from_numpy(target[idx]).reshape(-1),
                 ignore_index=IGNORE_INDEX, label_smoothing=config.label_smoothing,
             )
-            for group in optimizer.param_groups:
-                group["lr"] = _lr(state["step"], config)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            optimizer.step()
-            state["step"] += 1
+            optimizer_step(model, optimizer, loss, state, config)
             losses.append(loss.item())
         val = validate(model, split.validation)
         train_loss = float(np.mean(losses)) if losses else math.nan

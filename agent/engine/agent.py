@@ -1,4 +1,8 @@
-"""One answering agent: chunk -> features -> label -> decision step -> sampled label -> grain -> audio.
+"""One answering agent: chunk -> features -> decision step -> grain -> audio.
+
+A *label* model (``kind`` "labels") maps the chunk's codebook label to a sampled answer label, then
+a grain of that label; a *listener* scores every corpus grain from the chunk's feature and plays
+one of the best (see agent/decision/listener.py).
 
 The same object runs live (fed by the worker thread from the input ring) and in rehearsal (fed
 from a file): that is what makes rehearsal a faithful preview of a performance. Thread ownership:
@@ -19,6 +23,7 @@ from agent.audio_io import PERCEPTION_RATE_HZ, resample
 from agent.chunking import Chunk, ChunkingConfig, make_chunker
 from agent.corpus.format import Corpus, load_corpus
 from agent.decision.checkpoint import DecisionBundle, check_model_fits_corpus, load_model
+from agent.decision.listener_decisions import ListenerDecider
 from agent.decision.pairs_labels import model_perception
 from agent.engine.config import EngineConfig
 from agent.engine.grain_selection import GrainSelector
@@ -81,6 +86,7 @@ class AnswerAgent:
         audio = corpus.audio if scale == 1 else tuple(resample(a, corpus.audio_rate_hz, self.output_rate_hz) for a in corpus.audio)
         g = corpus.grains
         self.selector = GrainSelector.from_corpus(corpus, taboo_grains=config.taboo_grains)
+        self.listener = ListenerDecider(self.model, bundle.feature_stats, corpus) if bundle.kind == "listener" else None
         self.renderer = GrainRenderer(
             audio, g.piece, np.round(g.start_sample * scale).astype(np.int64), np.round(g.end_sample * scale).astype(np.int64),
             self._crossfade_samples(config),
@@ -112,6 +118,8 @@ class AnswerAgent:
         """Start a new performance: fresh chunker, decision state, grain history and random stream."""
         self.chunker = make_chunker(self.chunking)
         self.state = self.model.initial_state(1)
+        if self.listener is not None:
+            self.listener.reset()
         self.prev_label = self.model.config.start_token
         self.rng = np.random.default_rng(self.config.seed)
         self.selector.reset()
@@ -123,8 +131,11 @@ class AnswerAgent:
         zeros = np.zeros(self.chunking.hop_samples, dtype=np.float32)
         feature = self.perception.features(zeros)
         self.codebook.label(feature)
-        with torch.inference_mode():
-            self.model.step(self.model.initial_state(1), 0, self.model.config.start_token)
+        if self.listener is not None:
+            self.listener.decide(feature, self.selector, self.config.temperature, self.config.top_p, self.rng)
+        else:
+            with torch.inference_mode():
+                self.model.step(self.model.initial_state(1), 0, self.model.config.start_token)
         self.reset()
 
     def apply(self, config: EngineConfig) -> None:
@@ -148,11 +159,15 @@ class AnswerAgent:
 
     def step_chunk(self, chunk: Chunk) -> StepResult:
         t0 = time.perf_counter()
-        input_label = self.codebook.label(self.perception.features(chunk.samples))
-        with torch.inference_mode():
-            logits, self.state = self.model.step(self.state, input_label, self.prev_label)
-        predicted = sample_label(logits[0].numpy(), self.config.temperature, self.config.top_p, self.rng)
-        choice = self.selector.choose(predicted)
+        feature = self.perception.features(chunk.samples)
+        input_label = self.codebook.label(feature)
+        if self.listener is not None:
+            predicted, choice = self.listener.decide(feature, self.selector, self.config.temperature, self.config.top_p, self.rng)
+        else:
+            with torch.inference_mode():
+                logits, self.state = self.model.step(self.state, input_label, self.prev_label)
+            predicted = sample_label(logits[0].numpy(), self.config.temperature, self.config.top_p, self.rng)
+            choice = self.selector.choose(predicted)
         self.prev_label = choice.label
         audio = self.level(self.renderer.render(choice.grain, choice.contiguous))
         result = StepResult(

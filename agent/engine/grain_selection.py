@@ -18,7 +18,10 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from agent.engine.sampler import sample_label
 from agent.errors import AntiphonError
+
+CONTINUATION_MARGIN = 1.0  # listener scores (logits): keep the recording going when this close to the best
 
 
 @dataclass(frozen=True)
@@ -98,6 +101,27 @@ class GrainSelector:
         anchor = self.feature[nxt] if nxt is not None else self.centre[playable]
         d = ((self.feature[candidates] - anchor) ** 2).sum(axis=1)
         return self._play(int(candidates[int(np.argmin(d))]), playable, contiguous=False, fallback=fallback)
+
+    def choose_scored(self, scores: np.ndarray, temperature: float, top_p: float, rng: np.random.Generator, candidates: int = 16) -> Choice:
+        """A grain from a listener's score of every grain (logits over the corpus's grains).
+
+        Disallowed and taboo grains are out; the grain is sampled among the ``candidates`` best
+        (temperature / top-p; greedy at temperature 0). The continuation of the last grain is
+        played instead when its score is within ``CONTINUATION_MARGIN`` of the chosen one's:
+        longer runs of the recording sound smoother, and it costs the fit almost nothing.
+        """
+        s = np.where(self.allowed, np.asarray(scores, dtype=np.float64), -np.inf)
+        nxt = self.successor(self.last) if self.last is not None else None
+        if self.taboo_grains and self.history:
+            s[np.fromiter(self.history, dtype=np.int64)] = -np.inf
+        if not np.isfinite(s).any():  # everything taboo: fall back on the allowed grains
+            s = np.where(self.allowed, np.asarray(scores, dtype=np.float64), -np.inf)
+        k = min(candidates, int(np.isfinite(s).sum()))
+        top = np.argpartition(-s, k - 1)[:k]
+        grain = int(top[sample_label(s[top], temperature, top_p, rng)])
+        if nxt is not None and self.allowed[nxt] and scores[nxt] >= scores[grain] - CONTINUATION_MARGIN:
+            return self._play(nxt, int(self.label[nxt]), contiguous=True, fallback=False)
+        return self._play(grain, int(self.label[grain]), contiguous=False, fallback=False)
 
     def _play(self, grain: int, label: int, contiguous: bool, fallback: bool) -> Choice:
         self.last = grain

@@ -4,7 +4,8 @@ The input file is read at 16 kHz and pushed through ``AnswerAgent.push`` in bloc
 live worker pushes what the sound card delivers. Each answer slot is placed on the output timeline
 where it would play live: right after the performer's chunk that decided it (anticipation: the
 decision for chunk t+1 is made when chunk t ends). Writes the answer track, a stereo file (input
-left, answer right), a summed mix, a JSON trace (one row per chunk) and a PNG.
+left, answer right), a summed mix, a JSON trace (one row per chunk, and how the answer fits the
+take: consonance and onset agreement, against the same take shifted by half) and a PNG.
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ def run_rehearsal(agent: AnswerAgent, performer_16k: np.ndarray) -> RehearsalRes
     return RehearsalResult(answer=answer, steps=steps, rate_hz=rate, input_s=len(performer_16k) / PERCEPTION_RATE_HZ, wall_s=wall)
 
 
-def rehearse_file(agent: AnswerAgent, input_path: Path, out_dir: Path) -> RehearsalResult:
+def rehearse_file(agent: AnswerAgent, input_path: Path, out_dir: Path) -> "RehearsalReport":
     performer, file_rate = read_mono(Path(input_path))
     performer_16k = resample(performer, file_rate, PERCEPTION_RATE_HZ)
     if len(performer_16k) < agent.chunking.hop_samples:
@@ -77,6 +78,10 @@ def rehearse_file(agent: AnswerAgent, input_path: Path, out_dir: Path) -> Rehear
     mix = performer_out + result.answer
     peak = float(np.max(np.abs(mix))) if len(mix) else 0.0
     write_audio(out_dir / "mix.wav", mix / peak * 0.9 if peak > 0.99 else mix, result.rate_hz)
+    from agent.listening.fit import take_listening
+    from agent.listening.tracks import analyse
+
+    listening = take_listening(analyse(performer_16k, PERCEPTION_RATE_HZ), analyse(result.answer, result.rate_hz))
     trace = {
         "input": str(input_path),
         "model": str(agent.bundle.path),
@@ -88,11 +93,20 @@ def rehearse_file(agent: AnswerAgent, input_path: Path, out_dir: Path) -> Rehear
         "wall_s": round(result.wall_s, 3),
         "speed_x_realtime": round(result.speed_x_realtime, 1),
         "fallbacks": sum(s.fallback for s in result.steps),
+        "listening": listening,
         "chunks": [s.trace_row() for s in result.steps],
     }
     (out_dir / "trace.json").write_text(json.dumps(trace, indent=1) + "\n", encoding="utf-8")
     plot_trace(result, agent.chunking.hop_s, agent.bundle.config.num_labels, out_dir / "trace.png")
-    return result
+    return RehearsalReport(result, listening)
+
+
+@dataclass(frozen=True)
+class RehearsalReport:
+    """A rehearsal and how its answer fits the take (``agent.listening.fit.take_listening``)."""
+
+    result: RehearsalResult
+    listening: dict
 
 
 def plot_trace(result: RehearsalResult, hop_s: float, num_labels: int, png: Path) -> None:

@@ -63,6 +63,23 @@ class Wav2Vec2Perception:
         self.dim = int(model.config.hidden_size)
         self.min_samples = receptive_field_samples(model.config.conv_kernel, model.config.conv_stride)
         self._sha256 = weights_sha256(model)
+        self._pool_last = False  # True once the layers above the pooled one are dropped
+        self._skip_unused_layers(layer % n_hidden)
+
+    def _skip_unused_layers(self, layer: int) -> None:
+        """Drop the Transformer layers above the pooled hidden state: they cannot change it.
+
+        With the post-norm encoder (``do_stable_layer_norm`` false) hidden state ``layer`` is the
+        output of the first ``layer`` layers whatever follows, so the rest is skipped (hidden state
+        0 runs the convolutional encoder and projection only). The pre-norm encoder normalises its
+        last state, so it is kept whole. The weights' hash is taken before, from the whole model.
+        """
+        encoder = getattr(self.model, "encoder", None)
+        if encoder is None or getattr(self.model.config, "do_stable_layer_norm", True):
+            return
+        if layer < len(encoder.layers) and not getattr(self.model.config, "add_adapter", False):
+            encoder.layers = encoder.layers[:layer]
+            self._pool_last = True
 
     @classmethod
     def load(cls, checkpoint: str, layer: int = -1) -> "Wav2Vec2Perception":
@@ -106,7 +123,10 @@ class Wav2Vec2Perception:
                 for start in range(0, len(indices), BATCH_SIZE):
                     batch_idx = indices[start : start + BATCH_SIZE]
                     batch = torch.from_numpy(np.stack([prepared[i] for i in batch_idx]))
-                    hidden = self.model(batch, output_hidden_states=True).hidden_states[self.layer]
+                    if self._pool_last:
+                        hidden = self.model(batch).last_hidden_state
+                    else:
+                        hidden = self.model(batch, output_hidden_states=True).hidden_states[self.layer]
                     out[batch_idx] = hidden.mean(dim=1).float().numpy()
         return out
 

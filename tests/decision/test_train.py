@@ -68,7 +68,7 @@ def test_ddp_training_with_two_torchrun_processes(tone_corpus: Path, tmp_path: P
     torchrun = Path(sys.executable).with_name("torchrun")
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     cmd = [
-        str(torchrun), "--standalone", "--nproc-per-node", "2", "-m", "agent", "-q", "train", "--corpus", str(tone_corpus), "--out", str(out),
+        str(torchrun), "--standalone", "--nproc-per-node", "2", "-m", "agent", "-q", "train", "--kind", "labels", "--corpus", str(tone_corpus), "--out", str(out),
         "--layers", "1", "--width", "32", "--heads", "2", "--ffn-width", "64", "--context-chunks", "16", "--max-epochs", "2",
         "--batch-size", "2", "--crop-chunks", "24",
     ]

@@ -59,3 +59,31 @@ def test_mean_run_length() -> None:
     s = selector(taboo_grains=0)
     choices = [s.choose(x) for x in [0, 0, 1, 2, 2]]
     assert mean_run_length(choices) == len(choices) / (1 + sum(not c.contiguous for c in choices[1:]))
+
+
+def test_scored_choice_greedy_taboo_continuation_and_excluded_pieces() -> None:
+    rng = np.random.default_rng(0)
+    s = selector(taboo_grains=2)
+    scores = np.array([0.0, 1.0, 5.0, 0.5, 4.0, 3.0, 0.0, 0.0])
+    first = s.choose_scored(scores, 0.0, 1.0, rng)
+    assert first.grain == 2 and not first.contiguous and first.label == LABEL[2]
+    # next: grain 3 continues grain 2 but scores 0.5, far below the best left (4.0): not kept
+    second = s.choose_scored(scores, 0.0, 1.0, rng)
+    assert second.grain == 4 and not second.contiguous  # 2 is taboo now
+    # grain 5 continues 4 and scores 3.0 against a best of 5.0 (taboo) / 4.0 (taboo): it is the best allowed
+    third = s.choose_scored(scores, 0.0, 1.0, rng)
+    assert third.grain == 5 and third.contiguous
+    # a continuation within the margin (1 logit) of a better grain is kept
+    s2 = selector(taboo_grains=0)
+    s2.last = 4
+    close = np.array([0.0, 0.0, 0.0, 0.0, 0.0, 2.5, 0.0, 3.2])
+    assert s2.choose_scored(close, 0.0, 1.0, rng).grain == 5
+    s2.last = 4
+    far = np.array([0.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 3.2])
+    assert s2.choose_scored(far, 0.0, 1.0, rng).grain == 7
+    # excluded pieces are never played, whatever they score
+    s3 = GrainSelector(PIECE, LABEL, FEATURE, CENTROIDS, allowed=PIECE == 1, taboo_grains=0)
+    assert s3.choose_scored(np.array([9.0, 9.0, 9.0, 9.0, 0.0, 1.0, 0.0, 0.0]), 0.0, 1.0, rng).grain == 5
+    # sampling stays among the allowed candidates and follows the scores
+    picks = [GrainSelector(PIECE, LABEL, FEATURE, CENTROIDS, taboo_grains=0).choose_scored(scores, 1.0, 1.0, rng).grain for _ in range(300)]
+    assert set(picks) <= set(range(8)) and picks.count(2) > picks.count(0)

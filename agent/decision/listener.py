@@ -1,0 +1,130 @@
+"""The listener: performer features in, a score for every corpus grain out.
+
+Why not labels: a k-means label of 16 (or 512) loses most of the pitch that makes a bass fit a
+melody; the Wav2Vec2 features keep it (see docs/listening.md). So the listener reads the
+performer's standardised feature per chunk and emits a *query*; every grain of the corpus has a
+*key* computed from what it is (its answer feature) and where it was recorded (its performer
+context: the source features of the chunk before it and of its own chunk). The grain whose key
+matches the query best is the answer for the next chunk. Nothing about pitch, intervals or
+consonance is written anywhere: the relation is learned from the corpus's pairs (training targets
+are the grains that sound like the true next answer chunk, see ``train_listener``).
+
+The trunk is the decision model's windowed causal Transformer (ALiBi, sliding window, KV-cache
+ring), so ``step`` runs at constant cost for a performance of any length and equals ``forward``.
+A label head predicts the answer's codebook label for the next chunk (label accuracy, trace).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from agent.decision.config import ListenerConfig
+from agent.decision.model import DecisionState, _Block, alibi_slopes, empty_state, step_bias, window_bias
+
+
+STATS_FILE = "listener_stats.npy"
+
+
+class FeatureStats:
+    """Per-track standardisation of the listener's inputs: mean and std of the performer's and of
+    the answer's features over the training pieces (saved beside the weights as [4, D] float32)."""
+
+    def __init__(self, array: np.ndarray) -> None:
+        a = np.asarray(array, dtype=np.float32)
+        self.array = a
+        self.source_mean, self.source_std, self.answer_mean, self.answer_std = a
+
+    @classmethod
+    def fit(cls, source: np.ndarray, answer: np.ndarray) -> "FeatureStats":
+        def std(x: np.ndarray) -> np.ndarray:
+            s = x.std(axis=0)
+            return np.where(s > 1e-6, s, 1.0)
+
+        return cls(np.stack([source.mean(axis=0), std(source), answer.mean(axis=0), std(answer)]))
+
+    def source(self, x: np.ndarray) -> np.ndarray:
+        return ((np.asarray(x, np.float32) - self.source_mean) / self.source_std).astype(np.float32)
+
+    def answer(self, x: np.ndarray) -> np.ndarray:
+        return ((np.asarray(x, np.float32) - self.answer_mean) / self.answer_std).astype(np.float32)
+
+
+def grain_key_inputs(answer: np.ndarray, source: np.ndarray, piece: np.ndarray) -> np.ndarray:
+    """[n, 3D] key inputs per grain (standardised features, grains in piece/time order): its answer
+    feature, the performer feature of the chunk before it (its own at a piece's start), its own."""
+    prev = np.arange(len(piece)) - 1
+    first = (prev < 0) | (piece[np.maximum(prev, 0)] != piece)
+    prev = np.where(first, np.arange(len(piece)), prev)
+    return np.concatenate([answer, source[prev], source], axis=1).astype(np.float32)
+
+
+class ListenerModel(nn.Module):
+    """Causal, windowed Transformer: performer features -> (grain query, next answer label logits)."""
+
+    def __init__(self, config: ListenerConfig) -> None:
+        super().__init__()
+        self.config = config
+        w, d, e = config.width, config.feature_dim, config.key_dim
+        self.input = nn.Linear(d, w)
+        self.blocks = nn.ModuleList(_Block(config) for _ in range(config.num_layers))  # type: ignore[arg-type]
+        self.norm = nn.LayerNorm(w)
+        self.query = nn.Linear(w, e)
+        self.query_direct = nn.Linear(d, e)  # the heard chunk itself, straight to the query
+        self.key = nn.Sequential(nn.Linear(3 * d, w), nn.GELU(), nn.Linear(w, e))
+        self.label_head = nn.Linear(w, config.num_labels)
+        self.dropout = nn.Dropout(config.dropout)
+        self.register_buffer("slopes", alibi_slopes(config.num_heads), persistent=False)
+        self.scale = 1.0 / float(np.sqrt(e))
+
+    def _check(self, features: torch.Tensor) -> None:
+        if features.shape[-1] != self.config.feature_dim:
+            raise ValueError(f"features must have dimension {self.config.feature_dim}, got {features.shape[-1]}")
+
+    def forward(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Whole-sequence causal pass: float [B, T, D] -> (queries [B, T, E], label logits [B, T, K])."""
+        self._check(features)
+        x = self.dropout(self.input(features))
+        bias = window_bias(features.shape[1], self.config.context_chunks, self.slopes).to(x.dtype)
+        for block in self.blocks:
+            x = block(x, bias)
+        h = self.norm(x)
+        return self.query(h) + self.query_direct(features), self.label_head(h)
+
+    def keys(self, key_inputs: torch.Tensor) -> torch.Tensor:
+        """Grain keys [M, E] from ``grain_key_inputs`` [M, 3D]."""
+        return self.key(key_inputs)
+
+    def scores(self, queries: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
+        """Score of every grain for every query: [..., E] x [M, E] -> [..., M] (logits over grains)."""
+        return (queries @ keys.T) * self.scale
+
+    def initial_state(self, batch: int = 1) -> DecisionState:
+        return empty_state(self.config, batch, self.label_head.weight.dtype)
+
+    @torch.no_grad()
+    def step(self, state: DecisionState, feature: torch.Tensor | np.ndarray) -> tuple[torch.Tensor, torch.Tensor, DecisionState]:
+        """One chunk's standardised feature [D] (or [B, D]) -> (query [B, E], label logits [B, K], state)."""
+        batch = state.keys.shape[1]
+        f = torch.as_tensor(np.asarray(feature, dtype=np.float32) if not isinstance(feature, torch.Tensor) else feature, dtype=torch.float32)
+        f = f.reshape(batch, 1, -1)
+        self._check(f)
+        slot, bias = step_bias(state, self.slopes, self.config.context_chunks)
+        x = self.input(f)
+        for layer, block in enumerate(self.blocks):
+            x = block.step(x, state.keys[layer], state.values[layer], slot, bias)
+        state.position += 1
+        h = self.norm(x)
+        return (self.query(h) + self.query_direct(f))[:, 0], self.label_head(h)[:, 0], state
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+
+def soft_target_loss(scores: torch.Tensor, target_index: torch.Tensor, target_weight: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy of grain scores [N, M] against soft targets: ``target_weight`` [N, k] on grains
+    ``target_index`` [N, k] (the grains nearest to the true next answer chunk)."""
+    logp = F.log_softmax(scores, dim=-1)
+    return -(torch.gather(logp, 1, target_index) * target_weight).sum(dim=1).mean()

@@ -1,0 +1,56 @@
+"""A listener deciding chunk by chunk: feature in, grain out (shared by the agent and evaluation).
+
+The corpus's grain keys are computed once (when the agent or the evaluation is built); each step
+costs one Transformer step and one matrix-vector product over the corpus's grains.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from agent.decision.listener import FeatureStats, ListenerModel, grain_key_inputs
+from agent.engine.grain_selection import Choice, GrainSelector
+
+
+class ListenerDecider:
+    """Streaming decisions of a listener over one corpus."""
+
+    def __init__(self, model: ListenerModel, stats: FeatureStats, corpus: Any) -> None:
+        self.model = model.eval()
+        self.stats = stats
+        g = corpus.grains
+        inputs = grain_key_inputs(stats.answer(g.feature), stats.source(g.source_feature), g.piece)
+        with torch.inference_mode():
+            self.keys = model.keys(torch.from_numpy(inputs))
+        self.reset()
+
+    def reset(self) -> None:
+        self.state = self.model.initial_state(1)
+
+    def step(self, feature: np.ndarray) -> tuple[np.ndarray, int]:
+        """(score of every grain, predicted next label) after hearing one chunk's raw feature."""
+        with torch.inference_mode():
+            query, logits, self.state = self.model.step(self.state, self.stats.source(feature))
+            scores = self.model.scores(query[0], self.keys)
+        return scores.numpy(), int(logits[0].argmax())
+
+    def decide(self, feature: np.ndarray, selector: GrainSelector, temperature: float, top_p: float, rng: np.random.Generator) -> tuple[int, Choice]:
+        scores, label = self.step(feature)
+        return label, selector.choose_scored(scores, temperature, top_p, rng)
+
+
+def listen_through(decider: ListenerDecider, features: np.ndarray, selector: GrainSelector) -> tuple[np.ndarray, list[Choice]]:
+    """Greedy decisions over a whole take's chunk features, as live: (predicted labels for chunks
+    1..n-1, the grain choices for chunks 1..n-1)."""
+    decider.reset()
+    selector.reset()
+    rng = np.random.default_rng(0)  # unused at temperature 0
+    labels, choices = [], []
+    for feature in features[:-1]:
+        label, choice = decider.decide(feature, selector, 0.0, 1.0, rng)
+        labels.append(label)
+        choices.append(choice)
+    return np.array(labels, dtype=np.int64), choices
