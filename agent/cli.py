@@ -129,9 +129,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     piece = sorted(read_heldout(paths.DEMO_PAIRS_DIR))[0]
     take = next((paths.DEMO_PAIRS_DIR / piece).glob("soprano.*"))
-    sys.stdout.write(f"\nrehearsal: the agent answers the soprano of held-out piece {piece}:\n")
+    sys.stdout.write(f"\nrehearsal: the agent answers the soprano of held-out piece {piece} (its own bass kept out of the corpus):\n")
     bundle, corpus, perception = load_agent_parts(model, paths.DEMO_CORPUS_DIR)
-    return _rehearse(AnswerAgent(bundle, corpus, perception, EngineConfig()), take, paths.OUT_DIR / "demo-rehearsal")
+    return _rehearse(AnswerAgent(bundle, corpus, perception, EngineConfig(), exclude_pieces=(piece,)), take, paths.OUT_DIR / "demo-rehearsal")
 
 
 def _invocation() -> str:
@@ -176,6 +176,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     codebook = load_corpus(Path(args.corpus), with_audio=False).codebook
     shape = dict(num_layers=args.layers, width=args.width, num_heads=args.heads, ffn_width=args.ffn_width, context_chunks=args.context_chunks, dropout=args.dropout)
     if args.kind == "listener":
+        ignored = [f"--{n.replace('_', '-')}" for n, default in (("answer_dropout", TrainConfig.answer_dropout), ("select_on", TrainConfig.select_on))
+                   if getattr(args, n) != default]
+        if ignored:
+            log.warning("%s: label models only; a listener has no answer input and is selected on its validation loss", ", ".join(ignored))
         if args.anticipation_chunks != 1:
             raise AntiphonError("a listener always answers the next chunk: --anticipation-chunks must be 1")
         model_config = ListenerConfig(feature_dim=codebook.dim, num_labels=codebook.size, key_dim=args.key_dim, **shape)
@@ -212,6 +216,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from agent.decision.train import corpus_sequences
     from agent.engine.grain_selection import GrainSelector
 
+    if args.update_card and (args.no_listening or args.all_pieces):
+        raise AntiphonError("--update-card writes the held-out figures into the card: it cannot go with --no-listening or --all-pieces")
     bundle = load_model(Path(args.model))
     listen = not args.no_listening
     corpus = load_corpus(Path(args.corpus) if args.corpus else bundle.default_corpus_dir, with_audio=listen)
@@ -227,7 +233,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     excluded = [i for i, n in enumerate(corpus.piece_names) if n in names]
     train_pieces = [i for i, n in enumerate(corpus.piece_names) if corpus.piece_split(i) != "heldout" and n not in names]
     counts = TrainingCounts.from_sequences(corpus_sequences(corpus, train_pieces, c), c.num_labels)
-    selector = GrainSelector.from_corpus(corpus, exclude_pieces=excluded)
+    selector = GrainSelector.from_corpus(corpus, exclude_pieces=excluded, taboo_grains=EngineConfig.taboo_grains)  # as live
     extra = {}
     if args.compare:
         other = load_model(Path(args.compare))
@@ -255,7 +261,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         from agent.listening.answers import format_listening, listening_json, listening_table
         from agent.listening.tracks import ListeningConfig
 
-        answers = listening_answers(corpus, labelled, results, c.anticipation_chunks, excluded, model_grains=model_grains)
+        answers = listening_answers(corpus, labelled, results, excluded, model_grains=model_grains)
         config = ListeningConfig()
         table = listening_table([lp.take for lp in labelled], answers, corpus.audio_rate_hz, config)
         report["listening"] = listening_json(table, config)
@@ -282,7 +288,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                 f"**{100 * fr.accuracy:.1f} %** = {fr.accuracy / max(trivial.accuracy, 1e-9):.2f}x the best trivial baseline "
                 f"({trivial.method}) and {fr.accuracy / max(lookup.accuracy, 1e-9):.2f}x the lookup table.\n\n" + markdown_table(results)
             )
-            card = set_card_section(bundle.path / "README.md", "Held-out label accuracy", labels_text)
+            card = set_card_section(bundle.path / "README.md", "Held-out evaluation", labels_text)
             set_card_section(card, "Listening (held-out audio)", _listening_card_text(table, args))
             sys.stdout.write(f"model card     {card}\n")
     sys.stdout.write(f"report        {json_path}\nplot          {png_path}\n")
@@ -294,8 +300,10 @@ def _listening_card_text(table: dict, args: argparse.Namespace) -> str:
 
     return "\n".join([
         f"From `antiphon evaluate --pairs {Path(args.pairs).name} --source {args.source} --target {args.target}` on the held-out pieces,",
-        "free-running and causal as live, each answer rendered from the corpus (the evaluated pieces' own",
-        "grains excluded) and pitch-tracked (pYIN). *Consonance*: share of consonant intervals (classes",
+        "free-running and causal as live (greedy: temperature 0; the engine's taboo of the last",
+        f"{EngineConfig.taboo_grains} grains), each answer rendered from the corpus (the evaluated pieces' own",
+        "grains excluded) where the live agent plays it (a decision made after chunk t sounds at chunk t+1),",
+        "and pitch-tracked (pYIN). *Consonance*: share of consonant intervals (classes",
         "0 3 4 7 8 9) in frames where both sound; *onset F*: the answer's onsets against the performer's",
         "(+-50 ms). Each answer is scored under its own performer (matched) and under every other held-out",
         "performer; the *gain* is the difference: an answer that ignores its input scores about 0.",
@@ -329,7 +337,8 @@ def cmd_rehearse(args: argparse.Namespace) -> int:
 
     config = _engine_config(args)  # refuse bad settings before loading anything
     bundle, corpus, perception = load_agent_parts(Path(args.model), Path(args.corpus) if args.corpus else None)
-    return _rehearse(AnswerAgent(bundle, corpus, perception, config), Path(args.input), Path(args.out))
+    agent = AnswerAgent(bundle, corpus, perception, config, exclude_pieces=tuple(args.exclude_piece))
+    return _rehearse(agent, Path(args.input), Path(args.out))
 
 
 def _rehearse(agent, take: Path, out: Path) -> int:
@@ -529,6 +538,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default=str(paths.DEFAULT_MODEL_DIR), help="decision model folder")
     p.add_argument("--corpus", default=None, help="corpus folder (default corpora/<the model's corpus name>)")
     p.add_argument("--out", default=str(paths.OUT_DIR / "rehearsal"), help="folder for the results")
+    p.add_argument("--exclude-piece", action="append", default=[], metavar="NAME",
+                   help="never play this corpus piece (the take's own piece, when the corpus holds it); repeatable")
     _add_engine_args(p)
     p.set_defaults(handler=cmd_rehearse)
 

@@ -25,7 +25,7 @@ from safetensors.torch import load_file, save_file
 
 from agent import __version__, paths
 from agent.codebook import CODEBOOK_FILE, STATS_FILE, Codebook
-from agent.decision.config import MODEL_FORMAT, MODEL_FORMAT_VERSION, DecisionConfig, ListenerConfig
+from agent.decision.config import MODEL_FORMAT, MODEL_FORMAT_VERSION, READABLE_MODEL_FORMAT_VERSIONS, DecisionConfig, ListenerConfig
 import numpy as np
 
 from agent.decision.listener import STATS_FILE as LISTENER_STATS_FILE
@@ -120,8 +120,8 @@ def load_model(folder: Path) -> DecisionBundle:
     meta = read_json_object(folder / CONFIG_FILE, "decision model config")
     if meta.get("format") != MODEL_FORMAT:
         raise AntiphonError(f"{folder / CONFIG_FILE}: not an Antiphon decision model (format is {meta.get('format')!r})")
-    if meta.get("format_version") != MODEL_FORMAT_VERSION:
-        raise AntiphonError(f"{folder / CONFIG_FILE}: model format version {meta.get('format_version')!r} is not supported (this Antiphon reads {MODEL_FORMAT_VERSION})")
+    if meta.get("format_version") not in READABLE_MODEL_FORMAT_VERSIONS:
+        raise AntiphonError(f"{folder / CONFIG_FILE}: model format version {meta.get('format_version')!r} is not supported (this Antiphon reads {', '.join(map(str, READABLE_MODEL_FORMAT_VERSIONS))})")
     for key in ("model", "corpus", "files"):
         if not isinstance(meta.get(key), dict):
             raise AntiphonError(f"{folder / CONFIG_FILE}: '{key}' must be an object")

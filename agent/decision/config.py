@@ -8,7 +8,8 @@ from typing import Any
 from agent.errors import AntiphonError, require
 
 MODEL_FORMAT = "antiphon-decision"
-MODEL_FORMAT_VERSION = 1
+MODEL_FORMAT_VERSION = 2  # 2: "kind" (labels or listener); version 1 folders are label models and still load
+READABLE_MODEL_FORMAT_VERSIONS = (1, 2)
 
 
 def _trunk_checks(c: Any) -> list[tuple[bool, str]]:

@@ -126,5 +126,6 @@ class ListenerModel(nn.Module):
 def soft_target_loss(scores: torch.Tensor, target_index: torch.Tensor, target_weight: torch.Tensor) -> torch.Tensor:
     """Cross-entropy of grain scores [N, M] against soft targets: ``target_weight`` [N, k] on grains
     ``target_index`` [N, k] (the grains nearest to the true next answer chunk)."""
-    logp = F.log_softmax(scores, dim=-1)
-    return -(torch.gather(logp, 1, target_index) * target_weight).sum(dim=1).mean()
+    logp = torch.gather(F.log_softmax(scores, dim=-1), 1, target_index)
+    # a target the candidates exclude (weight 0, score -inf) adds nothing rather than 0 x -inf = NaN
+    return -torch.where(target_weight > 0, logp * target_weight, torch.zeros_like(logp)).sum(dim=1).mean()

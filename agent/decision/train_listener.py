@@ -200,6 +200,8 @@ def train_listener(
         "command": command,
         "status": "done",
     }
+    if not (out_dir / "config.json").is_file():
+        raise AntiphonError(f"training {out_dir} never reached a finite validation loss: no model was saved (too few grains per piece?)")
     best = load_model(out_dir)
     save_model(out_dir, best.model, corpus, training, best.feature_stats)
     h = state["history"]

@@ -12,6 +12,7 @@ request is not rendered again. Held out: SHA-1 of the folder name is 0 mod 10 (`
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -127,13 +128,26 @@ def make_pop909_pairs(source_dir: Path, out_dir: Path, config: Pop909PairsConfig
     for name in sorted({n for n, _ in jobs}):
         write_json(out_dir / name / SCORE_FILE, plans[name])
     names = sorted(plans)
-    heldout = [n for n in names if is_heldout(n)]
-    if len(heldout) < 2 and len(names) >= 4:
-        heldout = sorted(set(heldout) | set(names[-2:]))
-    write_json(out_dir / SPLIT_FILE, {"rule": "sha1(song folder name) % 10 == 0 (at least two)", "heldout": heldout, "train": [n for n in names if n not in heldout]})
+    present = sorted(p.name for p in out_dir.iterdir() if (p / SCORE_FILE).is_file())  # earlier runs' songs too
+    heldout = heldout_songs(present)
+    write_json(out_dir / SPLIT_FILE, {"rule": HELDOUT_RULE, "heldout": heldout, "train": [n for n in present if n not in heldout]})
     write_json(out_dir / "pop909.json", {"made_by": "antiphon make-pop909-pairs", "config": asdict(config), "soundfont": Path(soundfont).name})
     log.info("POP909 pairs: %d songs (%d held out) in %s", len(names), len(heldout), out_dir)
     return names
+
+
+HELDOUT_RULE = "sha1(song folder name) % 10 == 0; at least two: then the songs of smallest sha1"
+
+
+def heldout_songs(names: list[str]) -> list[str]:
+    """Held-out songs: a stable rule on the name, topped up to two by the smallest SHA-1 values."""
+    heldout = {n for n in names if is_heldout(n)}
+    if len(names) >= 4:
+        for name in sorted(names, key=lambda n: hashlib.sha1(n.encode()).hexdigest()):
+            if len(heldout) >= 2:
+                break
+            heldout.add(name)
+    return sorted(heldout)
 
 
 def _is_cached(folder: Path, plan: dict) -> bool:

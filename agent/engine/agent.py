@@ -73,7 +73,11 @@ def load_agent_parts(model_dir: Path, corpus_dir: Path | None = None) -> tuple[D
 class AnswerAgent:
     """Listens chunk by chunk and answers with corpus grains."""
 
-    def __init__(self, bundle: DecisionBundle, corpus: Corpus, perception: PerceptionBackend, config: EngineConfig, output_rate_hz: int | None = None) -> None:
+    def __init__(
+        self, bundle: DecisionBundle, corpus: Corpus, perception: PerceptionBackend, config: EngineConfig, output_rate_hz: int | None = None,
+        exclude_pieces: tuple[str, ...] = (),
+    ) -> None:
+        """``exclude_pieces``: corpus pieces never played (rehearsing a piece the corpus holds)."""
         self.bundle, self.corpus, self.perception = bundle, corpus, perception
         self.model = bundle.model
         self.codebook = bundle.codebook
@@ -85,7 +89,11 @@ class AnswerAgent:
         scale = self.output_rate_hz / corpus.audio_rate_hz
         audio = corpus.audio if scale == 1 else tuple(resample(a, corpus.audio_rate_hz, self.output_rate_hz) for a in corpus.audio)
         g = corpus.grains
-        self.selector = GrainSelector.from_corpus(corpus, taboo_grains=config.taboo_grains)
+        unknown = sorted(set(exclude_pieces) - set(corpus.piece_names))
+        if unknown:
+            raise AntiphonError(f"corpus {corpus.path} has no piece {unknown[0]!r} to exclude")
+        excluded = [i for i, name in enumerate(corpus.piece_names) if name in exclude_pieces]
+        self.selector = GrainSelector.from_corpus(corpus, exclude_pieces=excluded, taboo_grains=config.taboo_grains)
         self.listener = ListenerDecider(self.model, bundle.feature_stats, corpus) if bundle.kind == "listener" else None
         self.renderer = GrainRenderer(
             audio, g.piece, np.round(g.start_sample * scale).astype(np.int64), np.round(g.end_sample * scale).astype(np.int64),

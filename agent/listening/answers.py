@@ -12,7 +12,7 @@ Reference answers (what the rows of an evaluation compare against):
 - ``nearest_answer_grains``: the corpus grain nearest to each true answer chunk's feature (the
   oracle that shows what the features keep, with perfect foresight);
 - ``context_lookup_grains``: no training at all: the grain recorded *after* the corpus chunk whose
-  performer context is nearest to what was just heard (causal, anticipation as the model's).
+  performer context is nearest to what was just heard (causal: it plays at the next chunk).
 """
 
 from __future__ import annotations
@@ -94,19 +94,18 @@ def nearest_answer_grains(take: Take, corpus: Any, allowed: np.ndarray) -> np.nd
     return rows[_nearest(_standardise(take.target_features, cb), _standardise(corpus.grains.feature[rows], cb))]
 
 
-def context_lookup_grains(take: Take, corpus: Any, allowed: np.ndarray, anticipation: int) -> np.ndarray:
-    """No learning: the grain after the corpus chunk whose performer feature is nearest to chunk t,
-    played at chunk t + anticipation (with anticipation 0, the matched chunk's own grain)."""
+def context_lookup_grains(take: Take, corpus: Any, allowed: np.ndarray) -> np.ndarray:
+    """No learning: after hearing chunk t, the grain recorded right after the corpus chunk whose
+    performer feature is nearest to chunk t, played at chunk t + 1 (causal, as live)."""
     g = corpus.grains
-    nxt = np.arange(len(g)) + anticipation
+    nxt = np.arange(len(g)) + 1
     has_next = (nxt < len(g)) & (g.piece[np.minimum(nxt, len(g) - 1)] == g.piece)
     usable = np.nonzero(allowed & has_next)[0]
     usable = usable[allowed[nxt[usable]]]
     cb = corpus.codebook
     matched = usable[_nearest(_standardise(take.source_features, cb), _standardise(g.source_feature[usable], cb))]
     out = np.full(len(take.bounds), -1, dtype=np.int64)
-    n = len(out) - anticipation
-    out[anticipation:] = nxt[matched[:n]]
+    out[1:] = nxt[matched[:-1]]
     return out
 
 

@@ -127,8 +127,16 @@ def test_a_trained_listener_loads_as_a_listener_and_refuses_bad_kinds(related: t
     meta["kind"] = "listener"
     (broken / "config.json").write_text(json.dumps(meta))
     np.save(broken / "listener_stats.npy", np.ones((4, 120), np.float32))  # a foreign statistics file
-    with pytest.raises(AntiphonError, match="listener_stats.npy"):
+    with pytest.raises(AntiphonError, match="listener_stats.npy: checksum"):
         load_model(broken)
+    from agent.files import sha256_file
+
+    for bad, why in ((np.ones((4, 60), np.float32), "shape"), (np.zeros((4, 120), np.float32), "zero std"), (np.ones((4, 120)), "float64")):
+        np.save(broken / "listener_stats.npy", bad)
+        meta["files"]["listener_stats.npy"] = sha256_file(broken / "listener_stats.npy")  # hash fits: the content checks must catch it
+        (broken / "config.json").write_text(json.dumps(meta))
+        with pytest.raises(AntiphonError, match="positive standard deviations"):
+            load_model(broken)
     (broken / "listener_stats.npy").unlink()
     with pytest.raises(AntiphonError, match="listener_stats.npy"):
         load_model(broken)
@@ -158,11 +166,21 @@ def test_rehearsal_with_a_listener_reports_how_it_fits(related: tuple[Path, Path
     pairs, corpus, out = related
     result = subprocess.run(
         [sys.executable, "-m", "agent", "-q", "rehearse", "--model", str(out), "--corpus", str(corpus), "--input", str(pairs / "song9" / "melody.flac"),
-         "--out", str(tmp_path / "rehearsal"), "--temperature", "0"],
+         "--out", str(tmp_path / "rehearsal"), "--temperature", "0", "--exclude-piece", "song9"],  # its own bass kept out
         capture_output=True, text=True, timeout=300,
     )
     assert result.returncode == 0, result.stderr
     trace = json.loads((tmp_path / "rehearsal" / "trace.json").read_text())
+    from agent.corpus.format import load_corpus
+
+    loaded = load_corpus(corpus, with_audio=False)
+    song9 = set(np.nonzero(loaded.grains.piece == loaded.piece_names.index("song9"))[0].tolist())
     fit = trace["listening"]["consonance"]
     assert fit["matched"] > fit["performer_shifted_half_take"]
     assert "listening: consonant share" in result.stdout
+    assert all(row["grain"] not in song9 for row in trace["chunks"])
+    refused = subprocess.run(
+        [sys.executable, "-m", "agent", "rehearse", "--model", str(out), "--corpus", str(corpus), "--input", str(pairs / "song9" / "melody.flac"),
+         "--out", str(tmp_path / "r2"), "--exclude-piece", "song99"], capture_output=True, text=True, timeout=120,
+    )
+    assert refused.returncode == 2 and refused.stderr.strip().splitlines() == [f"error: corpus {corpus} has no piece 'song99' to exclude"]

@@ -64,6 +64,11 @@ def test_listening_score_by_hand() -> None:
     s2 = listening_score(m2)
     assert s2.matched == pytest.approx(0.95) and s2.mismatched == pytest.approx(np.mean(others[:2]))
     assert np.isnan(listening_score(np.array([[0.7]])).gain)  # one piece: nothing is mismatched
+    # an answer that never sounds with another performer (NaN off the diagonal) is averaged over the rest
+    m3 = m.copy()
+    m3[1, 0] = np.nan
+    s3 = listening_score(m3)
+    assert s3.mismatched == pytest.approx(np.mean([0.0, (0.5 + 0.3) / 2, (0.2 + 0.4) / 2]))
 
 
 def test_an_answer_that_follows_its_performer_listens_and_a_shuffled_one_does_not() -> None:

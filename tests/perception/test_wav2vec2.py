@@ -40,6 +40,24 @@ def test_layer_selection(tiny_wav2vec2: Path) -> None:
         load_perception(PerceptionConfig("wav2vec2", str(tiny_wav2vec2), layer=3))
 
 
+@pytest.mark.parametrize("layer", [0, 1, 2, -2])
+def test_layers_above_the_pooled_one_are_skipped_without_changing_it(tiny_wav2vec2: Path, layer: int) -> None:
+    import torch
+    from transformers import Wav2Vec2Model
+
+    chunks = _chunks()
+    backend = load_perception(PerceptionConfig("wav2vec2", str(tiny_wav2vec2), layer=layer))
+    full = Wav2Vec2Model.from_pretrained(str(tiny_wav2vec2), use_safetensors=True).eval()
+    expected = []
+    for c in chunks:
+        x = (c - c.mean()) / np.sqrt(c.var() + 1e-7)
+        with torch.inference_mode():
+            expected.append(full(torch.from_numpy(x[None].astype(np.float32)), output_hidden_states=True).hidden_states[layer].mean(dim=1)[0].numpy())
+    np.testing.assert_allclose(backend.features_batch(chunks), np.stack(expected), atol=1e-5)
+    assert len(backend.model.encoder.layers) == layer % 3  # the layers above are gone
+    assert backend.identity()["checkpoint_sha256"] == load_perception(PerceptionConfig("wav2vec2", str(tiny_wav2vec2), layer=-1)).identity()["checkpoint_sha256"]
+
+
 def test_short_chunk_is_padded_to_receptive_field(tiny_wav2vec2: Path) -> None:
     backend = load_perception(PerceptionConfig("wav2vec2", str(tiny_wav2vec2)))
     vec = backend.features(np.ones(50, dtype=np.float32))
