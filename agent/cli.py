@@ -242,14 +242,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         extra[f"compare:{other.path.name}"] = (other.model, sequences_of(other, label_pairs(other, Path(args.pairs), args.source, args.target, all_pieces=args.all_pieces)))
     predictions, model_grains, runs = None, None, None
     if bundle.kind == "listener":
-        from agent.decision.listener_decisions import ListenerDecider, listen_through
-        from agent.engine.grain_selection import mean_run_length
+        from agent.decision.listener_decisions import listener_decisions
 
-        decider = ListenerDecider(bundle.model, bundle.feature_stats, corpus)
-        heard = [listen_through(decider, lp.take.source_features, selector) for lp in labelled]
-        predictions = [labels for labels, _ in heard]
-        model_grains = [np.array([-1] + [ch.grain for ch in choices], dtype=np.int64) for _, choices in heard]
-        runs = float(np.mean([mean_run_length(choices) for _, choices in heard]))
+        predictions, model_grains, runs = listener_decisions(bundle, corpus, [lp.take for lp in labelled], selector)
     results = evaluate(bundle.model, sequences, counts, selector=selector, seed=args.seed, extra_models=extra, model_predictions=predictions)
     if runs is not None:
         results[0].grain_run, results[0].fallback_rate = runs, 0.0

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from agent.decision.listener import FeatureStats, ListenerModel, grain_key_inputs
-from agent.engine.grain_selection import Choice, GrainSelector
+from agent.engine.grain_selection import Choice, GrainSelector, mean_run_length
 
 
 class ListenerDecider:
@@ -54,3 +54,12 @@ def listen_through(decider: ListenerDecider, features: np.ndarray, selector: Gra
         labels.append(label)
         choices.append(choice)
     return np.array(labels, dtype=np.int64), choices
+
+
+def listener_decisions(bundle: Any, corpus: Any, takes: list[Any], selector: GrainSelector) -> tuple[list[np.ndarray], list[np.ndarray], float]:
+    """A listener over held-out takes, greedy as evaluated: (predicted labels for chunks 1..n-1 per
+    take, the grain per chunk with -1 at chunk 0, the mean run of consecutive corpus grains)."""
+    decider = ListenerDecider(bundle.model, bundle.feature_stats, corpus)
+    heard = [listen_through(decider, take.source_features, selector) for take in takes]
+    grains = [np.array([-1] + [c.grain for c in choices], dtype=np.int64) for _, choices in heard]
+    return [labels for labels, _ in heard], grains, float(np.mean([mean_run_length(choices) for _, choices in heard]))

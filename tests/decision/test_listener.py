@@ -184,3 +184,16 @@ def test_rehearsal_with_a_listener_reports_how_it_fits(related: tuple[Path, Path
          "--out", str(tmp_path / "r2"), "--exclude-piece", "song99"], capture_output=True, text=True, timeout=120,
     )
     assert refused.returncode == 2 and refused.stderr.strip().splitlines() == [f"error: corpus {corpus} has no piece 'song99' to exclude"]
+
+
+def test_evaluate_without_listening_and_card_refusals(related: tuple[Path, Path, Path], tmp_path: Path) -> None:
+    pairs, corpus, out = related
+    base = [sys.executable, "-m", "agent", "-q", "evaluate", "--model", str(out), "--pairs", str(pairs), "--source", "melody", "--target", "bass", "--corpus", str(corpus)]
+    labels_only = subprocess.run([*base, "--out", str(tmp_path / "r"), "--no-listening"], capture_output=True, text=True, timeout=300)
+    assert labels_only.returncode == 0, labels_only.stderr
+    assert "listening" not in json.loads((tmp_path / "r" / "evaluation.json").read_text())
+    assert "does it listen" not in labels_only.stdout and not (tmp_path / "r" / "listening.png").exists()
+    for extra in (["--no-listening"], ["--all-pieces"]):
+        refused = subprocess.run([*base, "--update-card", *extra], capture_output=True, text=True, timeout=120)
+        assert refused.returncode == 2
+        assert refused.stderr.strip().splitlines() == ["error: --update-card writes the held-out figures into the card: it cannot go with --no-listening or --all-pieces"]
