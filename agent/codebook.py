@@ -70,9 +70,12 @@ class Codebook:
             raise AntiphonError(f"features of shape {x.shape} do not fit a codebook of dimension {self.dim}")
         if len(x) == 0:
             return np.zeros(0, dtype=np.int64)
-        z = np.ascontiguousarray((x - self.mean) / self.std, dtype=np.float32)
-        _, idx = self._index.search(z, 1)
+        _, idx = self._index.search(self.standardise(x), 1)
         return idx[:, 0].astype(np.int64)
+
+    def standardise(self, features: np.ndarray) -> np.ndarray:
+        """Features [n, D] in the codebook's standardised space (float32, contiguous)."""
+        return np.ascontiguousarray((np.asarray(features, dtype=np.float32) - self.mean) / self.std, dtype=np.float32)
 
     def label(self, feature: np.ndarray) -> int:
         """Label of one feature vector [D]."""

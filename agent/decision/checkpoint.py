@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
@@ -26,8 +27,6 @@ from safetensors.torch import load_file, save_file
 from agent import __version__, paths
 from agent.codebook import CODEBOOK_FILE, STATS_FILE, Codebook
 from agent.decision.config import MODEL_FORMAT, MODEL_FORMAT_VERSION, READABLE_MODEL_FORMAT_VERSIONS, DecisionConfig, ListenerConfig
-import numpy as np
-
 from agent.decision.listener import STATS_FILE as LISTENER_STATS_FILE
 from agent.decision.listener import FeatureStats, ListenerModel
 from agent.decision.model import DecisionModel

@@ -48,10 +48,10 @@ def listening_answers(
     selector = GrainSelector.from_corpus(corpus, exclude_pieces=exclude_pieces, taboo_grains=EngineConfig.taboo_grains)
     by_method = {(r.method, r.mode): r for r in results}
     grains: dict[str, list[np.ndarray]] = {}
-    model = by_method[("model", "free-running")]
     if model_grains is not None:
         grains[MODEL_ROW] = list(model_grains)
     else:
+        model = by_method[("model", "free-running")]
         grains[MODEL_ROW] = [labels_to_grains(on_chunks(p, len(lp.take.bounds)), selector) for p, lp in zip(model.predictions, labelled)]
     for method, row in LABEL_ROWS.items():
         r = by_method[(method, "free-running")]

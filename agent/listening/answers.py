@@ -2,7 +2,7 @@
 
 An *answer* here is a grain per chunk of a held-out take (``-1``: nothing plays), placed on the
 take's timeline where the live agent would play it: the grain for chunk t sounds during chunk t.
-``play_grains`` renders it with the engine's own renderer (equal-power crossfades, contiguous
+``GrainPlayer.play`` renders it with the engine's own renderer (equal-power crossfades, contiguous
 grains copied). ``listening_table`` pitch-tracks performers and answers once and scores every
 answer as matched / mismatched / gain (see ``agent.listening.fit``).
 
@@ -73,10 +73,6 @@ def labels_to_grains(labels: np.ndarray, selector: GrainSelector) -> np.ndarray:
     return np.array([selector.choose(int(k)).grain if k >= 0 else -1 for k in labels], dtype=np.int64)
 
 
-def _standardise(x: np.ndarray, codebook: Any) -> np.ndarray:
-    return np.ascontiguousarray((np.asarray(x, np.float32) - codebook.mean) / codebook.std, dtype=np.float32)
-
-
 def _nearest(queries: np.ndarray, keys: np.ndarray) -> np.ndarray:
     """Index of the nearest row of ``keys`` for every row of ``queries`` (squared L2)."""
     import faiss
@@ -91,7 +87,7 @@ def nearest_answer_grains(take: Take, corpus: Any, allowed: np.ndarray) -> np.nd
     """Oracle: the allowed grain nearest to each true answer chunk's feature (same chunk)."""
     rows = np.nonzero(allowed)[0]
     cb = corpus.codebook
-    return rows[_nearest(_standardise(take.target_features, cb), _standardise(corpus.grains.feature[rows], cb))]
+    return rows[_nearest(cb.standardise(take.target_features), cb.standardise(corpus.grains.feature[rows]))]
 
 
 def context_lookup_grains(take: Take, corpus: Any, allowed: np.ndarray) -> np.ndarray:
@@ -103,7 +99,7 @@ def context_lookup_grains(take: Take, corpus: Any, allowed: np.ndarray) -> np.nd
     usable = np.nonzero(allowed & has_next)[0]
     usable = usable[allowed[nxt[usable]]]
     cb = corpus.codebook
-    matched = usable[_nearest(_standardise(take.source_features, cb), _standardise(g.source_feature[usable], cb))]
+    matched = usable[_nearest(cb.standardise(take.source_features), cb.standardise(g.source_feature[usable]))]
     out = np.full(len(take.bounds), -1, dtype=np.int64)
     out[1:] = nxt[matched[:-1]]
     return out
