@@ -42,7 +42,7 @@ def _add_perception_args(p: argparse.ArgumentParser) -> None:
 def cmd_make_demo_pairs(args: argparse.Namespace) -> int:
     from agent.demo.make_pairs import DemoPairsConfig, make_demo_pairs
 
-    config = DemoPairsConfig(pieces=None if args.all else args.pieces, seed=args.seed, sample_rate_hz=args.sample_rate_hz)
+    config = DemoPairsConfig(pieces=None if args.all else args.pieces, seed=args.seed, sample_rate_hz=args.sample_rate_hz, variants=args.variants)
     make_demo_pairs(Path(args.out), config, soundfont=Path(args.soundfont) if args.soundfont else None, workers=args.workers)
     return 0
 
@@ -188,7 +188,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     config = TrainConfig(
         max_epochs=args.max_epochs, batch_size=args.batch_size, crop_chunks=args.crop_chunks, learning_rate=args.lr,
         weight_decay=args.weight_decay, label_smoothing=args.label_smoothing, answer_dropout=args.answer_dropout,
-        patience_epochs=args.patience, select_on=args.select_on, seed=args.seed,
+        patience_epochs=args.patience, select_on=args.select_on, negatives=args.negatives, default_corpus=args.default_corpus, seed=args.seed,
     )
     if args.kind == "listener":
         import os
@@ -215,6 +215,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from agent.decision.pairs_labels import label_pairs
     from agent.decision.train import corpus_sequences
     from agent.engine.grain_selection import GrainSelector
+    from agent.pairs import work_of
 
     if args.update_card and (args.no_listening or args.all_pieces):
         raise AntiphonError("--update-card writes the held-out figures into the card: it cannot go with --no-listening or --all-pieces")
@@ -229,9 +230,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     labelled = label_pairs(bundle, Path(args.pairs), args.source, args.target, all_pieces=args.all_pieces)
     sequences = sequences_of(bundle, labelled)
-    names = {s.name for s in sequences}
-    excluded = [i for i, n in enumerate(corpus.piece_names) if n in names]
-    train_pieces = [i for i, n in enumerate(corpus.piece_names) if corpus.piece_split(i) != "heldout" and n not in names]
+    works = {work_of(s.name) for s in sequences}  # every rendering of an evaluated piece's work is kept out
+    excluded = [i for i, n in enumerate(corpus.piece_names) if work_of(n) in works]
+    train_pieces = [i for i, n in enumerate(corpus.piece_names) if corpus.piece_split(i) != "heldout" and work_of(n) not in works]
     counts = TrainingCounts.from_sequences(corpus_sequences(corpus, train_pieces, c), c.num_labels)
     selector = GrainSelector.from_corpus(corpus, exclude_pieces=excluded, taboo_grains=EngineConfig.taboo_grains)  # as live
     extra = {}
@@ -415,8 +416,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("make-demo-pairs", help="render Bach chorales (music21) to a pairs folder with fluidsynth", formatter_class=fmt)
     p.add_argument("--out", default=str(paths.DEMO_PAIRS_DIR), help="pairs folder to write (or complete: rendered pieces are cached)")
     p.add_argument("--pieces", type=int, default=100, help="number of chorales, in Riemenschneider order")
-    p.add_argument("--all", action="store_true", help="every four-part chorale music21 ships (about 350)")
+    p.add_argument("--all", action="store_true", help="every four-part chorale music21 ships (328)")
     p.add_argument("--seed", type=int, default=0, help="seed of the per-piece tempo and instrument choices")
+    p.add_argument("--variants", type=int, default=1,
+                   help="renderings per chorale: the written one, then ones transposed -5..+6 semitones with other instruments (NNN-bwv@v1, ...)")
     p.add_argument("--sample-rate-hz", type=int, default=22_050, help="rate of the rendered stems")
     p.add_argument("--soundfont", default=None, help="General MIDI .sf2 (default: FluidR3_GM from fluid-soundfont-gm)")
     p.add_argument("--workers", type=int, default=None, help="parallel fluidsynth processes (default: CPU count)")
@@ -511,6 +514,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--answer-dropout", type=float, default=TrainConfig.answer_dropout, help="share of previous-answer inputs replaced by random labels")
     g.add_argument("--patience", type=int, default=TrainConfig.patience_epochs, help="early stopping: epochs without validation improvement")
     g.add_argument("--select-on", choices=("free-running", "loss"), default=TrainConfig.select_on, help="validation figure that picks the kept epoch and drives early stopping")
+    g.add_argument("--negatives", type=int, default=TrainConfig.negatives,
+                   help="listener: grains scored per batch when the corpus holds more (a uniform sample plus the targets; 0 = all)")
+    g.add_argument("--default-corpus", default="", metavar="NAME",
+                   help="corpora/NAME the model plays when no corpus is named (default: the training corpus), e.g. a smaller corpus with the same codebook")
     g.add_argument("--seed", type=int, default=TrainConfig.seed, help="seed (split, crops, init, dropout)")
     p.set_defaults(handler=cmd_train)
 

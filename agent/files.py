@@ -6,7 +6,7 @@ import hashlib
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from agent.errors import AntiphonError
 
@@ -49,3 +49,24 @@ def read_json_object(path: Path, what: str) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise AntiphonError(f"{path}: expected a JSON object ({what}), got {type(data).__name__}")
     return data
+
+
+def json_object_or_none(path: Path) -> dict[str, Any] | None:
+    """The JSON object in ``path``, or None when it is missing, unreadable or not an object."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def check_replaceable(folder: Path, owns: Callable[[Path], bool], what: str, manifest: str) -> None:
+    """Before ``--force`` deletes ``folder``: pass when it is missing, empty or ``owns(folder)`` (it
+    holds the tool's own ``manifest``); otherwise refuse in one line, so that nothing foreign is deleted."""
+    folder = Path(folder)
+    if not folder.exists():
+        return
+    if not folder.is_dir():
+        raise AntiphonError(f"{folder} is a file, not a {what} folder: --force replaces only a {what} folder")
+    if any(folder.iterdir()) and not owns(folder):
+        raise AntiphonError(f"{folder} holds files but no {manifest}: --force replaces only a {what} folder (move or delete it yourself)")

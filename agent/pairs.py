@@ -3,6 +3,10 @@
     DIR/<piece>/<stem>.wav|.flac|.mp3|.ogg
     DIR/split.json            optional: {"heldout": ["<piece>", ...]}  (the rest is training)
 
+A piece named ``<work>@<variant>`` is another rendering of ``<work>`` (transposed, other
+instruments): training never uses one rendering of a work to predict another, and a held-out
+work should be held out in every rendering.
+
 ``--source`` names the performer's stem (what the agent hears), ``--target`` the stem the agent
 plays (what grains are cut from).
 """
@@ -20,6 +24,12 @@ from agent.files import read_json_object
 
 SPLIT_FILE = "split.json"
 DEFAULT_LENGTH_TOLERANCE_S = 0.5
+VARIANT_MARK = "@"  # "<work>@<variant>": another rendering of the same music (transposed, re-orchestrated)
+
+
+def work_of(piece_name: str) -> str:
+    """The work a piece renders: its name before ``@`` (pieces of one work never train or test each other)."""
+    return piece_name.split(VARIANT_MARK, 1)[0]
 
 
 @dataclass(frozen=True)

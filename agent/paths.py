@@ -7,7 +7,11 @@ environment (``ANTIPHON_CACHE``, ``ANTIPHON_SOUNDFONT``, ``XDG_CACHE_HOME``).
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
+from typing import Any
+
+from agent.errors import AntiphonError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 MODELS_DIR = REPO_ROOT / "models"
@@ -31,6 +35,18 @@ SOUNDFONT_CANDIDATES = (
     Path("/usr/share/soundfonts/FluidR3_GM.sf2"),
     Path("/usr/share/sounds/sf2/default-GM.sf2"),
 )
+
+
+def is_plain_name(name: str) -> bool:
+    """A single folder name: not empty, not ``.`` or ``..``, no path separator or NUL (safe to join under a known folder)."""
+    return bool(name) and name not in (".", "..") and not re.search(r"[/\\\x00]", name)
+
+
+def corpus_dir_named(name: Any) -> Path:
+    """corpora/<name> for a name read from a model file, refused unless it is a plain folder name."""
+    if not isinstance(name, str) or not is_plain_name(name):
+        raise AntiphonError(f"corpus name {name!r} is not a plain folder name under {CORPORA_DIR}")
+    return CORPORA_DIR / name
 
 
 def cache_dir() -> Path:

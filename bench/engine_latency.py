@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -35,7 +34,7 @@ from agent.engine.rehearsal import run_rehearsal
 from agent.pairs import read_heldout
 
 sys.path.insert(0, str(paths.REPO_ROOT))  # the JACK helpers shared with the live test
-from tests.engine.jack_session import AGENT_CLIENT, PLAYER, PLAYER_CLIENT, patch_player_to_agent, realtime_allowed, start_jackd, stop_jackd, wait_port, xrun_account, xrun_events  # noqa: E402
+from tests.engine.jack_session import play_through_serve, realtime_allowed, start_jackd, xrun_account, xrun_events  # noqa: E402
 
 JACK_LOG = paths.OUT_DIR / "bench" / "jackd.log"  # jackd names the late client at each xrun
 LIVE_HOPS_S = (0.1, 0.25)
@@ -68,25 +67,16 @@ def live_figures(model: Path, seconds: float, realtime: bool | None, hop_s: floa
     takes = heldout_takes()
     audio = np.concatenate([read_mono(t, 48_000)[0] for t in takes])
     audio = np.tile(audio, int(np.ceil(seconds * 48_000 / len(audio))))[: int(seconds * 48_000)]
-    JACK_LOG.parent.mkdir(parents=True, exist_ok=True)
-    jack = start_jackd(realtime=realtime, log=JACK_LOG)
+    jack = start_jackd(log=JACK_LOG, realtime=realtime)
     with tempfile.TemporaryDirectory() as tmp:
         try:
             take = Path(tmp) / "take.wav"
             sf.write(take, audio, 48_000, subtype="FLOAT")
-            serve = subprocess.Popen([sys.executable, "-m", "agent", "serve", "--model", str(model), "--device", "system",
-                                      "--duration-s", str(seconds + 8), "--hop-s", str(hop_s), "--status-every-s", "10", "--trace-dir", tmp, "--no-osc"],
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-            wait_port(f"{AGENT_CLIENT}:in_0", timeout_s=60, give_up=lambda: serve.poll() is not None)
-            player = subprocess.Popen([sys.executable, str(PLAYER), str(take), str(Path(tmp) / "rec.wav"), "3", "1"],
-                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-            wait_port(f"{PLAYER_CLIENT}:in_0", timeout_s=60, give_up=lambda: player.poll() is not None)
-            patch_player_to_agent()
-            player.communicate()
-            serve.communicate()
+            play_through_serve(jack, ["--model", str(model), "--hop-s", str(hop_s), "--status-every-s", "10", "--trace-dir", tmp, "--no-osc"],
+                               take, Path(tmp) / "rec.wav", tail_s=1, serve_log=Path(tmp) / "serve.log")
             status = json.loads((Path(tmp) / "live-trace.json").read_text())["status"]
         finally:
-            stop_jackd(jack)
+            jack.stop()
     return status
 
 

@@ -24,8 +24,8 @@ from agent import paths
 from agent.pairs import read_heldout
 
 sys.path.insert(0, str(paths.REPO_ROOT))
-from tests.engine.jack_session import realtime_allowed, start_jackd, stop_jackd  # noqa: E402
-from tests.osc.osc_client import Client, free_port, message  # noqa: E402
+from tests.engine.jack_session import realtime_allowed, start_jackd  # noqa: E402
+from tests.osc.osc_client import Client, message, wait_for_osc_port  # noqa: E402
 
 
 def round_trips(client: Client, count: int, rate_hz: float) -> np.ndarray:
@@ -57,14 +57,14 @@ def main() -> None:
     parser.add_argument("--rate-hz", type=float, default=200.0, help="pings per second")
     args = parser.parse_args()
     take = next((paths.DEMO_PAIRS_DIR / sorted(read_heldout(paths.DEMO_PAIRS_DIR))[0]).glob("soprano.*"))
-    port = free_port()
-    jack = start_jackd()
     with tempfile.TemporaryDirectory() as tmp:
-        log = open(Path(tmp) / "serve.log", "w")  # noqa: SIM115 - closed below
-        serve = subprocess.Popen([sys.executable, "-m", "agent", "serve", "--model", args.model, "--device", "system", "--osc-port", str(port),
-                                  "--reply-port", "0", "--wait-for-start", "--status-every-s", "1"], stdout=subprocess.DEVNULL, stderr=log)
+        jack = start_jackd(log=Path(tmp) / "jackd.log")
+        log_path = Path(tmp) / "serve.log"
+        log = open(log_path, "w")  # noqa: SIM115 - closed below
+        serve = subprocess.Popen([sys.executable, "-m", "agent", "serve", "--model", args.model, "--device", "system", "--osc-port", "0",
+                                  "--reply-port", "0", "--wait-for-start", "--status-every-s", "1"], stdout=subprocess.DEVNULL, stderr=log, env=jack.env)
         try:
-            client = Client(("127.0.0.1", port))
+            client = Client(("127.0.0.1", wait_for_osc_port(log_path, serve)))
             end = time.monotonic() + 90
             while True:
                 client.send("/antiphon/register", client.port)
@@ -73,7 +73,7 @@ def main() -> None:
                     break
                 except AssertionError:
                     if serve.poll() is not None or time.monotonic() > end:
-                        raise SystemExit(f"server did not start:\n{(Path(tmp) / 'serve.log').read_text()}") from None
+                        raise SystemExit(f"server did not start:\n{log_path.read_text()}") from None
             client.send("/antiphon/answer/input", str(take))
             client.wait_for("/antiphon/event/loaded", timeout_s=30)
             idle = round_trips(client, args.pings // 3, args.rate_hz)
@@ -86,7 +86,7 @@ def main() -> None:
         finally:
             if serve.poll() is None:
                 serve.kill()
-            stop_jackd(jack)
+            jack.stop()
             log.close()
     mode = "realtime" if realtime_allowed() else "no realtime"
     print(f"OSC ping -> pong on 127.0.0.1, jackd dummy 48 kHz / 256 frames ({mode}), model {Path(args.model).name}")

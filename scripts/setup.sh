@@ -14,8 +14,9 @@ done
 
 # libportaudio2: sounddevice; jackd2: a real audio server (dummy driver in tests);
 # puredata-core: Pd as a real OSC client; fluidsynth + fluid-soundfont-gm: the demo corpus;
-# gcc + libc6-dev: the live engine's audio callback is C, compiled on first use.
-APT_PACKAGES=(libportaudio2 jackd2 puredata-core fluidsynth fluid-soundfont-gm gcc libc6-dev)
+# gcc + libc6-dev: the live engine's audio callback is C, compiled on first use;
+# python3-venv: `python3 -m venv` below (Debian ships venv separately).
+APT_PACKAGES=(libportaudio2 jackd2 puredata-core fluidsynth fluid-soundfont-gm gcc libc6-dev python3-venv)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
@@ -35,7 +36,9 @@ PYTHON="${PYTHON:-python3}"
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 extra=""
 [ "$dev" -eq 1 ] && extra="[dev]"
-# torch is pinned to 2.13.0 in pyproject.toml: the CPU build (an unpinned torch pulls CUDA, GBs)
+# torch is pinned to 2.13.0 in pyproject.toml and comes from pip's configured index. From PyPI, on
+# Linux, that is the CUDA build (several GB); for the CPU build, install it into .venv first from
+# PyTorch's CPU index (README, "Dependencies and why"): this line then keeps it, as it fits the pin.
 pip_log="$(mktemp)"
 if ! .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".${extra}" >"$pip_log" 2>&1; then
   grep -v "is ignored: it is neither a file nor a directory" "$pip_log" >&2

@@ -14,7 +14,7 @@ $ANTIPHON make-pop909-pairs --pop909 "$1" --out corpora/pop909-pairs --songs 60 
 $ANTIPHON build-corpus --pairs corpora/pop909-pairs --source melody --target piano --out corpora/pop909 \
     --codebook-size 16 --hop-s 0.1 --perception wav2vec2 --checkpoint models/antiphon-w2v2-small --layer 0 --force
 $ANTIPHON train --corpus corpora/pop909 --kind listener --layers 2 --width 96 --heads 4 --ffn-width 288 \
-    --max-epochs 30 --patience 6 --force --out models/pop909-melody-piano --seed 0
+    --max-epochs 30 --patience 6 --negatives 0 --force --out models/pop909-melody-piano --seed 0
 rm -rf models/pop909-melody-piano/checkpoint   # resume state: not shipped
 $ANTIPHON evaluate --model models/pop909-melody-piano --pairs corpora/pop909-pairs --source melody --target piano \
     --corpus corpora/pop909 --out models/pop909-melody-piano --update-card

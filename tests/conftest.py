@@ -1,4 +1,5 @@
-"""Shared fixtures: small synthetic pairs folders and a tiny Wav2Vec2 saved to disk."""
+"""Shared fixtures: small synthetic pairs folders and a tiny Wav2Vec2 saved to disk; the caches of
+a session; the ``real_program`` mark (tests/real_programs.py)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,31 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-# keep caches (parsed chorales) out of the user's home during tests
-os.environ.setdefault("ANTIPHON_CACHE", str(Path(__file__).parent / ".cache"))
+from tests.real_programs import require_program
+
 os.environ["HF_HUB_OFFLINE"] = "1"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "real_program(program, package): the test drives this real program; "
+                                       "skipped where it is missing, failed under CI=true")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    for mark in item.iter_markers("real_program"):
+        require_program(*mark.args)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def session_cache(tmp_path_factory: pytest.TempPathFactory):
+    """ANTIPHON_CACHE (parsed chorales, the compiled audio callback) in a fresh folder of this session,
+    for this process and the commands it runs: every run parses and compiles, as a fresh CI run does,
+    and the user's own cache is never read or written."""
+    folder = tmp_path_factory.mktemp("antiphon-cache")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("ANTIPHON_CACHE", str(folder))
+        yield folder
 
 
 def note_train(rate_hz: int, midi: list[int], note_s: float, seed: int = 0, harmonics: int = 3) -> np.ndarray:

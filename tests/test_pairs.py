@@ -5,7 +5,7 @@ import pytest
 import soundfile as sf
 
 from agent.errors import AntiphonError
-from agent.pairs import load_pair, read_heldout, scan_pairs
+from agent.pairs import load_pair, read_heldout, scan_pairs, work_of
 
 
 def test_scan_finds_pieces_and_stems(tone_pairs: Path) -> None:
@@ -71,3 +71,9 @@ def test_bad_split_file(tone_pairs: Path) -> None:
     (tone_pairs / "split.json").write_text("{oops")
     with pytest.raises(AntiphonError, match="split.json: not valid JSON"):
         read_heldout(tone_pairs)
+
+
+def test_renderings_of_one_work_share_its_name() -> None:
+    assert work_of("014-bwv184.5@v2") == "014-bwv184.5"
+    assert work_of("014-bwv184.5") == "014-bwv184.5"
+    assert work_of("song@a@b") == "song"

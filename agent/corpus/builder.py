@@ -21,11 +21,11 @@ from agent import __version__
 from agent.audio_io import PERCEPTION_RATE_HZ, audio_info, read_mono, write_audio
 from agent.chunking import ChunkingConfig
 from agent.codebook import CODEBOOK_FILE, STATS_FILE, Codebook
-from agent.corpus.format import AUDIO_DIR, FORMAT_NAME, FORMAT_VERSION, GRAINS_FILE, MANIFEST_FILE
+from agent.corpus.format import AUDIO_DIR, FORMAT_NAME, FORMAT_VERSION, GRAINS_FILE, MANIFEST_FILE, is_corpus_folder
 from agent.corpus.perceive import perceive_pair
 from agent.errors import AntiphonError
-from agent.files import sha256_file, write_json
-from agent.pairs import DEFAULT_LENGTH_TOLERANCE_S, read_heldout, scan_pairs
+from agent.files import check_replaceable, sha256_file, write_json
+from agent.pairs import DEFAULT_LENGTH_TOLERANCE_S, read_heldout, scan_pairs, work_of
 from agent.perception import PerceptionConfig, load_perception
 
 log = logging.getLogger(__name__)
@@ -62,13 +62,25 @@ class _PieceData:
     target_features: np.ndarray
 
 
+def heldout_with_renderings(heldout: set[str], names: list[str]) -> set[str]:
+    """The held-out pieces and every other rendering of their works (``<work>@<variant>``): one
+    rendering of a held-out work in training would teach the model the music it is judged on."""
+    works = {work_of(n) for n in heldout}
+    extra = sorted(n for n in names if work_of(n) in works and n not in heldout)
+    if extra:
+        log.warning("holding out %d more piece(s) that render held-out works (e.g. %s): split.json lists only some renderings", len(extra), extra[0])
+    return set(heldout) | set(extra)
+
+
 def build_corpus(pairs_dir: Path, out_dir: Path, config: CorpusBuildConfig, force: bool = False) -> Path:
     """Build a corpus folder from a pairs folder; returns the folder. Writes atomically."""
     out_dir = Path(out_dir)
-    if out_dir.exists() and any(out_dir.iterdir()) and not force:
+    if force:
+        check_replaceable(out_dir, is_corpus_folder, "corpus", f"corpus ({MANIFEST_FILE} of format {FORMAT_NAME})")
+    elif out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
         raise AntiphonError(f"{out_dir} already exists; pass --force to replace it")
     pieces = scan_pairs(Path(pairs_dir), (config.source_stem, config.target_stem))
-    heldout = read_heldout(Path(pairs_dir))
+    heldout = heldout_with_renderings(read_heldout(Path(pairs_dir)), [p.name for p in pieces])
     unknown = heldout - {p.name for p in pieces}
     if unknown:
         log.warning("split.json names pieces that are not in the pairs folder: %s", ", ".join(sorted(unknown)))

@@ -26,7 +26,8 @@ import numpy as np
 from agent.audio_io import read_mono
 from agent.codebook import CODEBOOK_FILE, STATS_FILE, Codebook
 from agent.errors import AntiphonError
-from agent.files import read_json_object, verify_sha256
+from agent.files import json_object_or_none, read_json_object, verify_sha256
+from agent.pairs import work_of
 
 FORMAT_NAME = "antiphon-corpus"
 FORMAT_VERSION = 2  # 2: grains.npz gained source_feature
@@ -56,6 +57,12 @@ REQUIRED_MANIFEST_KEYS = (
     "pieces",
     "files",
 )
+
+
+def is_corpus_folder(folder: Path) -> bool:
+    """Whether ``folder`` holds a corpus manifest (what ``build-corpus --force`` may replace)."""
+    manifest = json_object_or_none(Path(folder) / MANIFEST_FILE)
+    return manifest is not None and manifest.get("format") == FORMAT_NAME
 
 
 @dataclass(frozen=True)
@@ -94,6 +101,12 @@ class Corpus:
     @property
     def audio_rate_hz(self) -> int:
         return int(self.manifest["audio_rate_hz"])
+
+    @property
+    def piece_work(self) -> np.ndarray:
+        """[pieces] index of each piece's work (pieces ``<work>@<variant>`` share one; see agent/pairs.py)."""
+        works: dict[str, int] = {}
+        return np.asarray([works.setdefault(work_of(n), len(works)) for n in self.piece_names], dtype=np.int64)
 
     def piece_split(self, index: int) -> str:
         return str(self.manifest["pieces"][index]["split"])

@@ -60,8 +60,11 @@ class DecisionBundle:
 
     @property
     def default_corpus_dir(self) -> Path:
-        """Where the corpus it was trained on lives by default: corpora/<its name>."""
-        return paths.CORPORA_DIR / str(self.corpus_meta["name"])
+        """The corpus it plays by default: corpora/<training.default_corpus>, else corpora/<the name of
+        the corpus it was trained on> (a plain folder name, or a one-line error)."""
+        training = self.meta.get("training")
+        chosen = training.get("default_corpus") if isinstance(training, dict) else None
+        return paths.corpus_dir_named(chosen or self.corpus_meta.get("name"))
 
     @property
     def codebook_sha256(self) -> str:

@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from agent.errors import AntiphonError, require
+from agent.paths import is_plain_name
 
 MODEL_FORMAT = "antiphon-decision"
 MODEL_FORMAT_VERSION = 2  # 2: "kind" (labels or listener); version 1 folders are label models and still load
@@ -94,6 +95,8 @@ class TrainConfig:
     patience_epochs: int = 8
     validation_fraction: float = 0.1
     select_on: str = "loss"  # which validation figure picks the kept epoch: "free-running" accuracy or teacher-forced "loss"
+    negatives: int = 4_096  # listener: grains scored per batch when the corpus holds more (a uniform sample; 0 = all)
+    default_corpus: str = ""  # corpora/<name> the model plays by default ("": the corpus it was trained on)
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -107,6 +110,8 @@ class TrainConfig:
             (self.patience_epochs >= 1, "patience_epochs must be at least 1"),
             (0 < self.validation_fraction < 1, "validation_fraction must be in (0, 1)"),
             (self.select_on in ("free-running", "loss"), "select_on must be 'free-running' or 'loss'"),
+            (self.negatives >= 0, "negatives must be 0 (all grains) or positive"),
+            (self.default_corpus == "" or is_plain_name(self.default_corpus), "default_corpus must be one folder name under corpora/ (no path separator, not . or ..)"),
         ]
         require(checks, "training config: ")
 

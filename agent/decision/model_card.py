@@ -93,9 +93,17 @@ def set_card_section(card: Path, heading: str, body: str) -> Path:
     return card
 
 
+def _candidates_line(negatives: int, memory_grains: int) -> str:
+    everything = "softmax over every training grain, the chunk's own work excluded"
+    if not negatives or negatives >= memory_grains:
+        return everything + (f" (the corpus holds fewer than the {negatives:,} a batch would sample)" if negatives else "")
+    return f"softmax over {negatives:,} uniformly sampled training grains plus the targets each batch (sampled-softmax correction), the chunk's own work excluded"
+
+
 def write_listener_card(out_dir: Path) -> Path:
     """The card of a freshly trained listener; ``antiphon evaluate --update-card`` adds its listening table."""
     from agent.decision.checkpoint import load_model
+    from agent.decision.train_listener import TARGETS_K
 
     bundle = load_model(out_dir)
     c, t, m = bundle.config, bundle.meta["training"], bundle.corpus_meta
@@ -120,6 +128,7 @@ def write_listener_card(out_dir: Path) -> Path:
         f"- corpus `{m['name']}`: {m['source_stem']} (performer) -> {m['target_stem']} (answer)",
         f"- chunking: {m['chunking']['mode']}" + (f", hop {hop} s" if hop else "") + f"; perception `{m['perception']['backend']}` (dim {m['perception']['dim']}); codebook K = {c.num_labels} (labels for accuracy and the trace)",
         f"- pieces: {len(t['fit_pieces'])} fit ({t['fit_chunks']} chunks), {len(t['validation_pieces'])} validation, {len(t['heldout_pieces'])} held out (never seen in training)",
+        *([f"- plays `corpora/{t['default_corpus']}` by default (same codebook)"] if t.get("default_corpus") else []),
         "",
         "## Model",
         "",
@@ -130,7 +139,8 @@ def write_listener_card(out_dir: Path) -> Path:
         "",
         "## Training",
         "",
-        f"- targets: for each chunk, the {8} grains of other pieces nearest to the true next answer chunk's feature (soft, by closeness); softmax over every training grain, the chunk's own piece excluded; plus next-label cross-entropy",
+        f"- targets: for each chunk, the {TARGETS_K} grains of other works nearest to the true next answer chunk's feature (soft, by closeness); "
+        + _candidates_line(t.get("negatives", 0), t.get("memory_grains", t["fit_chunks"])) + "; plus next-label cross-entropy",
         f"- {t['epochs_run']} epochs (kept: epoch {t['best_epoch']}, validation grain loss {t['best_val_figure']:.4g}), {t['train_s']:.0f} s; batch {t['batch_size']} crops of {t['crop_chunks']} chunks, AdamW lr {t['learning_rate']}, weight decay {t['weight_decay']}, seed {t['seed']}",
         "- loss curves: `loss.png`",
     ]

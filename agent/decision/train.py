@@ -31,14 +31,16 @@ from torch.nn import functional as F
 from tqdm import tqdm
 
 from agent.corpus.format import Corpus, load_corpus
-from agent.decision.checkpoint import load_model, save_model
-from agent.decision.config import DecisionConfig, TrainConfig
+from agent.decision.checkpoint import CONFIG_FILE, load_model, save_model
+from agent.decision.config import MODEL_FORMAT, DecisionConfig, TrainConfig
 from agent.decision.data import IGNORE_INDEX, StepSequence, random_crops, step_sequence
 from agent.decision.evaluate import TrainingCounts, best_trivial, evaluate, format_table, free_running, markdown_table, write_report
 from agent.decision.model import DecisionModel
 from agent.decision.model_card import write_model_card
 from agent.engine.grain_selection import GrainSelector
 from agent.errors import AntiphonError
+from agent.files import check_replaceable, json_object_or_none
+from agent.pairs import work_of
 from agent.plots import line_panels
 from agent.resume_state import load_resume, save_resume
 
@@ -64,16 +66,24 @@ def corpus_sequences(corpus: Corpus, pieces: list[int], config: DecisionConfig) 
 
 
 def split_pieces(corpus: Corpus, validation_fraction: float, seed: int) -> tuple[list[int], list[int], list[int]]:
-    """(fit, validation, held-out) piece indices: held out by the corpus, validation a seeded share of the rest."""
+    """(fit, validation, held-out) piece indices: held out by the corpus, validation a seeded share of
+    the rest, drawn by work (every rendering of a validation work validates; see agent/pairs.py)."""
     n = len(corpus.piece_names)
     heldout = [i for i in range(n) if corpus.piece_split(i) == "heldout"]
     train = [i for i in range(n) if corpus.piece_split(i) != "heldout"]
-    if len(train) < 2:
-        raise AntiphonError(f"corpus {corpus.path} has {len(train)} training piece(s); training needs at least 2 (one for validation)")
+    work = corpus.piece_work
+    train_works = sorted({int(work[i]) for i in train})  # without variants: the pieces themselves
+    both = set(train_works) & {int(work[i]) for i in heldout}
+    if both:
+        name = corpus.piece_names[next(i for i in heldout if work[i] in both)]
+        raise AntiphonError(f"corpus {corpus.path}: work '{work_of(name)}' is held out in one rendering and trained on in another; rebuild the corpus (build-corpus holds out every rendering)")
+    if len(train_works) < 2:
+        raise AntiphonError(f"corpus {corpus.path} has {len(train_works)} training work(s); training needs at least 2 (one for validation)")
     rng = np.random.default_rng(seed)
-    order = [int(i) for i in rng.permutation(train)]
-    n_val = max(1, int(round(validation_fraction * len(train))))
-    return sorted(order[n_val:]), sorted(order[:n_val]), heldout
+    order = [int(i) for i in rng.permutation(train_works)]
+    n_val = max(1, int(round(validation_fraction * len(train_works))))
+    validation_works = set(order[:n_val])
+    return [i for i in train if work[i] not in validation_works], [i for i in train if work[i] in validation_works], heldout
 
 
 def split_corpus(corpus: Corpus, config: DecisionConfig, validation_fraction: float, seed: int) -> _Split:
@@ -86,12 +96,23 @@ def split_corpus(corpus: Corpus, config: DecisionConfig, validation_fraction: fl
     )
 
 
+def is_model_folder(folder: Path) -> bool:
+    """Whether ``folder`` holds a decision model's config.json (what ``train --force`` may replace;
+    training writes it at its first epoch, before any resume state)."""
+    meta = json_object_or_none(Path(folder) / CONFIG_FILE)
+    return meta is not None and meta.get("format") == MODEL_FORMAT
+
+
 def open_training(corpus_dir: Path, out_dir: Path, num_labels: int, resume: bool, force: bool) -> tuple[Path, Corpus]:
-    """Check the output folder against --resume/--force and load the corpus (one-line errors)."""
+    """Check the output folder against --resume/--force and load the corpus (one-line errors).
+
+    ``force`` replaces only an empty folder or a model folder: anything else is refused, untouched."""
     resume_dir = out_dir / RESUME_DIR
     if resume and not (resume_dir / "state.json").is_file():
         raise AntiphonError(f"nothing to resume in {out_dir} (no {RESUME_DIR}/state.json)")
-    if not resume and out_dir.exists() and any(out_dir.iterdir()) and not force:
+    if force and not resume:
+        check_replaceable(out_dir, is_model_folder, "model", f"model ({CONFIG_FILE} of format {MODEL_FORMAT})")
+    elif not resume and out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
         raise AntiphonError(f"{out_dir} already exists; pass --resume to continue its training or --force to replace it")
     corpus = load_corpus(Path(corpus_dir), with_audio=False)
     if corpus.codebook.size != num_labels:
@@ -149,6 +170,10 @@ def train(
     out_dir = Path(out_dir)
     resume_dir, corpus = open_training(corpus_dir, out_dir, model_config.num_labels, resume, force)
     rank, world = _distributed()
+    if world > 1:
+        # every rank checks the output folder in open_training; none may see it while rank 0 empties
+        # it (--force) or writes in it, or a slow rank would refuse a half-deleted model folder
+        dist.barrier()
     split = split_corpus(corpus, model_config, config.validation_fraction, config.seed)
     fit_chunks = sum(len(s) for s in split.fit)
     if rank == 0:

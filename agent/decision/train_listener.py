@@ -2,19 +2,30 @@
 
 What it learns from the pairs: for every training chunk t, the grains that *sound like the true
 answer at chunk t + 1* (the ``targets_k`` corpus grains nearest to that chunk's answer feature, from
-other pieces, weighted by closeness) are the targets of a softmax over every grain's score. So
+other works, weighted by closeness) are the targets of a softmax over the candidate grains' scores. So
 the listener learns which recorded grains answer what it hears, in the feature space that keeps
 pitch and timbre, with no rule about intervals. The label head learns the next answer label with
 cross-entropy (label smoothing). Validation: the same loss on held-apart training pieces, with
 each piece's own grains excluded from the candidates (as at evaluation and on stage).
+
+"A piece's own grains" means its work's: the renderings ``<work>@<variant>`` of one work (the
+same chorale transposed) never serve as each other's targets or candidates (agent/pairs.py).
+When the corpus holds more than ``TrainConfig.negatives`` training grains, each batch scores a
+uniform sample of that many plus every target of the batch, with the sampled-softmax correction
+log(N / sampled) on the sampled ones (validation uses one fixed sample), so an epoch's cost grows
+with the corpus, not with its square.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
+import os
 import shutil
+import tempfile
 import time
+import zipfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +35,7 @@ import torch
 from torch.nn import functional as F
 from tqdm import tqdm
 
+from agent import paths
 from agent.corpus.format import Corpus
 from agent.decision.checkpoint import load_model, save_model
 from agent.decision.config import ListenerConfig, TrainConfig
@@ -36,6 +48,8 @@ from agent.resume_state import load_resume, save_resume
 log = logging.getLogger(__name__)
 
 TARGETS_K = 8  # grains per soft target
+TARGETS_VERSION = 1  # of the nearest-answer search: part of its cache key
+SEARCH_BLOCK_BYTES = 256 * 2**20  # distances held at once by the search
 
 
 @dataclass(frozen=True)
@@ -45,9 +59,10 @@ class ListenerData:
     source: np.ndarray  # [N, D] every grain's performer feature (standardised)
     key_inputs: np.ndarray  # [N, 3D]
     piece: np.ndarray  # [N]
+    work: np.ndarray  # [N] the work of each grain's piece (renderings of one work share it)
     label: np.ndarray  # [N] answer labels
     memory: np.ndarray  # grain indices that may be answered with (the training pieces' grains)
-    target_index: np.ndarray  # [N, k] positions in ``memory`` nearest to grain n's answer feature (other pieces)
+    target_index: np.ndarray  # [N, k] positions in ``memory`` nearest to grain n's answer feature (other works)
     target_weight: np.ndarray  # [N, k]
 
 
@@ -55,29 +70,67 @@ def listener_data(corpus: Corpus, memory_pieces: list[int], stats: FeatureStats,
     g = corpus.grains
     answer = stats.answer(g.feature)
     source = stats.source(g.source_feature)
+    work = corpus.piece_work[g.piece]
     memory = np.nonzero(np.isin(g.piece, memory_pieces))[0]
     if len(memory) <= k:
         raise AntiphonError(f"corpus {corpus.path} has {len(memory)} training grains; the listener needs more than {k}")
-    mem_answer = torch.from_numpy(answer[memory])
-    mem_piece = torch.from_numpy(g.piece[memory].astype(np.int64))
-    index = np.zeros((len(g), k), dtype=np.int64)
-    dist = np.zeros((len(g), k), dtype=np.float32)
-    for p in np.unique(g.piece):
-        rows = np.nonzero(g.piece == p)[0]
-        for start in range(0, len(rows), 2048):
-            part = rows[start : start + 2048]
-            d = torch.cdist(torch.from_numpy(answer[part]), mem_answer).pow_(2)
-            d[:, mem_piece == int(p)] = math.inf
-            v, i = d.topk(k, largest=False)
-            index[part], dist[part] = i.numpy(), v.numpy()
+    index, dist = nearest_other_work(answer, work, memory, k, cache_key=_targets_key(corpus, stats, memory, work, k))
     finite = np.isfinite(dist)
     tau = float(np.median(dist[:, 0][finite[:, 0]])) if finite[:, 0].any() else 1.0
     weight = np.where(finite, np.exp(-(dist - dist[:, :1]) / max(tau, 1e-6)), 0.0)
     weight /= np.maximum(weight.sum(axis=1, keepdims=True), 1e-12)
     return ListenerData(
-        source=source, key_inputs=grain_key_inputs(answer, source, g.piece), piece=g.piece.astype(np.int64), label=g.label.astype(np.int64),
+        source=source, key_inputs=grain_key_inputs(answer, source, g.piece), piece=g.piece.astype(np.int64), work=work, label=g.label.astype(np.int64),
         memory=memory, target_index=index, target_weight=weight.astype(np.float32),
     )
+
+
+def _targets_key(corpus: Corpus, stats: FeatureStats, memory: np.ndarray, work: np.ndarray, k: int) -> str:
+    digest = hashlib.sha256(f"v{TARGETS_VERSION}|{corpus.manifest['files']['grains.npz']}|{k}|".encode())
+    for array in (stats.array, memory, work):
+        digest.update(np.ascontiguousarray(array).tobytes())
+    return digest.hexdigest()[:32]
+
+
+def nearest_other_work(answer: np.ndarray, work: np.ndarray, memory: np.ndarray, k: int, cache_key: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """For every grain, the ``k`` positions in ``memory`` whose answer features are nearest to its own
+    (squared distances; grains of its own work at infinity). An exact search, O(N x memory): on a
+    large corpus minutes, so the result is cached under ``cache_key`` (in the cache folder, see
+    agent/paths.py) and reused by every seed trained on the same corpus."""
+    path = paths.cache_dir() / "listener-targets" / f"{cache_key}.npz" if cache_key else None
+    if path is not None and path.is_file():
+        try:
+            with np.load(path, allow_pickle=False) as cached:
+                index, dist = cached["index"].astype(np.int64), cached["dist"]
+            if index.shape == dist.shape == (len(answer), k) and index.min(initial=0) >= 0 and index.max(initial=0) < len(memory):
+                log.info("listener targets read from the cache %s", path)
+                return index, dist
+        except (OSError, KeyError, ValueError, zipfile.BadZipFile) as exc:
+            log.warning("ignoring the unreadable target cache %s (%s)", path, exc)
+    log.info("finding the %d nearest answers of %d grains among %d (once per corpus and split)", k, len(answer), len(memory))
+    mem_answer = torch.from_numpy(answer[memory])
+    mem_work = torch.from_numpy(work[memory])
+    index = np.zeros((len(answer), k), dtype=np.int64)
+    dist = np.zeros((len(answer), k), dtype=np.float32)
+    block = max(16, SEARCH_BLOCK_BYTES // (4 * max(len(memory), 1)))  # rows per distance block: bounded memory
+    for w in tqdm(np.unique(work), desc="listener targets", unit="work", disable=None, leave=False):
+        rows = np.nonzero(work == w)[0]
+        for start in range(0, len(rows), block):
+            part = rows[start : start + block]
+            d = torch.cdist(torch.from_numpy(answer[part]), mem_answer).pow_(2)
+            d[:, mem_work == int(w)] = math.inf
+            v, i = d.topk(k, largest=False)
+            index[part], dist[part] = i.numpy(), v.numpy()
+    if path is not None:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            handle, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz")  # a name of its own: two trainings may write at once
+            with os.fdopen(handle, "wb") as out:
+                np.savez(out, index=index.astype(np.int32), dist=dist)
+            os.replace(tmp, path)
+        except OSError as exc:
+            log.warning("could not cache the listener targets in %s (%s); training goes on", path.parent, exc)
+    return index, dist
 
 
 def _crops(data: ListenerData, pieces: list[int], crop: int, rng: np.random.Generator | None) -> list[np.ndarray]:
@@ -95,8 +148,23 @@ def _crops(data: ListenerData, pieces: list[int], crop: int, rng: np.random.Gene
     return out
 
 
-def batch_loss(model: ListenerModel, data: ListenerData, crops: list[np.ndarray], label_smoothing: float) -> tuple[torch.Tensor, float, float, int]:
-    """(total loss, grain loss, label loss, label hits) of a batch of crops."""
+def sample_candidates(n_memory: int, targets: np.ndarray, negatives: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(candidate positions in memory, sorted; score correction per candidate; ``targets`` as
+    positions among the candidates). All of memory when ``negatives`` is 0 or covers it; else a
+    uniform sample of ``negatives`` plus every target, the sampled ones corrected by log(N / negatives)."""
+    if negatives <= 0 or n_memory <= negatives:
+        return np.arange(n_memory), np.zeros(n_memory, np.float32), targets
+    forced = np.unique(targets)
+    candidates = np.union1d(rng.choice(n_memory, negatives, replace=False), forced)
+    correction = np.where(np.isin(candidates, forced), 0.0, math.log(n_memory / negatives)).astype(np.float32)
+    return candidates, correction, np.searchsorted(candidates, targets)
+
+
+def batch_loss(
+    model: ListenerModel, data: ListenerData, crops: list[np.ndarray], label_smoothing: float, negatives: int = 0, rng: np.random.Generator | None = None,
+) -> tuple[torch.Tensor, float, float, int]:
+    """(total loss, grain loss, label loss, label hits) of a batch of crops; ``negatives`` > 0 scores a
+    sample of the memory (``sample_candidates``, drawn with ``rng``) instead of all of it."""
     width = max(len(c) for c in crops)
     d = data.source.shape[1]
     x = np.zeros((len(crops), width, d), np.float32)
@@ -109,12 +177,15 @@ def batch_loss(model: ListenerModel, data: ListenerData, crops: list[np.ndarray]
     queries, logits = model(torch.from_numpy(x))
     mask = torch.from_numpy(valid)
     steps = torch.from_numpy(rows[valid])
-    keys = model.keys(torch.from_numpy(data.key_inputs[data.memory]))
-    scores = model.scores(queries[mask], keys)
-    mem_piece = torch.from_numpy(data.piece[data.memory])
-    scores = scores.masked_fill(mem_piece[None, :] == torch.from_numpy(data.piece)[steps][:, None], float("-inf"))
-    nxt = steps + 1
-    grain = soft_target_loss(scores, torch.from_numpy(data.target_index)[nxt], torch.from_numpy(data.target_weight)[nxt])
+    nxt = rows[valid] + 1
+    candidates, correction, targets = sample_candidates(len(data.memory), data.target_index[nxt], negatives, rng or np.random.default_rng(0))
+    grains = data.memory[candidates]
+    keys = model.keys(torch.from_numpy(data.key_inputs[grains]))
+    scores = model.scores(queries[mask], keys) + torch.from_numpy(correction)
+    own_work = torch.from_numpy(data.work[grains])[None, :] == torch.from_numpy(data.work)[steps][:, None]
+    scores = scores.masked_fill(own_work, float("-inf"))
+    grain = soft_target_loss(scores, torch.from_numpy(targets), torch.from_numpy(data.target_weight[nxt]))
+    nxt = torch.from_numpy(nxt)
     labels = torch.from_numpy(data.label)[nxt]
     label = F.cross_entropy(logits[mask], labels, label_smoothing=label_smoothing)
     hits = int((logits[mask].argmax(-1) == labels).sum())
@@ -122,12 +193,14 @@ def batch_loss(model: ListenerModel, data: ListenerData, crops: list[np.ndarray]
 
 
 @torch.no_grad()
-def validate(model: ListenerModel, data: ListenerData, pieces: list[int]) -> dict[str, float]:
+def validate(model: ListenerModel, data: ListenerData, pieces: list[int], negatives: int = 0, seed: int = 0) -> dict[str, float]:
+    """Validation figures; with ``negatives`` the candidate samples are the same at every call (seeded)."""
     model.eval()
     grain_sum = label_sum = 0.0
     hits = total = 0
+    rng = np.random.default_rng([seed, 17])
     for crop in _crops(data, pieces, 512, None):
-        _, g, lab, h = batch_loss(model, data, [crop], 0.0)
+        _, g, lab, h = batch_loss(model, data, [crop], 0.0, negatives, rng)
         grain_sum += g * len(crop)
         label_sum += lab * len(crop)
         hits += h
@@ -157,9 +230,7 @@ def train_listener(
         state = load_resume(resume_dir, model, optimizer, expect)
         log.info("resuming after epoch %d (best validation loss %.4f at epoch %d)", state["epoch"], state["best_loss"], state["best_epoch"])
     elif out_dir.exists() and force:
-        if any(out_dir.iterdir()) and not (out_dir / "config.json").is_file():
-            raise AntiphonError(f"{out_dir} holds files but no model (config.json): --force replaces only a model folder")
-        shutil.rmtree(out_dir)
+        shutil.rmtree(out_dir)  # open_training has checked that it is a model folder
     while state["epoch"] < config.max_epochs and state["bad_epochs"] < config.patience_epochs:
         epoch = state["epoch"]
         t0 = time.perf_counter()
@@ -169,10 +240,10 @@ def train_listener(
         model.train()
         losses = []
         for b in tqdm(range(0, len(crops), config.batch_size), desc=f"epoch {epoch + 1}/{config.max_epochs}", unit="batch", disable=None, leave=False):
-            loss, grain, _, _ = batch_loss(model, data, crops[b : b + config.batch_size], config.label_smoothing)
+            loss, grain, _, _ = batch_loss(model, data, crops[b : b + config.batch_size], config.label_smoothing, config.negatives, rng)
             optimizer_step(model, optimizer, loss, state, config)
             losses.append(grain)
-        val = validate(model, data, validation)
+        val = validate(model, data, validation, config.negatives, config.seed)
         state["train_s"] += time.perf_counter() - t0
         state["epoch"] = epoch + 1
         state["history"].append({"epoch": epoch + 1, "train_grain_loss": float(np.mean(losses)), **val})
@@ -197,6 +268,7 @@ def train_listener(
         "validation_pieces": [corpus.piece_names[i] for i in validation],
         "heldout_pieces": [corpus.piece_names[i] for i in heldout],
         "fit_chunks": int(np.isin(corpus.grains.piece, fit).sum()),
+        "memory_grains": int(len(data.memory)),
         "command": command,
         "status": "done",
     }

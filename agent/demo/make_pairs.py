@@ -6,7 +6,12 @@ played by General MIDI instruments chosen per piece and voice (seeded), at a see
 a piece whose score.json matches the request is not rendered again (the cache).
 ``split.json`` records the held-out pieces: a chorale is held out when the SHA-1 of its name
 is 0 mod 10 (stable whatever the number of pieces); when that holds out none of two or more
-pieces, the last piece is held out so evaluation always has something to run on.
+chorales, the last one is held out so evaluation always has something to run on.
+
+``variants`` > 1 renders each chorale again as ``<NNN>-<bwv>@v<i>`` (i = 1, 2, ...): transposed by a
+seeded -5..+6 semitones (never 0), with other seeded instruments, tempo and loudness, so that a
+model learns a relation that holds in any key and timbre. Variant 0 is the chorale as written
+(the same plan and cache as without variants). All renderings of a held-out chorale are held out.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from agent.demo.chorales import STEMS, Chorale, iter_chorales
 from agent.demo.render import fluidsynth_path, render_voice
 from agent.errors import AntiphonError
 from agent.files import read_json_object, write_json
-from agent.pairs import SPLIT_FILE
+from agent.pairs import SPLIT_FILE, VARIANT_MARK, work_of
 
 log = logging.getLogger(__name__)
 
@@ -41,39 +46,47 @@ PROGRAMS: dict[str, tuple[int, ...]] = {
 }
 TEMPO_RANGE_BPM = (66, 96)
 VELOCITY_RANGE = (80, 110)
+TRANSPOSITIONS = (-5, -4, -3, -2, -1, 1, 2, 3, 4, 5, 6)  # semitones, for variants 1, 2, ...
+MAX_VARIANTS = 8
 
 
 @dataclass(frozen=True)
 class DemoPairsConfig:
-    """What the demo pairs folder holds. ``pieces=None`` means every SATB chorale (about 350)."""
+    """What the demo pairs folder holds. ``pieces=None`` means every SATB chorale (328)."""
 
     pieces: int | None = 100
     seed: int = 0
     sample_rate_hz: int = 22_050
+    variants: int = 1  # renderings per chorale: the written one, then transposed and re-orchestrated ones
 
     def __post_init__(self) -> None:
         if self.pieces is not None and not 1 <= self.pieces <= 400:
             raise AntiphonError(f"pieces must be between 1 and 400, got {self.pieces}")
+        if not 1 <= self.variants <= MAX_VARIANTS:
+            raise AntiphonError(f"variants must be between 1 and {MAX_VARIANTS}, got {self.variants}")
         if not 8000 <= self.sample_rate_hz <= 96_000:
             raise AntiphonError(f"sample_rate_hz must be between 8000 and 96000, got {self.sample_rate_hz}")
 
 
-def piece_folder_name(chorale: Chorale) -> str:
-    return f"{chorale.number:03d}-{chorale.name.split('/')[-1]}"
+def piece_folder_name(chorale: Chorale, variant: int = 0) -> str:
+    name = f"{chorale.number:03d}-{chorale.name.split('/')[-1]}"
+    return f"{name}{VARIANT_MARK}v{variant}" if variant else name
 
 
 def is_heldout(piece_name: str) -> bool:
-    return int(hashlib.sha1(piece_name.encode()).hexdigest(), 16) % 10 == 0
+    """Held out by the SHA-1 of the chorale's name (every rendering of a chorale alike)."""
+    return int(hashlib.sha1(work_of(piece_name).encode()).hexdigest(), 16) % 10 == 0
 
 
-def render_plan(chorale: Chorale, config: DemoPairsConfig) -> dict:
-    """Tempo, instruments and velocities of one piece: seeded by (seed, chorale number)."""
-    rng = np.random.default_rng([config.seed, chorale.number])
+def render_plan(chorale: Chorale, config: DemoPairsConfig, variant: int = 0) -> dict:
+    """Tempo, instruments, velocities (and for variants, transposition) of one rendering:
+    seeded by (seed, chorale number) for variant 0, (seed, chorale number, variant) after."""
+    rng = np.random.default_rng([config.seed, chorale.number] + ([variant] if variant else []))
     bpm = int(rng.integers(TEMPO_RANGE_BPM[0], TEMPO_RANGE_BPM[1] + 1))
     programs = {s: int(rng.choice(PROGRAMS[s])) for s in STEMS}
     velocities = {s: int(rng.integers(VELOCITY_RANGE[0], VELOCITY_RANGE[1] + 1)) for s in STEMS}
     seconds_per_q = 60.0 / bpm
-    return {
+    plan = {
         "chorale": chorale.name,
         "sample_rate_hz": config.sample_rate_hz,
         "tempo_bpm": bpm,
@@ -82,6 +95,14 @@ def render_plan(chorale: Chorale, config: DemoPairsConfig) -> dict:
         "velocities": velocities,
         "seed": config.seed,
     }
+    if variant:  # variant 0's plan stays what it was before variants existed (its cache holds)
+        plan["variant"] = variant
+        plan["transpose_semitones"] = int(rng.choice(TRANSPOSITIONS))
+    return plan
+
+
+def transposed(notes: list[tuple[float, float, int]], semitones: int) -> list[tuple[float, float, int]]:
+    return [(a, b, p + semitones) for a, b, p in notes]
 
 
 def make_demo_pairs(out_dir: Path, config: DemoPairsConfig, soundfont: Path | None = None, workers: int | None = None) -> list[str]:
@@ -102,13 +123,14 @@ def make_demo_pairs(out_dir: Path, config: DemoPairsConfig, soundfont: Path | No
     jobs = []
     plans: dict[str, tuple[Chorale, dict]] = {}
     for chorale in chorales:
-        name = piece_folder_name(chorale)
-        plan = render_plan(chorale, config)
-        plans[name] = (chorale, plan)
-        if _is_cached(out_dir / name, plan):
-            continue
-        for stem in STEMS:
-            jobs.append((name, stem))
+        for variant in range(config.variants):
+            name = piece_folder_name(chorale, variant)
+            plan = render_plan(chorale, config, variant)
+            plans[name] = (chorale, plan)
+            if _is_cached(out_dir / name, plan):
+                continue
+            for stem in STEMS:
+                jobs.append((name, stem))
     cached = len(plans) - len({name for name, _ in jobs})
     if cached:
         log.info("%d of %d pieces already rendered (cached)", cached, len(plans))
@@ -120,19 +142,22 @@ def make_demo_pairs(out_dir: Path, config: DemoPairsConfig, soundfont: Path | No
     for name in sorted({name for name, _ in jobs}):
         chorale, plan = plans[name]
         seconds_per_q = 60.0 / plan["tempo_bpm"]
+        shift = plan.get("transpose_semitones", 0)
         score = dict(plan)
         score["notes"] = {
-            s: [[round(a * seconds_per_q, 4), round(b * seconds_per_q, 4), p] for a, b, p in chorale.voices[s]] for s in STEMS
+            s: [[round(a * seconds_per_q, 4), round(b * seconds_per_q, 4), p] for a, b, p in transposed(chorale.voices[s], shift)] for s in STEMS
         }
         write_json(out_dir / name / SCORE_FILE, score)
 
     names = sorted(plans)
     heldout = [n for n in names if is_heldout(n)]
-    if not heldout and len(names) >= 2:
-        heldout = [names[-1]]
+    works = sorted({work_of(n) for n in names})
+    if not heldout and len(works) >= 2:
+        heldout = [n for n in names if work_of(n) == works[-1]]
     write_json(
         out_dir / SPLIT_FILE,
-        {"rule": "sha1(piece name) % 10 == 0 (else the last piece)", "heldout": heldout, "train": [n for n in names if n not in heldout]},
+        {"rule": "sha1(chorale name) % 10 == 0 (else the last chorale), every rendering alike", "heldout": heldout,
+         "train": [n for n in names if n not in heldout]},
     )
     write_json(out_dir / "demo.json", {"made_by": "antiphon make-demo-pairs", "config": asdict(config), "soundfont": Path(soundfont).name})
     log.info("demo pairs: %d pieces (%d held out) in %s", len(names), len(heldout), out_dir)
@@ -156,7 +181,7 @@ def _render_job(folder: Path, chorale_plan: tuple[Chorale, dict], stem: str, sou
     (folder / SCORE_FILE).unlink(missing_ok=True)  # a piece is complete only once score.json is back
     render_voice(
         folder / f"{stem}.flac",
-        chorale.voices[stem],
+        transposed(chorale.voices[stem], plan.get("transpose_semitones", 0)),
         bpm=plan["tempo_bpm"],
         program=plan["programs"][stem],
         velocity=plan["velocities"][stem],

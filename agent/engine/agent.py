@@ -30,6 +30,7 @@ from agent.engine.grain_selection import GrainSelector
 from agent.engine.renderer import GrainRenderer
 from agent.engine.sampler import sample_label
 from agent.errors import AntiphonError
+from agent.pairs import work_of
 from agent.perception import PerceptionBackend
 
 
@@ -77,7 +78,8 @@ class AnswerAgent:
         self, bundle: DecisionBundle, corpus: Corpus, perception: PerceptionBackend, config: EngineConfig, output_rate_hz: int | None = None,
         exclude_pieces: tuple[str, ...] = (),
     ) -> None:
-        """``exclude_pieces``: corpus pieces never played (rehearsing a piece the corpus holds)."""
+        """``exclude_pieces``: corpus pieces never played, with every other rendering of their work
+        (``<work>@<variant>``; rehearsing a piece the corpus holds)."""
         self.bundle, self.corpus, self.perception = bundle, corpus, perception
         self.model = bundle.model
         self.codebook = bundle.codebook
@@ -92,7 +94,8 @@ class AnswerAgent:
         unknown = sorted(set(exclude_pieces) - set(corpus.piece_names))
         if unknown:
             raise AntiphonError(f"corpus {corpus.path} has no piece {unknown[0]!r} to exclude")
-        excluded = [i for i, name in enumerate(corpus.piece_names) if name in exclude_pieces]
+        works = {work_of(name) for name in exclude_pieces}
+        excluded = [i for i, name in enumerate(corpus.piece_names) if work_of(name) in works]
         self.selector = GrainSelector.from_corpus(corpus, exclude_pieces=excluded, taboo_grains=config.taboo_grains)
         self.listener = ListenerDecider(self.model, bundle.feature_stats, corpus) if bundle.kind == "listener" else None
         self.renderer = GrainRenderer(

@@ -95,24 +95,28 @@ class Loader:
             if job is None:
                 return
             voice, what, path, report = job
+            refused: AntiphonError | None = None
             try:
                 with collector_paused():
-                    self._load(voice, what, path)
-                log.info("agent %s: %s %s loaded, in use from its next chunk", voice.name, what, path)
+                    kind, payload = self._build(voice, what, path)
             except AntiphonError as exc:
-                log.warning("refused %s for agent %s: %s", what, voice.name, exc)
-                report(str(exc))
+                refused = exc
             finally:
-                self._busy.discard(voice.name)
+                self._busy.discard(voice.name)  # free before anyone hears the outcome: a client may send its next load at once
+            if refused is not None:
+                log.warning("refused %s for agent %s: %s", what, voice.name, refused)
+                report(str(refused))
+                continue
+            voice.request(kind, payload)
+            log.info("agent %s: %s %s loaded, in use from its next chunk", voice.name, what, path)
 
     @staticmethod
-    def _load(voice: Voice, what: str, path: str) -> None:
+    def _build(voice: Voice, what: str, path: str) -> tuple[str, tuple]:
+        """The voice's request for a job: ('input', (path, audio)) or ('agent', (agent, what, path))."""
         if what == "input":
-            audio = None if path == MIC else read_mono(Path(path), voice.rate_hz)[0]
-            voice.request("input", (path, audio))
-        elif what == "model":
-            voice.request("agent", (build_agent(voice, model_dir=Path(path)), what, path))
-        elif what == "corpus":
-            voice.request("agent", (build_agent(voice, corpus_dir=Path(path)), what, path))
-        else:
-            raise AntiphonError(f"cannot load '{what}'")
+            return "input", (path, None if path == MIC else read_mono(Path(path), voice.rate_hz)[0])
+        if what == "model":
+            return "agent", (build_agent(voice, model_dir=Path(path)), what, path)
+        if what == "corpus":
+            return "agent", (build_agent(voice, corpus_dir=Path(path)), what, path)
+        raise AntiphonError(f"cannot load '{what}'")

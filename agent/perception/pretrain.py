@@ -21,7 +21,7 @@ import json
 import logging
 import shutil
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +31,7 @@ from tqdm import tqdm
 
 from agent.audio_io import PERCEPTION_RATE_HZ, read_mono
 from agent.errors import AntiphonError
-from agent.files import write_json
+from agent.files import check_replaceable, json_object_or_none, write_json
 from agent.pairs import read_heldout, scan_pairs
 from agent.plots import line_panels
 from agent.perception.pretrain_config import PretrainConfig
@@ -45,6 +45,23 @@ ARCHITECTURE_FILE = "architecture.json"
 CONFIG_FILE = "pretrain_config.json"
 PREPROCESSOR = {"do_normalize": True, "feature_extractor_type": "Wav2Vec2FeatureExtractor", "feature_size": 1,
                 "padding_side": "right", "padding_value": 0.0, "return_attention_mask": False, "sampling_rate": PERCEPTION_RATE_HZ}
+
+
+def _written_by(data: Any, config_class: type) -> bool:
+    """Whether ``data`` is a JSON object with every field ``config_class`` (a dataclass) writes."""
+    return isinstance(data, dict) and {f.name for f in fields(config_class)} <= set(data)
+
+
+def is_pretrain_folder(folder: Path) -> bool:
+    """Whether ``folder`` holds this tool's output (``pretrain_config.json`` and ``architecture.json``
+    with the fields of PretrainConfig and SmallWav2Vec2Config) or an interrupted run's resume state
+    (the same two, in checkpoint/state.json): what ``pretrain-perception --force`` may replace."""
+    folder = Path(folder)
+    config, architecture = json_object_or_none(folder / CONFIG_FILE), json_object_or_none(folder / ARCHITECTURE_FILE)
+    if _written_by(config, PretrainConfig) and _written_by(architecture, SmallWav2Vec2Config):
+        return True
+    state = json_object_or_none(folder / RESUME_DIR / "state.json") or {}
+    return _written_by(state.get("pretrain"), PretrainConfig) and _written_by(state.get("architecture"), SmallWav2Vec2Config)
 
 
 @dataclass
@@ -136,6 +153,7 @@ def pretrain(pairs_dir: Path, out_dir: Path, arch: SmallWav2Vec2Config, config: 
     if out_dir.exists() and not resume:
         if not force:
             raise AntiphonError(f"{out_dir} already exists; pass --resume to continue its pretraining or --force to replace it")
+        check_replaceable(out_dir, is_pretrain_folder, "pretrained perception", f"pretraining ({CONFIG_FILE} and {ARCHITECTURE_FILE}, or {RESUME_DIR}/state.json)")
         shutil.rmtree(out_dir)
     if not Path(pairs_dir).is_dir():
         raise AntiphonError(f"pairs folder {pairs_dir} does not exist")
@@ -231,4 +249,4 @@ def plot_losses(history: list[dict[str, float]], png: Path) -> Path:
     ])
 
 
-__all__ = ["pretrain", "plot_losses", "read_architecture", "save_random_encoder"]
+__all__ = ["is_pretrain_folder", "pretrain", "plot_losses", "read_architecture", "save_random_encoder"]

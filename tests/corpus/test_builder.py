@@ -1,3 +1,4 @@
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -8,6 +9,7 @@ from agent.corpus.builder import CorpusBuildConfig, build_corpus
 from agent.corpus.format import load_corpus
 from agent.errors import AntiphonError
 from agent.perception import PerceptionConfig
+from tests.test_cli import run
 
 
 @pytest.fixture(scope="module")
@@ -66,16 +68,38 @@ def test_onset_chunking_and_wav2vec2_backend(session_tone_pairs: Path, tiny_wav2
     assert abs(float(np.median(lengths)) - 0.5) < 0.03
 
 
-def test_existing_output_needs_force(session_tone_pairs: Path, tmp_path: Path) -> None:
+def test_existing_output_needs_force_and_force_replaces_only_a_corpus(dsp_corpus: Path, session_tone_pairs: Path, tmp_path: Path) -> None:
     out = tmp_path / "c"
     out.mkdir()
     (out / "keep.txt").write_text("x")
     config = CorpusBuildConfig(source_stem="melody", target_stem="bass", codebook_size=16)
     with pytest.raises(AntiphonError, match="already exists; pass --force"):
         build_corpus(session_tone_pairs, out, config)
-    assert (out / "keep.txt").exists()
-    build_corpus(session_tone_pairs, out, config, force=True)
-    assert not (out / "keep.txt").exists() and (out / "manifest.json").exists()
+    # --force on a folder that is not a corpus (no manifest, or another tool's manifest.json): refused, nothing deleted
+    for manifest in (None, '{"format": "something-else"}'):
+        if manifest is not None:
+            (out / "manifest.json").write_text(manifest)
+        with pytest.raises(AntiphonError, match=r"holds files but no corpus \(manifest.json of format antiphon-corpus\): --force replaces only a corpus folder") as info:
+            build_corpus(session_tone_pairs, out, config, force=True)
+        assert "\n" not in str(info.value)
+        assert (out / "keep.txt").read_text() == "x"
+    assert sorted(p.name for p in out.iterdir()) == ["keep.txt", "manifest.json"]
+    a_file = tmp_path / "file"
+    a_file.write_text("x")
+    with pytest.raises(AntiphonError, match="is a file, not a corpus folder"):
+        build_corpus(session_tone_pairs, a_file, config, force=True)
+    assert a_file.read_text() == "x"
+    # the command says the same in one line, and the foreign file survives it
+    done = run("build-corpus", "--pairs", str(session_tone_pairs), "--source", "melody", "--target", "bass", "--out", str(out), "--force")
+    assert done.returncode == 2 and done.stderr.strip().splitlines() == [
+        f"error: {out} holds files but no corpus (manifest.json of format antiphon-corpus): --force replaces only a corpus folder (move or delete it yourself)"]
+    assert (out / "keep.txt").read_text() == "x"
+    # a corpus folder is replaced
+    own = tmp_path / "own"
+    shutil.copytree(dsp_corpus, own)
+    (own / "stale.txt").write_text("old")
+    build_corpus(session_tone_pairs, own, config, force=True)
+    assert not (own / "stale.txt").exists() and load_corpus(own, with_audio=False).piece_names == ["piece0", "piece1", "piece2"]
 
 
 def test_bad_inputs_change_nothing(tone_pairs: Path, tmp_path: Path) -> None:

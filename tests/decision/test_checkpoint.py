@@ -93,3 +93,29 @@ def test_model_and_corpus_must_share_the_codebook(trained: Path, tone_corpus: Pa
     (other / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(AntiphonError, match="another codebook"):
         check_model_fits_corpus(bundle, load_corpus(other, with_audio=False))
+
+
+def test_the_default_corpus_is_a_plain_name_under_corpora(trained: Path, tmp_path: Path) -> None:
+    from agent import paths
+
+    m = copy_of(trained, tmp_path)
+    meta = json.loads((m / "config.json").read_text())
+    assert load_model(m).default_corpus_dir == paths.CORPORA_DIR / meta["corpus"]["name"]
+    meta["training"]["default_corpus"] = "demo"  # trained on a large corpus, plays the demo's by default
+    (m / "config.json").write_text(json.dumps(meta))
+    assert load_model(m).default_corpus_dir == paths.CORPORA_DIR / "demo"
+    for hostile in ("../../../../etc", "/etc", "a/b", ".."):
+        meta["training"]["default_corpus"] = ""
+        meta["corpus"]["name"] = hostile
+        (m / "config.json").write_text(json.dumps(meta))
+        with pytest.raises(AntiphonError, match="not a plain folder name"):
+            load_model(m).default_corpus_dir
+        meta["corpus"]["name"] = "demo"
+        meta["training"]["default_corpus"] = hostile
+        (m / "config.json").write_text(json.dumps(meta))
+        with pytest.raises(AntiphonError, match="not a plain folder name"):
+            load_model(m).default_corpus_dir
+    from agent.decision.config import TrainConfig
+
+    with pytest.raises(AntiphonError, match="default_corpus must be one folder name"):
+        TrainConfig(default_corpus="../x")

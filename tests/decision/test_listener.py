@@ -79,6 +79,98 @@ def test_bad_listener_configs_are_refused() -> None:
         ListenerConfig.from_dict({"feature_dim": "eight"})
 
 
+def test_sampled_candidates_keep_every_target_and_correct_the_sampled() -> None:
+    import math
+
+    from agent.decision.train_listener import sample_candidates
+
+    rng = np.random.default_rng(0)
+    targets = np.array([[5, 900], [5, 3]])
+    everything, correction, same = sample_candidates(1000, targets, 0, rng)
+    assert len(everything) == 1000 and not correction.any() and (same == targets).all()
+    assert len(sample_candidates(1000, targets, 1000, rng)[0]) == 1000
+    candidates, correction, remapped = sample_candidates(1000, targets, 50, rng)
+    assert (np.diff(candidates) > 0).all() and 50 <= len(candidates) <= 53
+    assert (candidates[remapped] == targets).all()  # the targets are among the candidates, at the remapped places
+    forced = np.isin(candidates, [3, 5, 900])
+    assert (correction[forced] == 0).all() and np.allclose(correction[~forced], math.log(1000 / 50))
+    assert set(sample_candidates(1000, targets, 50, np.random.default_rng(1))[0]) != set(candidates)  # a new sample each draw
+
+
+def test_nearest_other_work_is_exact_and_cached(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from agent.decision.train_listener import nearest_other_work
+
+    monkeypatch.setenv("ANTIPHON_CACHE", str(tmp_path / "cache"))
+    rng = np.random.default_rng(0)
+    answer = rng.normal(size=(60, 5)).astype(np.float32)
+    work = np.repeat(np.arange(6), 10)
+    memory = np.arange(10, 60)  # work 0 answers, is never answered with
+    index, dist = nearest_other_work(answer, work, memory, 3, cache_key="k1")
+    for n in range(60):  # brute force by hand
+        d = ((answer[memory] - answer[n]) ** 2).sum(axis=1)
+        d[work[memory] == work[n]] = np.inf
+        assert list(index[n]) == list(np.argsort(d, kind="stable")[:3])
+        assert np.allclose(dist[n], np.sort(d)[:3], rtol=1e-4)
+    cached = tmp_path / "cache" / "listener-targets" / "k1.npz"
+    assert cached.is_file()
+    again, _ = nearest_other_work(answer * 0, work, memory, 3, cache_key="k1")  # read back, not recomputed
+    assert (again == index).all()
+    from agent.decision.listener import FeatureStats
+    from agent.decision.train_listener import _targets_key
+
+    class Fake:  # what the key reads of a corpus
+        manifest = {"files": {"grains.npz": "abc"}}
+
+    stats = FeatureStats.fit(answer, answer)
+    keys = {_targets_key(Fake(), stats, memory, work, 3), _targets_key(Fake(), stats, memory[1:], work, 3),
+            _targets_key(Fake(), stats, memory, work[::-1].copy(), 3), _targets_key(Fake(), stats, memory, work, 4),
+            _targets_key(Fake(), FeatureStats.fit(answer + 1, answer), memory, work, 3)}
+    assert len(keys) == 5  # any input that changes the targets changes the key
+    cached.write_bytes(b"not a zip")
+    redone, _ = nearest_other_work(answer * 0 + np.arange(5, dtype=np.float32), work, memory, 3, cache_key="k1")  # unreadable: recomputed
+    assert not (redone == index).all()
+
+
+def test_split_and_targets_keep_the_renderings_of_a_work_together(tmp_path: Path) -> None:
+    """Two renderings of one work (``a`` and ``a@v1``) never validate or target each other."""
+    from agent.corpus.builder import CorpusBuildConfig, build_corpus
+    from agent.corpus.format import load_corpus
+    from agent.decision.listener import FeatureStats
+    from agent.decision.train import split_pieces
+    from agent.decision.train_listener import listener_data
+
+    pairs = tmp_path / "pairs"
+    for i, name in enumerate(["a", "a@v1", "b", "b@v1", "c", "c@v1", "d", "d@v1"]):
+        rng = np.random.default_rng(ord(name[0]))  # the renderings of a work play the same notes,
+        notes = list(rng.integers(64, 80, 8))
+        (pairs / name).mkdir(parents=True)
+        sf.write(pairs / name / "melody.flac", note_train(16_000, notes, 0.5, seed=i), 16_000)
+        # with the same sound: a target search that let them see each other would pick the twin every time
+        sf.write(pairs / name / "bass.flac", note_train(16_000, [n - 19 for n in notes], 0.5, seed=ord(name[0])), 16_000)
+    (pairs / "split.json").write_text(json.dumps({"heldout": ["d"]}))  # lists one rendering: the build holds out both
+    corpus = load_corpus(build_corpus(pairs, tmp_path / "corpus", CorpusBuildConfig(source_stem="melody", target_stem="bass", codebook_size=16, seed=0)))
+    names = corpus.piece_names
+    assert list(corpus.piece_work) == [0, 0, 1, 1, 2, 2, 3, 3]
+    assert [corpus.piece_split(i) for i in range(8)] == ["train"] * 6 + ["heldout"] * 2
+    for seed in range(6):
+        fit, validation, heldout = split_pieces(corpus, 0.3, seed)
+        assert [names[i] for i in heldout] == ["d", "d@v1"]
+        assert {names[i].split("@")[0] for i in fit}.isdisjoint({names[i].split("@")[0] for i in validation})
+        assert len(validation) == 2  # one work, both renderings
+    g = corpus.grains
+    train = list(range(6))
+    data = listener_data(corpus, train, FeatureStats.fit(g.source_feature, g.feature), k=4)
+    target_work = corpus.piece_work[g.piece[data.memory[data.target_index]]]
+    assert (target_work != data.work[:, None]).all()
+    assert set(np.unique(g.piece[data.memory])) == set(train)
+    # a corpus split by an older build (one rendering held out, its twin trained on) is refused
+    manifest = json.loads((corpus.path / "manifest.json").read_text())
+    manifest["pieces"][7]["split"] = "train"
+    (corpus.path / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(AntiphonError, match="work 'd' is held out in one rendering and trained on in another"):
+        split_pieces(load_corpus(corpus.path, with_audio=False), 0.3, 0)
+
+
 def write_related_pairs(root: Path, pieces: int = 10, seconds: float = 16.0) -> Path:
     """'melody' random notes of 0.75 s; 'bass' the same notes 19 semitones lower. Two held out."""
     names = []
@@ -96,7 +188,8 @@ def write_related_pairs(root: Path, pieces: int = 10, seconds: float = 16.0) -> 
 
 @pytest.fixture(scope="module")
 def related(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
-    """(pairs, corpus, trained listener): DSP features (they carry chroma), K=16, hop 0.25 s."""
+    """(pairs, corpus, trained listener): DSP features (they carry chroma), K=16, hop 0.25 s; every
+    training grain scored at each step (no sampled candidates)."""
     from agent.corpus.builder import CorpusBuildConfig, build_corpus
     from agent.decision.config import TrainConfig
     from agent.decision.train_listener import train_listener
@@ -105,7 +198,7 @@ def related(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]
     pairs = write_related_pairs(base / "pairs")
     corpus = build_corpus(pairs, base / "corpus", CorpusBuildConfig(source_stem="melody", target_stem="bass", codebook_size=16, seed=0))
     model_config = ListenerConfig(feature_dim=120, num_labels=16, num_layers=1, width=32, num_heads=2, ffn_width=64, context_chunks=8, dropout=0.0, key_dim=16)
-    out = train_listener(corpus, base / "listener", model_config, TrainConfig(max_epochs=25, batch_size=4, crop_chunks=32, warmup_steps=5, patience_epochs=25, learning_rate=3e-3), command="test")
+    out = train_listener(corpus, base / "listener", model_config, TrainConfig(max_epochs=25, batch_size=4, crop_chunks=32, warmup_steps=5, patience_epochs=25, learning_rate=3e-3, negatives=0), command="test")
     return pairs, corpus, out
 
 
@@ -140,6 +233,20 @@ def test_a_trained_listener_loads_as_a_listener_and_refuses_bad_kinds(related: t
     (broken / "listener_stats.npy").unlink()
     with pytest.raises(AntiphonError, match="listener_stats.npy"):
         load_model(broken)
+
+
+def test_training_on_sampled_candidates_learns(related: tuple[Path, Path, Path], tmp_path: Path) -> None:
+    """A large corpus trains on 4,096 sampled candidates a batch: here 32 of about 500 grains."""
+    from agent.decision.config import TrainConfig
+    from agent.decision.train_listener import train_listener
+
+    _, corpus, _ = related
+    config = ListenerConfig(feature_dim=120, num_labels=16, num_layers=1, width=32, num_heads=2, ffn_width=64, context_chunks=8, dropout=0.0, key_dim=16)
+    out = train_listener(corpus, tmp_path / "sampled", config, TrainConfig(max_epochs=6, batch_size=4, crop_chunks=32, warmup_steps=5, patience_epochs=6,
+                                                                          learning_rate=3e-3, negatives=32), command="test")
+    history = json.loads((out / "checkpoint" / "state.json").read_text())["history"]
+    assert min(h["grain_loss"] for h in history[1:]) < history[0]["grain_loss"] - 0.1
+    assert json.loads((out / "config.json").read_text())["training"]["negatives"] == 32
 
 
 def test_the_trained_listener_listens(related: tuple[Path, Path, Path], tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -11,11 +12,13 @@ from pathlib import Path
 import pytest
 
 from agent.decision.checkpoint import load_model
-from agent.decision.config import DecisionConfig
+from agent.decision.config import DecisionConfig, ListenerConfig
 from agent.decision.train import TrainConfig, train
+from agent.decision.train_listener import train_listener
 from agent.errors import AntiphonError
 
 from tests.decision.conftest import FAST, TINY
+from tests.test_cli import run
 
 
 def test_training_writes_a_complete_model_folder(trained: Path) -> None:
@@ -63,6 +66,34 @@ def test_existing_folder_and_bad_settings_are_refused(trained: Path, tone_corpus
         TrainConfig(label_smoothing=1.5)
 
 
+def test_force_replaces_only_a_model_folder(trained: Path, tone_corpus: Path, tmp_path: Path) -> None:
+    cfg, fast = DecisionConfig(num_labels=16, **TINY), TrainConfig(max_epochs=1, **FAST)
+    out = tmp_path / "m"
+    out.mkdir()
+    (out / "notes.txt").write_text("x")
+    reason = r"holds files but no model \(config.json of format antiphon-decision\): --force replaces only a model folder"
+    # no config.json, then a Hugging Face model's config.json: neither is a decision model; both kinds refuse, nothing is deleted
+    for config_json in (None, '{"model_type": "wav2vec2"}'):
+        if config_json is not None:
+            (out / "config.json").write_text(config_json)
+        with pytest.raises(AntiphonError, match=reason):
+            train(tone_corpus, out, cfg, fast, force=True)
+        with pytest.raises(AntiphonError, match=reason):
+            train_listener(tone_corpus, out, ListenerConfig(num_labels=16), fast, force=True)
+        assert (out / "notes.txt").read_text() == "x"
+    done = run("train", "--kind", "labels", "--corpus", str(tone_corpus), "--out", str(out), "--force")
+    assert done.returncode == 2 and done.stderr.strip().splitlines() == [
+        f"error: {out} holds files but no model (config.json of format antiphon-decision): --force replaces only a model folder (move or delete it yourself)"]
+    assert sorted(p.name for p in out.iterdir()) == ["config.json", "notes.txt"]
+    # a model folder is replaced, whole
+    own = tmp_path / "own"
+    shutil.copytree(trained, own)
+    (own / "stale.txt").write_text("old")
+    train(tone_corpus, own, cfg, fast, force=True)
+    assert not (own / "stale.txt").exists()
+    assert json.loads((own / "config.json").read_text())["training"]["epochs_run"] == 1
+
+
 def test_ddp_training_with_two_torchrun_processes(tone_corpus: Path, tmp_path: Path) -> None:
     out = tmp_path / "ddp"
     torchrun = Path(sys.executable).with_name("torchrun")
@@ -77,4 +108,10 @@ def test_ddp_training_with_two_torchrun_processes(tone_corpus: Path, tmp_path: P
     meta = json.loads((out / "config.json").read_text())
     assert meta["training"]["processes"] == 2
     assert meta["training"]["epochs_run"] == 2
+    load_model(out)
+    # --force over the model folder: every rank checks it before rank 0 empties it
+    result = subprocess.run([*cmd[: cmd.index("--max-epochs")], "--max-epochs", "1", *cmd[cmd.index("--max-epochs") + 2 :], "--force"],
+                            capture_output=True, text=True, timeout=300, env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert json.loads((out / "config.json").read_text())["training"]["epochs_run"] == 1
     load_model(out)

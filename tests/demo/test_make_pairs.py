@@ -1,6 +1,7 @@
 """The demo pairs come from real music21 chorales rendered by a real fluidsynth."""
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -8,9 +9,9 @@ import pytest
 
 from agent.audio_io import read_mono
 from agent.demo.chorales import STEMS
-from agent.demo.make_pairs import DemoPairsConfig, make_demo_pairs, render_plan
+from agent.demo.make_pairs import DemoPairsConfig, is_heldout, make_demo_pairs, render_plan
 from agent.errors import AntiphonError
-from agent.pairs import read_heldout, scan_pairs
+from agent.pairs import read_heldout, scan_pairs, work_of
 
 
 @pytest.fixture(scope="module")
@@ -47,11 +48,29 @@ def test_split_is_recorded(demo_pairs: Path) -> None:
     assert sorted(split["train"] + split["heldout"]) == ["001-bwv269", "002-bwv347"]
 
 
-def test_second_run_is_cached_and_a_new_seed_rerenders(demo_pairs: Path) -> None:
-    stem_file = demo_pairs / "001-bwv269" / "bass.flac"
-    before = stem_file.stat().st_mtime_ns
-    make_demo_pairs(demo_pairs, DemoPairsConfig(pieces=2, sample_rate_hz=16_000))
-    assert stem_file.stat().st_mtime_ns == before
+def test_second_run_is_cached_and_a_new_seed_rerenders(demo_pairs: Path, tmp_path: Path) -> None:
+    pairs = tmp_path / "pairs"
+    shutil.copytree(demo_pairs, pairs)  # the module's folder stays as it is for the other tests
+    names = ["001-bwv269", "002-bwv347"]
+    stems = [pairs / n / f"{s}.flac" for n in names for s in STEMS]
+    written = {p: p.stat().st_mtime_ns for p in stems}
+    make_demo_pairs(pairs, DemoPairsConfig(pieces=2, sample_rate_hz=16_000))
+    assert {p: p.stat().st_mtime_ns for p in stems} == written  # the same request: nothing rendered again
+    before = {n: json.loads((pairs / n / "score.json").read_text()) for n in names}
+    audio = {p: read_mono(p)[0] for p in stems}
+    make_demo_pairs(pairs, DemoPairsConfig(pieces=2, seed=1, sample_rate_hz=16_000))
+    for name in names:
+        score = json.loads((pairs / name / "score.json").read_text())
+        plan = {k: score[k] for k in ("tempo_bpm", "programs", "velocities")}
+        assert score["seed"] == 1 and plan != {k: before[name][k] for k in plan}, name  # seed 1 plays it otherwise
+        for stem in STEMS:
+            path = pairs / name / f"{stem}.flac"
+            assert path.stat().st_mtime_ns != written[path], path  # every stem rendered again
+        new = [read_mono(pairs / name / f"{s}.flac")[0] for s in STEMS]
+        old = [audio[pairs / name / f"{s}.flac"] for s in STEMS]
+        assert any(len(a) != len(b) or not np.array_equal(a, b) for a, b in zip(new, old)), name  # and it sounds otherwise
+        assert len(new[0]) == round(score["duration_s"] * 16_000)
+    assert json.loads((pairs / "demo.json").read_text())["config"]["seed"] == 1
 
 
 def test_plans_are_seeded() -> None:
@@ -62,6 +81,34 @@ def test_plans_are_seeded() -> None:
     assert a == render_plan(chorale, DemoPairsConfig(seed=0))
     others = [render_plan(chorale, DemoPairsConfig(seed=s)) for s in range(1, 6)]
     assert any(o["programs"] != a["programs"] or o["tempo_bpm"] != a["tempo_bpm"] for o in others)
+
+
+def test_variants_are_transposed_reorchestrated_and_held_out_together(demo_pairs: Path, tmp_path: Path) -> None:
+    pairs = tmp_path / "pairs"
+    shutil.copytree(demo_pairs, pairs)  # the module's folder stays as the other tests expect it
+    make_demo_pairs(pairs, DemoPairsConfig(pieces=2, sample_rate_hz=16_000, variants=2))
+    demo_pairs = pairs
+    names = [p.name for p in scan_pairs(demo_pairs, STEMS)]
+    assert names == ["001-bwv269", "001-bwv269@v1", "002-bwv347", "002-bwv347@v1"]
+    written = json.loads((demo_pairs / "001-bwv269" / "score.json").read_text())
+    variant = json.loads((demo_pairs / "001-bwv269@v1" / "score.json").read_text())
+    shift = variant["transpose_semitones"]
+    assert shift != 0 and variant["variant"] == 1 and "transpose_semitones" not in written
+    for stem in STEMS:
+        assert [n[2] + shift for n in written["notes"][stem]] == [n[2] for n in variant["notes"][stem]]
+    # the rendered audio really is transposed: the bass's spectral peak moves by the shift
+    def peak_hz(path: Path) -> float:
+        audio, rate = read_mono(path)
+        first = audio[int(0.05 * rate) : int(0.45 * rate)] * np.hanning(int(0.4 * rate))
+        spectrum = np.abs(np.fft.rfft(first, 8 * len(first)))
+        return float(np.argmax(spectrum) * rate / (8 * len(first)))
+    ratio = peak_hz(demo_pairs / "001-bwv269@v1" / "soprano.flac") / peak_hz(demo_pairs / "001-bwv269" / "soprano.flac")
+    assert abs(12 * np.log2(ratio) - shift) < 0.5 or abs(12 * np.log2(ratio) - shift) % 12 < 0.5  # the same note, or an octave of it
+    heldout = read_heldout(demo_pairs)
+    assert {work_of(n) for n in heldout} == {"002-bwv347"} and heldout == {"002-bwv347", "002-bwv347@v1"}
+    assert is_heldout("014-bwv184.5@v2") and is_heldout("014-bwv184.5")
+    with pytest.raises(AntiphonError, match="variants must be between 1 and 8"):
+        DemoPairsConfig(variants=0)
 
 
 def test_missing_soundfont(tmp_path: Path) -> None:

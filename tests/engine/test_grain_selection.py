@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from agent.engine.grain_selection import GrainSelector, mean_run_length
+from agent.engine.grain_selection import Choice, GrainSelector, mean_run_length
 from agent.errors import AntiphonError
 
 # two pieces of 4 grains; labels per grain; 1-D features equal to the grain index
@@ -9,6 +9,9 @@ PIECE = np.array([0, 0, 0, 0, 1, 1, 1, 1])
 LABEL = np.array([0, 0, 1, 2, 0, 1, 1, 2])
 FEATURE = np.arange(8, dtype=np.float32)[:, None]
 CENTROIDS = np.array([[0.0], [1.0], [2.0], [3.2]], dtype=np.float32)  # label 3 has no grain
+# features without ties: label 0's grains (0, 1, 4) lie at 0, 1, 3 and centre on 4/3; label 1's (2, 5, 6) at 2.5, 5.5, 6
+# and centre on 14/3; label 2's (3, 7) at 4 and 6.5. The nearest grain is never the label's first.
+NEAR = np.array([[0.0], [1.0], [2.5], [4.0], [3.0], [5.5], [6.0], [6.5]], dtype=np.float32)
 
 
 def selector(**kw) -> GrainSelector:
@@ -26,11 +29,18 @@ def test_contiguity_is_preferred() -> None:
     assert nxt.grain == 2 and nxt.contiguous
 
 
-def test_nearest_in_feature_space_when_continuation_has_another_label() -> None:
-    s = selector(taboo_grains=0)
-    s.last = 4  # piece 1, label 0; its successor (5) has label 1
-    c = s.choose(2)  # label 2 lives at grains 3 and 7; nearest to grain 5's feature is 3 (|3-5| = |7-5|, first wins) or 7
-    assert c.grain in (3, 7) and not c.contiguous and not c.fallback
+def test_nearest_to_the_label_centre_when_nothing_was_played() -> None:
+    s = GrainSelector(PIECE, LABEL, NEAR, CENTROIDS, taboo_grains=0)
+    assert s.choose(0).grain == 1  # |1 - 4/3| against |0 - 4/3| and |3 - 4/3|
+    s.reset()
+    assert s.choose(1).grain == 5  # |5.5 - 14/3| against |2.5 - 14/3| and |6 - 14/3|
+
+
+def test_nearest_to_the_continuation_when_it_has_another_label() -> None:
+    s = GrainSelector(PIECE, LABEL, NEAR, CENTROIDS, taboo_grains=0)
+    s.last = 4  # feature 3; its successor, grain 5 (feature 5.5), has label 1
+    c = s.choose(2)  # label 2: grain 7 (6.5) is nearer 5.5 than grain 3 (4.0), though grain 3 is nearer grain 4
+    assert c.grain == 7 and not c.contiguous and not c.fallback
 
 
 def test_missing_label_falls_back_to_nearest_label_and_counts_it() -> None:
@@ -56,9 +66,14 @@ def test_excluded_pieces_are_never_played() -> None:
 
 
 def test_mean_run_length() -> None:
-    s = selector(taboo_grains=0)
-    choices = [s.choose(x) for x in [0, 0, 1, 2, 2]]
-    assert mean_run_length(choices) == len(choices) / (1 + sum(not c.contiguous for c in choices[1:]))
+    assert mean_run_length([]) == 0.0
+    hand = [Choice(0, 0, False, False), Choice(1, 0, True, False), Choice(5, 1, False, False)]
+    assert mean_run_length(hand) == 1.5  # runs [0 1] [5]
+    s = GrainSelector(PIECE, LABEL, NEAR, CENTROIDS, taboo_grains=0)
+    choices = [s.choose(x) for x in [0, 0, 1, 1, 2]]
+    # 1 (label 0's centre); 4 (grain 2 has label 1: label 0's grain nearest 2.5); then 5, 6, 7 continue the recording
+    assert [c.grain for c in choices] == [1, 4, 5, 6, 7]
+    assert mean_run_length(choices) == 2.5  # runs [1] [4 5 6 7]
 
 
 def test_scored_choice_greedy_taboo_continuation_and_excluded_pieces() -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -129,7 +128,7 @@ def test_committed_patches_and_docs_are_what_the_table_writes() -> None:
     assert (paths.DOCS_DIR / "osc.md").read_text() == markdown(), "docs/osc.md is stale: run antiphon osc-table > docs/osc.md"
 
 
-@pytest.mark.skipif(shutil.which("pd") is None, reason="puredata-core is installed by scripts/setup.sh")
+@pytest.mark.real_program("pd", "puredata-core")
 @pytest.mark.parametrize("name", ["antiphon.pd", "antiphon-help.pd"])
 def test_pd_opens_the_patches_without_errors(name: str) -> None:
     result = subprocess.run(["pd", "-nogui", "-nosound", "-nomidi", "-stderr", "-open", str(PATCHES / name), "-send", "pd quit"],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -63,6 +64,42 @@ def test_an_interrupted_run_resumes_to_the_same_weights(session_tone_pairs: Path
     assert a.keys() == b.keys()
     for key in a:
         np.testing.assert_allclose(a[key], b[key], rtol=0, atol=1e-6, err_msg=key)
+
+
+def test_force_replaces_only_a_pretraining_folder(session_tone_pairs: Path, tmp_path: Path) -> None:
+    out = tmp_path / "enc"
+    out.mkdir()
+    (out / "notes.txt").write_text("x")
+    (out / "config.json").write_text('{"model_type": "wav2vec2"}')  # a Hugging Face checkpoint is not this tool's output
+    reason = (f"{out} holds files but no pretraining (pretrain_config.json and architecture.json, or checkpoint/state.json): "
+              "--force replaces only a pretrained perception folder (move or delete it yourself)")
+    with pytest.raises(AntiphonError) as info:
+        pretrain(session_tone_pairs, out, TINY, SHORT, force=True)
+    assert str(info.value) == reason
+    done = run("pretrain-perception", "--pairs", str(session_tone_pairs), "--out", str(out), "--force")
+    assert done.returncode == 2 and done.stderr.strip().splitlines() == [f"error: {reason}"]
+    assert sorted(p.name for p in out.iterdir()) == ["config.json", "notes.txt"] and (out / "notes.txt").read_text() == "x"
+    # JSON objects without the fields this tool writes are not its output either
+    (out / "notes.txt").unlink()
+    (out / "architecture.json").write_text(json.dumps(TINY.to_dict()))
+    (out / "pretrain_config.json").write_text("{}")
+    with pytest.raises(AntiphonError, match="holds files but no pretraining"):
+        pretrain(session_tone_pairs, out, TINY, SHORT, force=True)
+    (out / "pretrain_config.json").write_text(json.dumps(asdict(SHORT)))
+    (out / "architecture.json").write_text("{}")
+    with pytest.raises(AntiphonError, match="holds files but no pretraining"):
+        pretrain(session_tone_pairs, out, TINY, SHORT, force=True)
+    (out / "checkpoint").mkdir()
+    (out / "checkpoint" / "state.json").write_text(json.dumps({"architecture": {}, "pretrain": {}}))
+    with pytest.raises(AntiphonError, match="holds files but no pretraining"):
+        pretrain(session_tone_pairs, out, TINY, SHORT, force=True)
+    assert sorted(p.name for p in out.iterdir()) == ["architecture.json", "checkpoint", "config.json", "pretrain_config.json"]
+    # this tool's own output is replaced, whole: an interrupted run's resume state, or a finished run's files
+    (out / "checkpoint" / "state.json").write_text(json.dumps({"architecture": TINY.to_dict(), "pretrain": asdict(SHORT)}))
+    pretrain(session_tone_pairs, out, TINY, SHORT, force=True)
+    assert not (out / "checkpoint").exists() and json.loads((out / "config.json").read_text())["hidden_size"] == TINY.hidden_size
+    pretrain(session_tone_pairs, out, TINY, SHORT, force=True)
+    assert read_architecture(out) == TINY and json.loads((out / "pretrain_config.json").read_text())["steps"] == SHORT.steps
 
 
 def test_refusals_are_one_line(session_tone_pairs: Path, tmp_path: Path) -> None:
