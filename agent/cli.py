@@ -184,12 +184,16 @@ def cmd_train(args: argparse.Namespace) -> int:
             raise AntiphonError("a listener always answers the next chunk: --anticipation-chunks must be 1")
         model_config = ListenerConfig(feature_dim=codebook.dim, num_labels=codebook.size, key_dim=args.key_dim, **shape)
     else:
+        if args.negatives != TrainConfig.negatives:
+            log.warning("--negatives: listeners only; a label model's softmax is over its %d labels", codebook.size)
         model_config = DecisionConfig(num_labels=codebook.size, anticipation_chunks=args.anticipation_chunks, **shape)
     config = TrainConfig(
         max_epochs=args.max_epochs, batch_size=args.batch_size, crop_chunks=args.crop_chunks, learning_rate=args.lr,
         weight_decay=args.weight_decay, label_smoothing=args.label_smoothing, answer_dropout=args.answer_dropout,
         patience_epochs=args.patience, select_on=args.select_on, negatives=args.negatives, default_corpus=args.default_corpus, seed=args.seed,
     )
+    if config.default_corpus and not (paths.CORPORA_DIR / config.default_corpus).is_dir():
+        log.warning("--default-corpus %s: %s does not exist yet; the model will need it (or --corpus) to play", config.default_corpus, paths.CORPORA_DIR / config.default_corpus)
     if args.kind == "listener":
         import os
 
@@ -516,7 +520,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--select-on", choices=("free-running", "loss"), default=TrainConfig.select_on, help="validation figure that picks the kept epoch and drives early stopping")
     g.add_argument("--negatives", type=int, default=TrainConfig.negatives,
                    help="listener: grains scored per batch when the corpus holds more (a uniform sample plus the targets; 0 = all)")
-    g.add_argument("--default-corpus", default="", metavar="NAME",
+    g.add_argument("--default-corpus", default=TrainConfig.default_corpus, metavar="NAME",
                    help="corpora/NAME the model plays when no corpus is named (default: the training corpus), e.g. a smaller corpus with the same codebook")
     g.add_argument("--seed", type=int, default=TrainConfig.seed, help="seed (split, crops, init, dropout)")
     p.set_defaults(handler=cmd_train)
