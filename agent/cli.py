@@ -219,7 +219,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from agent.decision.pairs_labels import label_pairs
     from agent.decision.train import corpus_sequences
     from agent.engine.grain_selection import GrainSelector
-    from agent.pairs import work_of
+    from agent.pairs import renderings_of
 
     if args.update_card and (args.no_listening or args.all_pieces):
         raise AntiphonError("--update-card writes the held-out figures into the card: it cannot go with --no-listening or --all-pieces")
@@ -234,9 +234,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     labelled = label_pairs(bundle, Path(args.pairs), args.source, args.target, all_pieces=args.all_pieces)
     sequences = sequences_of(bundle, labelled)
-    works = {work_of(s.name) for s in sequences}  # every rendering of an evaluated piece's work is kept out
-    excluded = [i for i, n in enumerate(corpus.piece_names) if work_of(n) in works]
-    train_pieces = [i for i, n in enumerate(corpus.piece_names) if corpus.piece_split(i) != "heldout" and work_of(n) not in works]
+    excluded = renderings_of([s.name for s in sequences], corpus.piece_names)  # every rendering of an evaluated piece's work
+    train_pieces = [i for i in range(len(corpus.piece_names)) if corpus.piece_split(i) != "heldout" and i not in excluded]
     counts = TrainingCounts.from_sequences(corpus_sequences(corpus, train_pieces, c), c.num_labels)
     selector = GrainSelector.from_corpus(corpus, exclude_pieces=excluded, taboo_grains=EngineConfig.taboo_grains)  # as live
     extra = {}

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterable, Sequence
 
 import numpy as np
 
@@ -30,6 +31,12 @@ VARIANT_MARK = "@"  # "<work>@<variant>": another rendering of the same music (t
 def work_of(piece_name: str) -> str:
     """The work a piece renders: its name before ``@`` (pieces of one work never train or test each other)."""
     return piece_name.split(VARIANT_MARK, 1)[0]
+
+
+def renderings_of(pieces: Iterable[str], among: Sequence[str]) -> list[int]:
+    """Indices in ``among`` of every piece that renders a work of ``pieces`` (the pieces themselves included)."""
+    works = {work_of(name) for name in pieces}
+    return [i for i, name in enumerate(among) if work_of(name) in works]
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ import pytest
 import soundfile as sf
 
 from agent.errors import AntiphonError
-from agent.pairs import load_pair, read_heldout, scan_pairs, work_of
+from agent.pairs import load_pair, read_heldout, renderings_of, scan_pairs, work_of
 
 
 def test_scan_finds_pieces_and_stems(tone_pairs: Path) -> None:
@@ -77,3 +77,6 @@ def test_renderings_of_one_work_share_its_name() -> None:
     assert work_of("014-bwv184.5@v2") == "014-bwv184.5"
     assert work_of("014-bwv184.5") == "014-bwv184.5"
     assert work_of("song@a@b") == "song"
+    among = ["a", "a@v1", "ab", "b@v2", "b", "c"]
+    assert renderings_of(["a@v1", "b"], among) == [0, 1, 3, 4]  # "ab" is another work
+    assert renderings_of([], among) == []

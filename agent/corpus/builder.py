@@ -25,7 +25,7 @@ from agent.corpus.format import AUDIO_DIR, FORMAT_NAME, FORMAT_VERSION, GRAINS_F
 from agent.corpus.perceive import perceive_pair
 from agent.errors import AntiphonError
 from agent.files import check_replaceable, sha256_file, write_json
-from agent.pairs import DEFAULT_LENGTH_TOLERANCE_S, read_heldout, scan_pairs, work_of
+from agent.pairs import DEFAULT_LENGTH_TOLERANCE_S, read_heldout, renderings_of, scan_pairs
 from agent.perception import PerceptionConfig, load_perception
 
 log = logging.getLogger(__name__)
@@ -65,8 +65,7 @@ class _PieceData:
 def heldout_with_renderings(heldout: set[str], names: list[str]) -> set[str]:
     """The held-out pieces and every other rendering of their works (``<work>@<variant>``): one
     rendering of a held-out work in training would teach the model the music it is judged on."""
-    works = {work_of(n) for n in heldout}
-    extra = sorted(n for n in names if work_of(n) in works and n not in heldout)
+    extra = sorted(names[i] for i in renderings_of(heldout, names) if names[i] not in heldout)
     if extra:
         log.warning("holding out %d more piece(s) that render held-out works (e.g. %s): split.json lists only some renderings", len(extra), extra[0])
     return set(heldout) | set(extra)

@@ -30,7 +30,7 @@ from agent.engine.grain_selection import GrainSelector
 from agent.engine.renderer import GrainRenderer
 from agent.engine.sampler import sample_label
 from agent.errors import AntiphonError
-from agent.pairs import work_of
+from agent.pairs import renderings_of
 from agent.perception import PerceptionBackend
 
 
@@ -94,8 +94,7 @@ class AnswerAgent:
         unknown = sorted(set(exclude_pieces) - set(corpus.piece_names))
         if unknown:
             raise AntiphonError(f"corpus {corpus.path} has no piece {unknown[0]!r} to exclude")
-        works = {work_of(name) for name in exclude_pieces}
-        excluded = [i for i, name in enumerate(corpus.piece_names) if work_of(name) in works]
+        excluded = renderings_of(exclude_pieces, corpus.piece_names)
         self.selector = GrainSelector.from_corpus(corpus, exclude_pieces=excluded, taboo_grains=config.taboo_grains)
         self.listener = ListenerDecider(self.model, bundle.feature_stats, corpus) if bundle.kind == "listener" else None
         self.renderer = GrainRenderer(

@@ -247,6 +247,8 @@ def test_training_on_sampled_candidates_learns(related: tuple[Path, Path, Path],
     history = json.loads((out / "checkpoint" / "state.json").read_text())["history"]
     assert min(h["grain_loss"] for h in history[1:]) < history[0]["grain_loss"] - 0.1
     assert json.loads((out / "config.json").read_text())["training"]["negatives"] == 32
+    with pytest.raises(AntiphonError, match="negatives must be 0"):
+        TrainConfig(negatives=-1)
 
 
 def test_the_trained_listener_listens(related: tuple[Path, Path, Path], tmp_path: Path) -> None:
