@@ -28,6 +28,15 @@ def audio_info(path: Path) -> tuple[int, int]:
     return int(info.samplerate), int(info.frames)
 
 
+def open_sound_file(path: Path | str) -> sf.SoundFile:
+    """An audio file opened for reading block by block (one-line errors); the caller closes it."""
+    _check_exists(Path(path))
+    try:
+        return sf.SoundFile(str(path))
+    except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
+        raise AntiphonError(f"{path}: cannot read audio ({_one_line(exc)})") from exc
+
+
 def read_mono(path: Path, rate_hz: int | None = None) -> tuple[np.ndarray, int]:
     """Read a file as float32 mono; resample to ``rate_hz`` if given. Returns (samples, rate)."""
     _check_exists(path)

@@ -66,7 +66,14 @@ class ChunkingConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "ChunkingConfig":
+        """From JSON (a model's config or a corpus manifest): unknown keys ignored, wrong types refused in one line."""
+        if not isinstance(data, dict):
+            raise AntiphonError(f"chunking must be an object, got {type(data).__name__}")
         known = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
+        for name, value in known.items():
+            want = {"mode": (str,), "sample_rate_hz": (int,)}.get(name, (int, float))
+            if isinstance(value, bool) or not isinstance(value, want):
+                raise AntiphonError(f"chunking field '{name}' must be {' or '.join(t.__name__ for t in want)}, got {value!r}")
         return cls(**known)
 
 
@@ -99,6 +106,17 @@ class StreamingChunker:
     def flush(self) -> list[Chunk]:
         """End of stream: return the last partial chunk if the mode keeps it."""
         return []
+
+    def take_over(self, previous: "StreamingChunker") -> list[Chunk]:
+        """Go on with a stream another chunker began (a live change of hop or model), from scratch
+        otherwise. Uniform after uniform: the stream clock goes on and the samples ``previous``
+        held begin the next chunk (returned at once if they already make one or more). Other
+        modes keep their own analysis state, so they start afresh at stream time 0."""
+        self.reset()
+        if not (isinstance(self, UniformChunker) and isinstance(previous, UniformChunker)):
+            return []
+        self._pushed = self._seg_start = previous._seg_start
+        return self.push(previous._seg)
 
     def _advance(self) -> list[Chunk]:
         raise NotImplementedError

@@ -18,6 +18,7 @@ from agent.perception.compare import KINDS, CompareConfig
 from agent.perception.pretrain_config import PretrainConfig
 from agent.perception.small_wav2vec2 import SmallWav2Vec2Config
 from agent.errors import AntiphonError
+from agent.files import check_output_place
 
 log = logging.getLogger("antiphon")
 
@@ -35,13 +36,14 @@ def _add_chunking_args(p: argparse.ArgumentParser) -> None:
 def _add_perception_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("perception")
     g.add_argument("--perception", choices=("dsp", "wav2vec2"), default="dsp", help="feature backend")
-    g.add_argument("--checkpoint", default=None, help="wav2vec2: local folder saved with save_pretrained (or a hub id where reachable)")
+    g.add_argument("--checkpoint", default=None, help="wav2vec2: local folder saved with save_pretrained (hub ids are refused: Antiphon never downloads)")
     g.add_argument("--layer", type=int, default=-1, help="wav2vec2: hidden state to pool (0 = before the first layer, -1 = last)")
 
 
 def cmd_make_demo_pairs(args: argparse.Namespace) -> int:
     from agent.demo.make_pairs import DemoPairsConfig, make_demo_pairs
 
+    check_output_place(Path(args.out))
     config = DemoPairsConfig(pieces=None if args.all else args.pieces, seed=args.seed, sample_rate_hz=args.sample_rate_hz, variants=args.variants)
     make_demo_pairs(Path(args.out), config, soundfont=Path(args.soundfont) if args.soundfont else None, workers=args.workers)
     return 0
@@ -50,6 +52,7 @@ def cmd_make_demo_pairs(args: argparse.Namespace) -> int:
 def cmd_make_pop909_pairs(args: argparse.Namespace) -> int:
     from agent.demo.pop909 import Pop909PairsConfig, make_pop909_pairs
 
+    check_output_place(Path(args.out))
     config = Pop909PairsConfig(songs=args.songs, seconds=args.seconds, seed=args.seed, sample_rate_hz=args.sample_rate_hz)
     make_pop909_pairs(Path(args.pop909), Path(args.out), config, soundfont=Path(args.soundfont) if args.soundfont else None, workers=args.workers)
     return 0
@@ -60,6 +63,7 @@ def cmd_build_corpus(args: argparse.Namespace) -> int:
     from agent.corpus.builder import CorpusBuildConfig, build_corpus
     from agent.perception import PerceptionConfig
 
+    check_output_place(Path(args.out))
     config = CorpusBuildConfig(
         source_stem=args.source,
         target_stem=args.target,
@@ -79,6 +83,8 @@ def cmd_corpus_info(args: argparse.Namespace) -> int:
     from agent.corpus.format import load_corpus
     from agent.corpus.info import format_summary, plot_corpus, summarize
 
+    if args.plot:
+        check_output_place(Path(args.plot), "--plot", folder=False)
     corpus = load_corpus(Path(args.corpus), with_audio=False)
     if not 0 <= args.piece < len(corpus.piece_names):
         raise AntiphonError(f"--piece must be between 0 and {len(corpus.piece_names) - 1}, got {args.piece}")
@@ -143,6 +149,7 @@ def cmd_pretrain_perception(args: argparse.Namespace) -> int:
     from agent.perception.model_card import write_perception_card
     from agent.perception.pretrain import pretrain
 
+    check_output_place(Path(args.out))
     arch = SmallWav2Vec2Config(conv_channels=args.conv_channels, hidden_size=args.hidden_size, num_layers=args.layers,
                                num_heads=args.heads, ffn_size=args.ffn_size)
     config = PretrainConfig(steps=args.steps, batch_size=args.batch_size, crop_s=args.crop_s, learning_rate=args.lr,
@@ -158,6 +165,7 @@ def cmd_compare_perception(args: argparse.Namespace) -> int:
     from agent.perception.compare import compare_backends, markdown_table, verdicts
     from agent.perception.model_card import COMPARISON_FILE, write_perception_card
 
+    check_output_place(Path(args.work), "--work")
     folder = Path(args.perception)
     config = CompareConfig(hop_s=args.hop_s, codebook_size=args.codebook_size, layer=args.layer, seed=args.seed)
     results = compare_backends(Path(args.pairs), folder, Path(args.work), config, tuple(args.kinds))
@@ -173,6 +181,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from agent.corpus.format import load_corpus
     from agent.decision.train import train
 
+    check_output_place(Path(args.out))
     codebook = load_corpus(Path(args.corpus), with_audio=False).codebook
     shape = dict(num_layers=args.layers, width=args.width, num_heads=args.heads, ffn_width=args.ffn_width, context_chunks=args.context_chunks, dropout=args.dropout)
     if args.kind == "listener":
@@ -189,7 +198,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         model_config = DecisionConfig(num_labels=codebook.size, anticipation_chunks=args.anticipation_chunks, **shape)
     config = TrainConfig(
         max_epochs=args.max_epochs, batch_size=args.batch_size, crop_chunks=args.crop_chunks, learning_rate=args.lr,
-        weight_decay=args.weight_decay, label_smoothing=args.label_smoothing, answer_dropout=args.answer_dropout,
+        weight_decay=args.weight_decay, label_smoothing=args.label_smoothing, label_weight=args.label_weight, answer_dropout=args.answer_dropout,
         patience_epochs=args.patience, select_on=args.select_on, negatives=args.negatives, default_corpus=args.default_corpus, seed=args.seed,
     )
     if config.default_corpus and not (paths.CORPORA_DIR / config.default_corpus).is_dir():
@@ -223,6 +232,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     if args.update_card and (args.no_listening or args.all_pieces):
         raise AntiphonError("--update-card writes the held-out figures into the card: it cannot go with --no-listening or --all-pieces")
+    check_output_place(Path(args.out) if args.out else Path(args.model) / f"eval-{Path(args.pairs).name}")
     bundle = load_model(Path(args.model))
     listen = not args.no_listening
     corpus = load_corpus(Path(args.corpus) if args.corpus else bundle.default_corpus_dir, with_audio=listen)
@@ -313,28 +323,27 @@ def _listening_card_text(table: dict, args: argparse.Namespace) -> str:
 
 
 def _add_engine_args(p: argparse.ArgumentParser) -> None:
+    """The playing settings' options, from their declarations in agent/engine/config.py."""
+    from agent.engine.config import cli_flag, field_type, setting_fields, spec_of
+
     g = p.add_argument_group("playing")
-    g.add_argument("--crossfade-ms", type=float, default=EngineConfig.crossfade_ms, help="equal-power crossfade between grains, 5 to 100 ms")
-    g.add_argument("--gain-db", type=float, default=EngineConfig.gain_db, help="answer gain, -60 to 12 dB")
-    g.add_argument("--temperature", type=float, default=EngineConfig.temperature, help="sampling temperature (0 = always the most likely label)")
-    g.add_argument("--top-p", type=float, default=EngineConfig.top_p, help="nucleus sampling: smallest label set with this probability mass")
-    g.add_argument("--taboo-grains", type=int, default=EngineConfig.taboo_grains, help="do not replay any of the last N grains (except as a continuation)")
-    g.add_argument("--seed", type=int, default=EngineConfig.seed, help="seed of the label sampling")
-    g.add_argument("--hop-s", type=float, default=EngineConfig.hop_s, help="decision rate, 0.1 to 0.5 s (0 = the model's own hop; uniform chunking only)")
+    for f in setting_fields():
+        spec = spec_of(f)
+        if spec.cli:
+            g.add_argument(cli_flag(f), dest=f.name, type=field_type(f), default=f.default, help=f"{spec.help}; {spec.range_text()}")
 
 
 def _engine_config(args: argparse.Namespace) -> EngineConfig:
-    return EngineConfig(
-        crossfade_ms=args.crossfade_ms, gain_db=args.gain_db, temperature=args.temperature, top_p=args.top_p,
-        taboo_grains=args.taboo_grains, seed=args.seed, hop_s=args.hop_s,
-        output_lead_ms=getattr(args, "output_lead_ms", EngineConfig.output_lead_ms),
-    )
+    from agent.engine.config import setting_fields, spec_of
+
+    return EngineConfig(**{f.name: getattr(args, f.name) for f in setting_fields() if spec_of(f).cli})
 
 
 def cmd_rehearse(args: argparse.Namespace) -> int:
     from agent.engine.agent import AnswerAgent, load_agent_parts
 
     config = _engine_config(args)  # refuse bad settings before loading anything
+    check_output_place(Path(args.out))
     bundle, corpus, perception = load_agent_parts(Path(args.model), Path(args.corpus) if args.corpus else None)
     agent = AnswerAgent(bundle, corpus, perception, config, exclude_pieces=tuple(args.exclude_piece))
     return _rehearse(agent, Path(args.input), Path(args.out))
@@ -372,6 +381,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from agent.serving import AgentSpec, build_engine, parse_agent_spec, run
 
     config = _engine_config(args)  # refuse bad settings before loading anything
+    if args.trace_dir:
+        check_output_place(Path(args.trace_dir), "--trace-dir")
+    if args.allow_record and not args.no_osc:
+        check_output_place(Path(args.record_dir), "--record-dir")
     if args.agent:
         specs = [parse_agent_spec(text) for text in args.agent]
     else:
@@ -382,7 +395,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     )
     engine = build_engine(specs, config, settings, keep_trace=args.trace_dir is not None)
     osc = None if args.no_osc else {
-        "host": args.osc_host, "port": args.osc_port, "reply_port": args.reply_port or None, "record_dir": Path(args.record_dir),
+        "host": args.osc_host, "port": args.osc_port, "reply_port": args.reply_port or None,
+        "record_dir": Path(args.record_dir) if args.allow_record else None, "allow_quit": args.allow_quit,
+        "allowed_dirs": (*map(Path, args.allow_dir), Path(args.record_dir)),
     }
     run(engine, osc, answering=not args.wait_for_start, duration_s=args.duration_s, status_every_s=args.status_every_s,
         trace_dir=Path(args.trace_dir) if args.trace_dir else None)
@@ -392,6 +407,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_osc_patches(args: argparse.Namespace) -> int:
     from agent.osc.patches import write_patches
 
+    check_output_place(Path(args.out))
     for path in write_patches(Path(args.out)):
         log.info("wrote %s", path)
     return 0
@@ -514,6 +530,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--lr", type=float, default=TrainConfig.learning_rate, help=f"AdamW learning rate (after a {TrainConfig.warmup_steps}-step warm-up)")
     g.add_argument("--weight-decay", type=float, default=TrainConfig.weight_decay, help="AdamW weight decay")
     g.add_argument("--label-smoothing", type=float, default=TrainConfig.label_smoothing, help="label smoothing of the cross-entropy")
+    g.add_argument("--label-weight", type=float, default=TrainConfig.label_weight,
+                   help="listener: weight of the next-label cross-entropy beside the grain loss")
     g.add_argument("--answer-dropout", type=float, default=TrainConfig.answer_dropout, help="share of previous-answer inputs replaced by random labels")
     g.add_argument("--patience", type=int, default=TrainConfig.patience_epochs, help="early stopping: epochs without validation improvement")
     g.add_argument("--select-on", choices=("free-running", "loss"), default=TrainConfig.select_on, help="validation figure that picks the kept epoch and drives early stopping")
@@ -566,12 +584,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--agent", action="append", default=[], metavar="name=N,model=DIR,corpus=DIR,in=CH,out=CH",
                    help="an agent (repeatable; replaces --model/--corpus/--input-channel/--output-channel); OSC addresses /antiphon/N/...")
     p.add_argument("--wait-for-start", action="store_true", help="agents stay silent until /antiphon/<agent>/start")
-    p.add_argument("--output-lead-ms", type=float, default=EngineConfig.output_lead_ms, help="how far ahead of the play head a decision must land")
     g = p.add_argument_group("OSC (see docs/osc.md)")
     g.add_argument("--osc-host", default="127.0.0.1", help="address to listen on (127.0.0.1: this machine only)")
     g.add_argument("--osc-port", type=int, default=7400, help="UDP port to listen on")
     g.add_argument("--reply-port", type=int, default=7401, help="UDP port on 127.0.0.1 that gets status, events and errors (0: only registered ports)")
-    g.add_argument("--record-dir", default=str(paths.RECORDINGS_DIR), help="folder of /antiphon/<agent>/record files")
+    g.add_argument("--record-dir", default=str(paths.RECORDINGS_DIR), help="folder of /antiphon/<agent>/record files (with --allow-record)")
+    g.add_argument("--allow-dir", action="append", default=[], metavar="DIR",
+                   help="a folder whose models, corpora and audio files OSC may load (repeatable), besides corpora/, models/ and --record-dir; "
+                        "any other path is answered as missing")
+    g.add_argument("--allow-quit", action="store_true", help="let /antiphon/quit stop the server (else refused: any local process can send it)")
+    g.add_argument("--allow-record", action="store_true", help="let /antiphon/<agent>/record write into --record-dir (else refused)")
     g.add_argument("--no-osc", action="store_true", help="audio only, no OSC server")
     _add_engine_args(p)
     p.set_defaults(handler=cmd_serve)
@@ -579,8 +601,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("osc-table", help="print the OSC address table as Markdown (docs/osc.md is its output)", formatter_class=fmt)
     p.set_defaults(handler=cmd_osc_table)
 
-    p = sub.add_parser("osc-patches", help="write the Max/MSP and Pure Data patches (and help patches) from the OSC address table", formatter_class=fmt)
-    p.add_argument("--out", default=str(paths.MAXPATCHES_DIR), help="folder for antiphon.maxpat, antiphon.maxhelp, antiphon.pd, antiphon-help.pd")
+    p = sub.add_parser("osc-patches", help="write the Max package and the Pure Data abstraction folder (abstractions, help patches, "
+                                           "refpage, overview, READMEs) from the OSC address table", formatter_class=fmt)
+    p.add_argument("--out", default=str(paths.MAXPATCHES_DIR),
+                   help="folder that gets README.md, antiphon/ (the Max package) and pd/antiphon/ (the Pd abstraction folder)")
     p.set_defaults(handler=cmd_osc_patches)
     return parser
 

@@ -1,4 +1,4 @@
-"""Small file helpers shared by the corpus and model formats: hashing and atomic JSON."""
+"""Small file helpers shared by the corpus and model formats: hashing, atomic JSON, output places."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from agent.errors import AntiphonError
+
+MAX_JSON_BYTES = 64 << 20  # a model config or corpus manifest is kilobytes; a bigger file is not read into memory
 
 
 def sha256_file(path: Path) -> str:
@@ -39,9 +41,12 @@ def write_json(path: Path, data: Any) -> None:
 
 
 def read_json_object(path: Path, what: str) -> dict[str, Any]:
-    """Read a JSON object, or raise a one-line AntiphonError naming the file."""
+    """Read a JSON object, or raise a one-line AntiphonError naming the file (also for one over MAX_JSON_BYTES)."""
     if not path.is_file():
         raise AntiphonError(f"{path}: missing ({what})")
+    size = path.stat().st_size
+    if size > MAX_JSON_BYTES:
+        raise AntiphonError(f"{path}: {size:,} bytes, more than any {what} ({MAX_JSON_BYTES:,} at most)")
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -70,3 +75,35 @@ def check_replaceable(folder: Path, owns: Callable[[Path], bool], what: str, man
         raise AntiphonError(f"{folder} is a file, not a {what} folder: --force replaces only a {what} folder")
     if any(folder.iterdir()) and not owns(folder):
         raise AntiphonError(f"{folder} holds files but no {manifest}: --force replaces only a {what} folder (move or delete it yourself)")
+
+
+def _writable_folder(folder: Path) -> bool:
+    return folder.is_dir() and os.access(folder, os.W_OK | os.X_OK)
+
+
+def check_output_place(path: Path, option: str = "--out", folder: bool = True) -> None:
+    """Before a command does any work: refuse in one line an output it could not write at the end.
+
+    ``path`` is a folder to write into (``folder``) or a file to write; either may exist (a tool's
+    own --force/--resume rules decide what it may replace). Refused: a folder output that exists and
+    is not a folder (a file, a dangling link), a file output that is a folder, an existing folder
+    that is not writable, and a place whose nearest existing parent is not a writable folder.
+    """
+    path = Path(path)
+    if path.exists() or path.is_symlink():
+        if folder and not path.is_dir():
+            raise AntiphonError(f"{option} {path} exists and is not a folder")
+        if not folder and path.is_dir():
+            raise AntiphonError(f"{option} {path} is a folder, not a file")
+        if folder and not _writable_folder(path):
+            raise AntiphonError(f"{option} {path}: {path} is not a writable folder")
+        if not folder and not _writable_folder(path.parent):
+            raise AntiphonError(f"{option} {path}: {path.parent} is not a writable folder")
+        return
+    parent = path.parent
+    while not (parent.exists() or parent.is_symlink()) and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise AntiphonError(f"{option} {path}: {parent} is not a folder")
+    if not _writable_folder(parent):
+        raise AntiphonError(f"{option} {path}: {parent} is not a writable folder")

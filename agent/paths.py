@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 from agent.errors import AntiphonError
 
@@ -20,6 +20,9 @@ MAXPATCHES_DIR = REPO_ROOT / "maxpatches"
 
 OUT_DIR = REPO_ROOT / "out"
 RECORDINGS_DIR = OUT_DIR / "recordings"  # antiphon serve: /antiphon/<agent>/record 1
+# antiphon serve: the folders whose models, corpora and audio files OSC may load (with the record
+# folder and every --allow-dir); any other path is answered as missing
+OSC_READABLE_DIRS = (CORPORA_DIR, MODELS_DIR)
 DOCS_DIR = REPO_ROOT / "docs"
 
 DEMO_PAIRS_DIR = CORPORA_DIR / "demo-pairs"
@@ -40,6 +43,17 @@ SOUNDFONT_CANDIDATES = (
 def is_plain_name(name: str) -> bool:
     """A single folder name: not empty, not ``.`` or ``..``, no path separator or NUL (safe to join under a known folder)."""
     return bool(name) and name not in (".", "..") and not re.search(r"[/\\\x00]", name)
+
+
+def inside_folders(path: str | Path, folders: Iterable[Path]) -> Path | None:
+    """``path`` with every symlink and '..' resolved (relative to the working folder), when it lies in
+    one of ``folders`` (resolved too) or is one of them; None otherwise or when it cannot be resolved."""
+    try:
+        resolved = Path(path).resolve()
+        roots = [Path(folder).resolve() for folder in folders]
+    except (OSError, RuntimeError, ValueError):  # a symlink loop, a NUL byte
+        return None
+    return resolved if any(resolved.is_relative_to(root) for root in roots) else None
 
 
 def corpus_dir_named(name: Any) -> Path:

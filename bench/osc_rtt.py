@@ -61,7 +61,7 @@ def main() -> None:
         jack = start_jackd(log=Path(tmp) / "jackd.log")
         log_path = Path(tmp) / "serve.log"
         log = open(log_path, "w")  # noqa: SIM115 - closed below
-        serve = subprocess.Popen([sys.executable, "-m", "agent", "serve", "--model", args.model, "--device", "system", "--osc-port", "0",
+        serve = subprocess.Popen([sys.executable, "-m", "agent", "serve", "--model", args.model, "--device", "system", "--osc-port", "0", "--allow-quit",
                                   "--reply-port", "0", "--wait-for-start", "--status-every-s", "1"], stdout=subprocess.DEVNULL, stderr=log, env=jack.env)
         try:
             client = Client(("127.0.0.1", wait_for_osc_port(log_path, serve)))

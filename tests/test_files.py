@@ -1,5 +1,6 @@
 """File helpers: what --force may replace."""
 
+import os
 from pathlib import Path
 
 import pytest
@@ -39,3 +40,66 @@ def test_force_refuses_a_file(tmp_path: Path) -> None:
     (tmp_path / "f").write_text("x")
     with pytest.raises(AntiphonError, match="is a file, not a thing folder"):
         check_replaceable(tmp_path / "f", owns, "thing", "own.json")
+
+
+def test_an_output_place_passes_a_folder_or_what_can_be_made(tmp_path: Path) -> None:
+    from agent.files import check_output_place
+
+    check_output_place(tmp_path)  # an existing folder: written into
+    check_output_place(tmp_path / "new" / "deeper")  # made with its parents
+    (tmp_path / "plot.png").write_bytes(b"png")
+    check_output_place(tmp_path / "plot.png", "--plot", folder=False)  # a file output may replace a file
+
+
+@pytest.mark.parametrize(
+    ("make", "out", "reason"),
+    [
+        (lambda t: (t / "f").write_text("x"), "f", "--out {out} exists and is not a folder"),
+        (lambda t: (t / "f").write_text("x"), "f/sub/deeper", "--out {out}: {t}/f is not a folder"),
+        (lambda t: (t / "d").symlink_to(t / "nowhere"), "d", "--out {out} exists and is not a folder"),
+    ],
+    ids=["existing-file", "file-as-parent", "dangling-link"],
+)
+def test_an_output_place_that_cannot_be_written_is_refused_in_one_line(tmp_path: Path, make, out: str, reason: str) -> None:  # noqa: ANN001
+    from agent.files import check_output_place
+
+    make(tmp_path)
+    with pytest.raises(AntiphonError) as info:
+        check_output_place(tmp_path / out)
+    assert str(info.value) == reason.format(out=tmp_path / out, t=tmp_path)
+
+
+def test_a_folder_given_as_an_output_file_is_refused(tmp_path: Path) -> None:
+    from agent.files import check_output_place
+
+    with pytest.raises(AntiphonError, match=r"^--plot .* is a folder, not a file$"):
+        check_output_place(tmp_path, "--plot", folder=False)
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes in any folder")
+def test_an_unwritable_parent_is_refused(tmp_path: Path) -> None:
+    from agent.files import check_output_place
+
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        with pytest.raises(AntiphonError, match=r"is not a writable folder"):
+            check_output_place(locked / "out")
+        with pytest.raises(AntiphonError, match=r"is not a writable folder"):
+            check_output_place(locked)
+    finally:
+        locked.chmod(0o700)
+
+
+
+def test_a_huge_json_file_is_not_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import agent.files
+    from agent.files import read_json_object
+
+    path = tmp_path / "config.json"
+    path.write_text('{"pad": "' + "x" * 2000 + '"}')
+    assert read_json_object(path, "model config")["pad"] == "x" * 2000
+    monkeypatch.setattr(agent.files, "MAX_JSON_BYTES", 1000)
+    with pytest.raises(AntiphonError, match=r"config.json: 2,011 bytes, more than any model config \(1,000 at most\)$"):
+        read_json_object(path, "model config")

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from agent.audio_io import read_mono
+from agent.chunking import ChunkingConfig
 from agent.codebook import CODEBOOK_FILE, STATS_FILE, Codebook
 from agent.errors import AntiphonError
 from agent.files import json_object_or_none, read_json_object, verify_sha256
@@ -169,6 +170,13 @@ def _load_manifest(root: Path) -> dict[str, Any]:
     for key in ("perception", "codebook", "chunking"):
         if not isinstance(manifest[key], dict):
             raise AntiphonError(f"{path}: '{key}' must be an object")
+    rate = manifest["audio_rate_hz"]
+    if isinstance(rate, bool) or not isinstance(rate, int) or not 8_000 <= rate <= 384_000:
+        raise AntiphonError(f"{path}: 'audio_rate_hz' must be a whole number of Hz between 8000 and 384000, got {rate!r}")
+    try:
+        ChunkingConfig.from_dict(manifest["chunking"])
+    except AntiphonError as exc:
+        raise AntiphonError(f"{path}: {exc}") from None
     return manifest
 
 
@@ -229,3 +237,9 @@ def _load_piece_audio(root: Path, piece: dict[str, Any], files: dict[str, str], 
     if len(samples) != piece["num_samples"]:
         raise AntiphonError(f"{path}: {len(samples)} samples, the manifest says {piece['num_samples']}")
     return samples
+
+
+def read_piece_audio(corpus: Corpus, index: int) -> np.ndarray:
+    """One piece's audio decoded from its file, checked against the manifest (hash, rate, length)."""
+    files: dict[str, str] = corpus.manifest["files"]
+    return _load_piece_audio(corpus.path, corpus.manifest["pieces"][index], files, corpus.audio_rate_hz)

@@ -14,8 +14,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -25,18 +26,26 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from agent import __version__, paths
+from agent.chunking import ChunkingConfig
 from agent.codebook import CODEBOOK_FILE, STATS_FILE, Codebook
-from agent.decision.config import MODEL_FORMAT, MODEL_FORMAT_VERSION, READABLE_MODEL_FORMAT_VERSIONS, DecisionConfig, ListenerConfig
+from agent.decision.config import MODEL_FORMAT, MODEL_FORMAT_VERSION, READABLE_MODEL_FORMAT_VERSIONS, DecisionConfig, ListenerConfig, TrainConfig
 from agent.decision.listener import STATS_FILE as LISTENER_STATS_FILE
 from agent.decision.listener import FeatureStats, ListenerModel
 from agent.decision.model import DecisionModel
 from agent.errors import AntiphonError
 from agent.files import read_json_object, sha256_file, verify_sha256, write_json
+from agent.perception import BACKENDS, PerceptionConfig
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 # kind -> (config class, model class): "labels" maps label sequences, "listener" scores grains from features
 MODEL_KINDS: dict[str, tuple[Any, Any]] = {"labels": (DecisionConfig, DecisionModel), "listener": (ListenerConfig, ListenerModel)}
+# bounds of what config.json may say of the corpus a model was trained on (far beyond any real one)
+RATE_RANGE_HZ = (1_000, 384_000)
+MAX_FEATURE_DIM = 8192
+MAX_HIDDEN_STATE = 64  # |perception.layer|
+MAX_TEXT_CHARS = 1024
+PIECE_LISTS = ("fit_pieces", "validation_pieces", "heldout_pieces")
 
 
 @dataclass(frozen=True)
@@ -132,6 +141,8 @@ def load_model(folder: Path) -> DecisionBundle:
         raise AntiphonError(f"{folder / CONFIG_FILE}: unknown model kind {kind!r} (this Antiphon knows {', '.join(MODEL_KINDS)})")
     config_class, model_class = MODEL_KINDS[kind]
     config = config_class.from_dict(meta["model"], where=str(folder / CONFIG_FILE))
+    check_corpus_facts(meta["corpus"], str(folder / CONFIG_FILE))
+    check_training(meta.get("training", {}), str(folder / CONFIG_FILE))
     for name in (WEIGHTS_FILE, CODEBOOK_FILE, STATS_FILE):
         verify_sha256(folder / name, meta["files"], name, folder / CONFIG_FILE)
     codebook = Codebook.load(folder, expected_size=config.num_labels)
@@ -142,6 +153,119 @@ def load_model(folder: Path) -> DecisionBundle:
     model.load_state_dict(_read_weights(folder / WEIGHTS_FILE, model))
     model.eval()
     return DecisionBundle(path=folder, config=config, model=model, codebook=codebook, meta=meta, feature_stats=stats)
+
+
+def _refuse(where: str, field: str, wanted: str, value: Any) -> AntiphonError:
+    shown = repr(value)
+    return AntiphonError(f"{where}: '{field}' must be {wanted}, got {shown if len(shown) <= 60 else shown[:57] + '...'}")
+
+
+def _int_field(section: dict[str, Any], key: str, where: str, field: str, low: int, high: int) -> int:
+    value = section.get(key)
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise _refuse(where, field, f"an integer in {low}..{high}", value)
+    return value
+
+
+def _text_field(section: dict[str, Any], key: str, where: str, field: str, none_ok: bool = False) -> str | None:
+    value = section.get(key)
+    if value is None and none_ok:
+        return None
+    if not isinstance(value, str) or not value or len(value) > MAX_TEXT_CHARS:
+        raise _refuse(where, field, f"a non-empty string{' or null' if none_ok else ''} (at most {MAX_TEXT_CHARS} characters)", value)
+    return value
+
+
+def _typed_fields(cls: Any, section: dict[str, Any], where: str, prefix: str) -> dict[str, Any]:
+    """The fields of dataclass ``cls`` found in ``section``, each of its declared type (int, float or str)."""
+    known = {}
+    for f in fields(cls):
+        if f.name not in section:
+            continue
+        value, kind = section[f.name], str(f.type)
+        ok = {
+            "int": isinstance(value, int) and not isinstance(value, bool),
+            "float": isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value),
+            "str": isinstance(value, str) and len(value) <= MAX_TEXT_CHARS,
+        }.get(kind, True)
+        if not ok:
+            raise _refuse(where, f"{prefix}.{f.name}", {"int": "an integer", "float": "a finite number"}.get(kind, "a string"), value)
+        known[f.name] = value
+    return known
+
+
+def _section(parent: dict[str, Any], key: str, where: str, field: str) -> dict[str, Any]:
+    value = parent.get(key)
+    if not isinstance(value, dict):
+        raise _refuse(where, field, "an object", value)
+    return value
+
+
+def check_corpus_facts(facts: dict[str, Any], where: str) -> None:
+    """What config.json says of the corpus a model was trained on: types and ranges, one-line errors naming the field."""
+    try:
+        paths.corpus_dir_named(facts.get("name"))
+    except AntiphonError as exc:
+        raise AntiphonError(f"{where}: 'corpus.name': {exc}") from None
+    for key in ("source_stem", "target_stem"):
+        _text_field(facts, key, where, f"corpus.{key}")
+    if "sample_rate_hz" in facts:
+        _int_field(facts, "sample_rate_hz", where, "corpus.sample_rate_hz", *RATE_RANGE_HZ)
+    if "codebook_size" in facts:
+        _int_field(facts, "codebook_size", where, "corpus.codebook_size", 2, 4096)
+    if "codebook_sha256" in facts:
+        _text_field(facts, "codebook_sha256", where, "corpus.codebook_sha256")
+    _check_chunking(_section(facts, "chunking", where, "corpus.chunking"), where)
+    _check_perception(_section(facts, "perception", where, "corpus.perception"), where)
+
+
+def _check_chunking(chunking: dict[str, Any], where: str) -> None:
+    known = _typed_fields(ChunkingConfig, chunking, where, "corpus.chunking")
+    if "sample_rate_hz" in known:
+        _int_field(known, "sample_rate_hz", where, "corpus.chunking.sample_rate_hz", *RATE_RANGE_HZ)
+    try:
+        ChunkingConfig.from_dict(known)
+    except AntiphonError as exc:
+        raise AntiphonError(f"{where}: 'corpus.chunking': {exc}") from None
+
+
+def _check_perception(perception: dict[str, Any], where: str) -> None:
+    backend = perception.get("backend")
+    if backend not in BACKENDS:
+        raise _refuse(where, "corpus.perception.backend", f"one of {', '.join(BACKENDS)}", backend)
+    _int_field(perception, "dim", where, "corpus.perception.dim", 1, MAX_FEATURE_DIM)
+    checkpoint = _text_field(perception, "checkpoint", where, "corpus.perception.checkpoint", none_ok=True)
+    _text_field(perception, "checkpoint_sha256", where, "corpus.perception.checkpoint_sha256", none_ok=True)
+    layer = -1
+    if perception.get("layer") is not None:
+        layer = _int_field(perception, "layer", where, "corpus.perception.layer", -MAX_HIDDEN_STATE, MAX_HIDDEN_STATE)
+    try:
+        PerceptionConfig(backend=backend, checkpoint=checkpoint, layer=layer)
+    except AntiphonError as exc:
+        raise AntiphonError(f"{where}: 'corpus.perception': {exc}") from None
+
+
+def check_training(training: Any, where: str) -> None:
+    """config.json's "training": the settings it was trained with (as ``TrainConfig`` checks them) and the
+    results the program reads again (piece lists, command line)."""
+    if not isinstance(training, dict):
+        raise _refuse(where, "training", "an object", training)
+    known = _typed_fields(TrainConfig, training, where, "training")
+    if known.get("default_corpus"):
+        try:
+            paths.corpus_dir_named(known["default_corpus"])
+        except AntiphonError as exc:
+            raise AntiphonError(f"{where}: 'training.default_corpus': {exc}") from None
+    try:
+        TrainConfig(**known)
+    except AntiphonError as exc:
+        raise AntiphonError(f"{where}: 'training': {exc}") from None
+    for key in PIECE_LISTS:
+        value = training.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise _refuse(where, f"training.{key}", "a list of piece names", value)
+    if "command" in training and not isinstance(training["command"], str):
+        raise _refuse(where, "training.command", "a string", training["command"])
 
 
 def _read_feature_stats(folder: Path, meta: dict[str, Any], dim: int) -> FeatureStats:

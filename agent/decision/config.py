@@ -13,17 +13,35 @@ MODEL_FORMAT_VERSION = 2  # 2: "kind" (labels or listener); version 1 folders ar
 READABLE_MODEL_FORMAT_VERSIONS = (1, 2)
 
 
+# Upper bounds: far above any model that runs live, low enough that a hostile config.json cannot
+# make the loader allocate gigabytes (MAX_PARAMETERS float32 weights are 200 MB).
+MAX_WIDTH = 4096
+MAX_FFN_WIDTH = 16384
+MAX_PARAMETERS = 50_000_000
+
+
+def _trunk_parameters(c: Any) -> int:
+    """About how many weights the Transformer trunk holds (attention and feed-forward of every layer)."""
+    return c.num_layers * (4 * c.width * c.width + 2 * c.width * c.ffn_width)
+
+
 def _trunk_checks(c: Any) -> list[tuple[bool, str]]:
     """Checks shared by both decision models' Transformer trunk."""
     return [
         (2 <= c.num_labels <= 4096, f"num_labels must be 2..4096, got {c.num_labels}"),
         (1 <= c.num_layers <= 24, f"num_layers must be 1..24, got {c.num_layers}"),
         (1 <= c.num_heads <= 32, f"num_heads must be 1..32, got {c.num_heads}"),
-        (c.width > 0 and c.width % c.num_heads == 0, f"width ({c.width}) must be a positive multiple of num_heads ({c.num_heads})"),
-        (c.ffn_width > 0, f"ffn_width must be positive, got {c.ffn_width}"),
+        (0 < c.width <= MAX_WIDTH and c.width % c.num_heads == 0,
+         f"width ({c.width}) must be a multiple of num_heads ({c.num_heads}) in 1..{MAX_WIDTH}"),
+        (1 <= c.ffn_width <= MAX_FFN_WIDTH, f"ffn_width must be 1..{MAX_FFN_WIDTH}, got {c.ffn_width}"),
         (2 <= c.context_chunks <= 4096, f"context_chunks must be 2..4096, got {c.context_chunks}"),
         (0.0 <= c.dropout < 1.0, f"dropout must be in [0, 1), got {c.dropout}"),
     ]
+
+
+def _size_check(c: Any, parameters: int) -> tuple[bool, str]:
+    return (parameters <= MAX_PARAMETERS,
+            f"about {parameters:,} weights (num_layers x width x ffn_width); at most {MAX_PARAMETERS:,} are loaded")
 
 
 @dataclass(frozen=True)
@@ -53,6 +71,7 @@ class DecisionConfig:
             (self.anticipation_chunks in (0, 1), f"anticipation_chunks must be 0 or 1, got {self.anticipation_chunks}"),
         ]
         require(checks, "decision config: ")
+        require([_size_check(self, _trunk_parameters(self) + 3 * self.vocab_size * self.width)], "decision config: ")
 
     @property
     def start_token(self) -> int:
@@ -91,6 +110,7 @@ class TrainConfig:
     weight_decay: float = 0.05
     warmup_steps: int = 100
     label_smoothing: float = 0.1
+    label_weight: float = 1.0  # listener: weight of the next-label cross-entropy beside the grain loss
     answer_dropout: float = 1.0
     patience_epochs: int = 8
     validation_fraction: float = 0.1
@@ -106,6 +126,7 @@ class TrainConfig:
             (self.crop_chunks >= 2, "crop_chunks must be at least 2"),
             (self.learning_rate > 0, "learning_rate must be positive"),
             (0 <= self.label_smoothing < 1, "label_smoothing must be in [0, 1)"),
+            (self.label_weight >= 0, "label_weight must be 0 or positive"),
             (0 <= self.answer_dropout <= 1, "answer_dropout must be in [0, 1]"),
             (self.patience_epochs >= 1, "patience_epochs must be at least 1"),
             (0 < self.validation_fraction < 1, "validation_fraction must be in (0, 1)"),
@@ -149,6 +170,8 @@ class ListenerConfig:
             ],
             "listener config: ",
         )
+        inputs = (4 * self.feature_dim + self.key_dim) * self.width + self.feature_dim * self.key_dim + self.num_labels * self.width
+        require([_size_check(self, _trunk_parameters(self) + inputs)], "listener config: ")
 
     @property
     def head_dim(self) -> int:
@@ -180,4 +203,7 @@ def _numbers_to_config(cls: Any, data: Any, where: str) -> Any:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or (want is int and not isinstance(value, int)):
             raise AntiphonError(f"{where}: field '{name}' must be a{'n integer' if want is int else ' number'}, got {value!r}")
         values[name] = want(value)
-    return cls(**values)
+    try:
+        return cls(**values)
+    except AntiphonError as exc:
+        raise AntiphonError(f"{where}: 'model': {exc}") from None

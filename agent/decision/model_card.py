@@ -140,7 +140,7 @@ def write_listener_card(out_dir: Path) -> Path:
         "## Training",
         "",
         f"- targets: for each chunk, the {TARGETS_K} grains of other works nearest to the true next answer chunk's feature (soft, by closeness); "
-        + _candidates_line(t.get("negatives", 0), t.get("memory_grains", t["fit_chunks"])) + "; plus next-label cross-entropy",
+        + _candidates_line(t.get("negatives", 0), t.get("memory_grains", t["fit_chunks"])) + f"; plus next-label cross-entropy (weight {t.get('label_weight', 1.0)})",
         f"- {t['epochs_run']} epochs (kept: epoch {t['best_epoch']}, validation grain loss {t['best_val_figure']:.4g}), {t['train_s']:.0f} s; batch {t['batch_size']} crops of {t['crop_chunks']} chunks, AdamW lr {t['learning_rate']}, weight decay {t['weight_decay']}, seed {t['seed']}",
         "- loss curves: `loss.png`",
     ]

@@ -162,6 +162,7 @@ def sample_candidates(n_memory: int, targets: np.ndarray, negatives: int, rng: n
 
 def batch_loss(
     model: ListenerModel, data: ListenerData, crops: list[np.ndarray], label_smoothing: float, negatives: int = 0, rng: np.random.Generator | None = None,
+    label_weight: float = 1.0,
 ) -> tuple[torch.Tensor, float, float, int]:
     """(total loss, grain loss, label loss, label hits) of a batch of crops; ``negatives`` > 0 scores a
     sample of the memory (``sample_candidates``, drawn with ``rng``) instead of all of it."""
@@ -189,7 +190,7 @@ def batch_loss(
     labels = torch.from_numpy(data.label)[nxt]
     label = F.cross_entropy(logits[mask], labels, label_smoothing=label_smoothing)
     hits = int((logits[mask].argmax(-1) == labels).sum())
-    return grain + label, float(grain.detach()), float(label.detach()), hits
+    return grain + label_weight * label, float(grain.detach()), float(label.detach()), hits
 
 
 @torch.no_grad()
@@ -240,7 +241,7 @@ def train_listener(
         model.train()
         losses = []
         for b in tqdm(range(0, len(crops), config.batch_size), desc=f"epoch {epoch + 1}/{config.max_epochs}", unit="batch", disable=None, leave=False):
-            loss, grain, _, _ = batch_loss(model, data, crops[b : b + config.batch_size], config.label_smoothing, config.negatives, rng)
+            loss, grain, _, _ = batch_loss(model, data, crops[b : b + config.batch_size], config.label_smoothing, config.negatives, rng, config.label_weight)
             optimizer_step(model, optimizer, loss, state, config)
             losses.append(grain)
         val = validate(model, data, validation, config.negatives, config.seed)

@@ -4,10 +4,11 @@ A *label* model (``kind`` "labels") maps the chunk's codebook label to a sampled
 a grain of that label; a *listener* scores every corpus grain from the chunk's feature and plays
 one of the best (see agent/decision/listener.py).
 
-The same object runs live (fed by the worker thread from the input ring) and in rehearsal (fed
-from a file): that is what makes rehearsal a faithful preview of a performance. Thread ownership:
-everything here belongs to the one thread that calls ``push``/``step_chunk`` (the worker); other
-threads change settings only through ``apply`` called by that thread between chunks.
+The same object, driven by the same ``AgentDriver`` (agent/engine/driver.py), runs live (fed by the
+worker thread from the input ring) and in rehearsal (fed from a file): that is what makes rehearsal
+a faithful preview of a performance. Thread ownership: everything here belongs to the one thread
+that drives it (the worker); other threads change settings only through ``apply`` called by that
+thread between chunks.
 """
 
 from __future__ import annotations
@@ -15,12 +16,14 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import torch
 
-from agent.audio_io import PERCEPTION_RATE_HZ, resample
+from agent.audio_io import PERCEPTION_RATE_HZ
 from agent.chunking import Chunk, ChunkingConfig, make_chunker
+from agent.corpus.audio_store import playback_audio
 from agent.corpus.format import Corpus, load_corpus
 from agent.decision.checkpoint import DecisionBundle, check_model_fits_corpus, load_model
 from agent.decision.listener_decisions import ListenerDecider
@@ -32,6 +35,25 @@ from agent.engine.sampler import sample_label
 from agent.errors import AntiphonError
 from agent.pairs import renderings_of
 from agent.perception import PerceptionBackend
+
+
+class Continuation(Protocol):
+    """What plays on after a slot until the next decision (see agent/engine/driver.py)."""
+
+    def audio(self, offset: int, length: int) -> np.ndarray:
+        """``length`` samples from ``offset`` samples after the slot's end (a new array)."""
+
+
+@dataclass(frozen=True)
+class RecordingContinuation:
+    """A corpus recording going on after a grain's slot: ``renderer``'s piece from ``sample``."""
+
+    renderer: GrainRenderer
+    piece: int
+    sample: int
+
+    def audio(self, offset: int, length: int) -> np.ndarray:
+        return self.renderer.continuation(self.piece, self.sample + offset, length)
 
 
 @dataclass(frozen=True)
@@ -64,9 +86,10 @@ class StepResult:
 
 
 def load_agent_parts(model_dir: Path, corpus_dir: Path | None = None) -> tuple[DecisionBundle, Corpus, PerceptionBackend]:
-    """Load and cross-check model, corpus (with audio; default: the model's own) and perception; one-line errors."""
+    """Load and cross-check model, corpus (default: the model's own) and perception; one-line errors.
+    The corpus's audio is not decoded here: agents map it at their output rate (``playback_audio``)."""
     bundle = load_model(Path(model_dir))
-    corpus = load_corpus(Path(corpus_dir) if corpus_dir else bundle.default_corpus_dir, with_audio=True)
+    corpus = load_corpus(Path(corpus_dir) if corpus_dir else bundle.default_corpus_dir, with_audio=False)
     check_model_fits_corpus(bundle, corpus)
     return bundle, corpus, model_perception(bundle)
 
@@ -89,7 +112,7 @@ class AnswerAgent:
         self.chunking = self._chunking_for(config)
         self.output_rate_hz = int(output_rate_hz or corpus.audio_rate_hz)
         scale = self.output_rate_hz / corpus.audio_rate_hz
-        audio = corpus.audio if scale == 1 else tuple(resample(a, corpus.audio_rate_hz, self.output_rate_hz) for a in corpus.audio)
+        audio = playback_audio(corpus, self.output_rate_hz)  # mapped, shared by every agent at this rate
         g = corpus.grains
         unknown = sorted(set(exclude_pieces) - set(corpus.piece_names))
         if unknown:
@@ -116,6 +139,10 @@ class AnswerAgent:
     @staticmethod
     def _target_level(config: EngineConfig) -> float:
         return 0.0 if config.muted else config.gain
+
+    def steady_level(self) -> float:
+        """The output level the settings ask for (mute and gain), without the ramp ``level`` makes."""
+        return self._target_level(self.config)
 
     def _crossfade_samples(self, config: EngineConfig) -> int:
         return int(round(config.crossfade_ms * 1e-3 * self.output_rate_hz))
@@ -151,7 +178,7 @@ class AnswerAgent:
     def apply(self, config: EngineConfig) -> None:
         """New playing settings, applied between chunks (``check`` them first)."""
         if config.hop_s != self.config.hop_s:
-            # a new decision rate: the chunker restarts (the partial chunk is dropped), slots change length
+            # a new decision rate: a new chunker (the driver hands it the old one's pending samples), slots change length
             self.chunking = self._chunking_for(config)
             self.chunker = make_chunker(self.chunking)
             self.renderer.set_slot(self.hop_output_samples if config.hop_s else None)
@@ -163,9 +190,26 @@ class AnswerAgent:
             self.rng = np.random.default_rng(config.seed)
         self.config = config
 
-    def push(self, block: np.ndarray) -> list[StepResult]:
-        """Performer audio at 16 kHz, any block size -> the steps of the chunks it completed."""
-        return [self.step_chunk(chunk) for chunk in self.chunker.push(block)]
+    def take_history(self, previous: "AnswerAgent") -> None:
+        """Replacing ``previous`` live: over the same corpus, its selection history goes on."""
+        if isinstance(previous, AnswerAgent) and previous.corpus is self.corpus:
+            self.selector.take_history(previous.selector)
+
+    def resume_from(self, continuation: Continuation | None, offset: int) -> None:
+        """The next slot joins ``continuation`` at ``offset`` (it played on after the last slot, or
+        it is another agent's): the crossfade fades it out, and when it is a recording of this
+        agent's corpus, the grain under its last sample is what contiguity and taboo go on from."""
+        tail = continuation.audio(offset, self.renderer.crossfade) if continuation is not None else np.zeros(0, np.float32)
+        self.renderer.set_tail(tail)
+        same = isinstance(continuation, RecordingContinuation) and continuation.renderer.audio is self.renderer.audio
+        self.selector.last = self.renderer.grain_at(continuation.piece, continuation.sample + offset - 1) if same else None
+
+    def continuation(self) -> RecordingContinuation | None:
+        """The last grain's recording after its slot (None before the first decision)."""
+        if self.selector.last is None:
+            return None
+        piece, sample = self.renderer.slot_end(self.selector.last)
+        return RecordingContinuation(self.renderer, piece, sample)
 
     def step_chunk(self, chunk: Chunk) -> StepResult:
         t0 = time.perf_counter()

@@ -82,6 +82,11 @@ class GrainSelector:
         self.history.clear()
         self.last = None
 
+    def take_history(self, other: "GrainSelector") -> None:
+        """Go on from another selector over the same grains (a model swapped live over the same corpus)."""
+        self.history = deque(other.history, maxlen=self.taboo_grains or 1)
+        self.last = other.last
+
     def set_taboo(self, taboo_grains: int) -> None:
         self.taboo_grains = max(int(taboo_grains), 0)
         self.history = deque(self.history, maxlen=self.taboo_grains or 1)

@@ -4,6 +4,10 @@ The recorder thread reads what the audio callback really moved, from behind the 
 voice's rings (``Voice.process`` writes back the silence it played where nothing was scheduled),
 every 0.1 s. The rings hold 8 s, so a slow disk has seconds of slack; if the recorder still falls
 further behind than half a ring, the gap is written as silence and counted in ``gaps``.
+
+A crash (even SIGKILL, which no clean-up survives) loses at most about a second: the WAV header's
+sizes are rewritten and the file flushed at least every ``HEADER_EVERY_S``, so the file on disk is
+always a complete WAV of what was recorded until then.
 """
 
 from __future__ import annotations
@@ -18,12 +22,15 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from agent.engine.priority import RECORDER_NICE, lower_this_thread
 from agent.engine.voice import Voice
 from agent.errors import AntiphonError
 
 log = logging.getLogger(__name__)
 
 POLL_S = 0.1
+HEADER_EVERY_S = 1.0
+SFC_UPDATE_HEADER_NOW = 0x1060  # libsndfile's sf_command: write the header's sizes for the frames written so far
 
 
 @dataclass
@@ -32,6 +39,7 @@ class _Take:
     path: Path
     file: sf.SoundFile
     position: int  # next sample (stream count) to write
+    header_due: float = 0.0  # time.monotonic() when the header is next brought up to date
 
 
 class Recorder:
@@ -77,10 +85,13 @@ class Recorder:
         self._thread.join(timeout=2.0)
 
     def _run(self) -> None:
+        lower_this_thread(RECORDER_NICE)
         while self._running:
             time.sleep(POLL_S)
             for take in list(self._takes.values()):
                 self._write(take)
+                if time.monotonic() >= take.header_due:
+                    _finalise_so_far(take)
             while True:
                 try:
                     name, done = self._requests.get_nowait()
@@ -104,3 +115,13 @@ class Recorder:
         idx = np.arange(take.position, end) % v.capacity
         take.file.write(np.stack([v.in_ring[idx], v.out_ring[idx]], axis=1))
         take.position = end
+
+
+def _finalise_so_far(take: _Take) -> None:
+    """Make the file on disk a complete WAV of what is written so far: header sizes, then a flush."""
+    take.header_due = time.monotonic() + HEADER_EVERY_S
+    try:
+        sf._snd.sf_command(take.file._file, SFC_UPDATE_HEADER_NOW, sf._ffi.NULL, 0)  # soundfile has no public call for it
+        take.file.flush()
+    except (AttributeError, OSError, sf.LibsndfileError) as exc:  # another soundfile: the recording goes on, finalised at stop
+        log.debug("cannot update the header of %s: %s", take.path, exc)

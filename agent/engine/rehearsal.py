@@ -1,9 +1,11 @@
 """Rehearsal: the live agent on a file clock. Deterministic under a seed, faster than real time.
 
-The input file is read at 16 kHz and pushed through ``AnswerAgent.push`` in blocks, exactly as the
-live worker pushes what the sound card delivers. Each answer slot is placed on the output timeline
-where it would play live: right after the performer's chunk that decided it (anticipation: the
-decision for chunk t+1 is made when chunk t ends). Writes the answer track, a stereo file (input
+The input file is read at 16 kHz and pushed in blocks through the same ``AgentDriver`` the live
+worker uses (agent/engine/driver.py), on a file clock: the play head is the end of the input pushed
+so far, as if the sound card had just delivered it. Each answer slot lands where it would live: one
+``output_lead_ms`` after the end of the performer's chunk that decided it (anticipation: the
+decision for chunk t+1 is made when chunk t ends), with the continuation, late-decision and change
+policy of live. Writes the answer track, a stereo file (input
 left, answer right), a summed mix, a JSON trace (one row per chunk, and how the answer fits the
 take: consonance and onset agreement, against the same take shifted by half) and a PNG.
 """
@@ -20,6 +22,7 @@ import numpy as np
 
 from agent.audio_io import PERCEPTION_RATE_HZ, read_mono, resample, write_audio
 from agent.engine.agent import AnswerAgent, StepResult
+from agent.engine.driver import AgentDriver
 from agent.errors import AntiphonError
 
 log = logging.getLogger(__name__)
@@ -31,6 +34,7 @@ BLOCK_SAMPLES = 256  # at 16 kHz: 16 ms, the size of a typical sound-card block
 class RehearsalResult:
     answer: np.ndarray
     steps: list[StepResult]
+    slot_starts: list[int]  # output sample where each step's slot begins
     rate_hz: int
     input_s: float
     wall_s: float
@@ -40,26 +44,47 @@ class RehearsalResult:
         return self.input_s / max(self.wall_s, 1e-9)
 
 
+class FileClock:
+    """The driver's output clock on a file: an array the length of the take; the play head is the
+    end of the input pushed so far (at the output rate)."""
+
+    def __init__(self, total_samples: int, margin_samples: int) -> None:
+        self.audio = np.zeros(total_samples, dtype=np.float32)
+        self.margin_samples = margin_samples
+        self.head = 0
+
+    def play_head(self) -> int:
+        return self.head
+
+    def write(self, start: int, audio: np.ndarray) -> None:
+        end = min(start + len(audio), len(self.audio))
+        if end > start:
+            self.audio[start:end] = audio[: end - start]
+
+    def schedule_end(self, end: int) -> None:
+        return None
+
+
 def run_rehearsal(agent: AnswerAgent, performer_16k: np.ndarray) -> RehearsalResult:
-    """Push the performer's signal through the agent; returns the answer on the input's timeline."""
-    agent.reset()
+    """Push the performer's signal through the agent's driver; returns the answer on the input's timeline."""
     rate = agent.output_rate_hz
-    total = int(round(len(performer_16k) * rate / PERCEPTION_RATE_HZ))
-    answer = np.zeros(total, dtype=np.float32)
+    scale = rate / PERCEPTION_RATE_HZ
+    clock = FileClock(int(round(len(performer_16k) * scale)), int(round(BLOCK_SAMPLES * scale)))
+    driver = AgentDriver(agent, clock)
+    driver.start()
     steps: list[StepResult] = []
-    cursor: int | None = None
+    starts: list[int] = []
     t0 = time.perf_counter()
     for begin in range(0, len(performer_16k), BLOCK_SAMPLES):
-        for step in agent.push(performer_16k[begin : begin + BLOCK_SAMPLES]):
-            steps.append(step)
-            if cursor is None:
-                cursor = int(round(step.time_s * rate))
-            end = min(cursor + len(step.audio), total)
-            if end > cursor:
-                answer[cursor:end] = step.audio[: end - cursor]
-            cursor += len(step.audio)
+        block = performer_16k[begin : begin + BLOCK_SAMPLES]
+        clock.head = int(round((begin + len(block)) * scale))
+        for slot in driver.push(block):
+            if slot.step is not None:
+                steps.append(slot.step)
+                starts.append(slot.start)
     wall = time.perf_counter() - t0
-    return RehearsalResult(answer=answer, steps=steps, rate_hz=rate, input_s=len(performer_16k) / PERCEPTION_RATE_HZ, wall_s=wall)
+    return RehearsalResult(answer=clock.audio, steps=steps, slot_starts=starts, rate_hz=rate,
+                           input_s=len(performer_16k) / PERCEPTION_RATE_HZ, wall_s=wall)
 
 
 def rehearse_file(agent: AnswerAgent, input_path: Path, out_dir: Path) -> "RehearsalReport":

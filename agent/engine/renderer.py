@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from agent.corpus.audio_store import PCM_SCALE
+
 
 class GrainRenderer:
-    """Turns a sequence of grain indices into audio at the corpus audio rate."""
+    """Turns a sequence of grain indices into audio, at the rate of ``audio`` (one array per piece:
+    float, or 16-bit PCM as the playback store maps it)."""
 
     def __init__(self, audio: tuple[np.ndarray, ...], piece: np.ndarray, start: np.ndarray, end: np.ndarray, crossfade_samples: int) -> None:
         self.audio = audio
@@ -27,11 +30,24 @@ class GrainRenderer:
         """Play every grain for ``samples`` (a decision rate other than the corpus hop), or its own length."""
         self.slot_samples = None if samples is None else int(samples)
 
-    def hand_over(self, previous: "GrainRenderer") -> None:
-        """Continue from another renderer's last grain (a model or corpus swapped live): its tail fades out."""
-        n = min(len(previous._tail), self.crossfade)
+    def set_tail(self, audio: np.ndarray) -> None:
+        """What the next joint fades out: the continuation of whatever plays before it (the agent
+        driver's continuation, possibly another renderer's after a live swap); zeros for silence."""
         self._tail = np.zeros(self.crossfade, dtype=np.float32)
-        self._tail[:n] = previous._tail[:n]
+        n = min(len(audio), self.crossfade)
+        self._tail[:n] = audio[:n]
+
+    def slot_end(self, grain: int) -> tuple[int, int]:
+        """(piece, sample) where a slot of ``grain`` ends in its recording: its continuation starts there."""
+        return int(self.piece[grain]), self._begin(grain) + self._length(grain)
+
+    def grain_at(self, piece: int, sample: int) -> int | None:
+        """The grain of ``piece`` that holds ``sample`` (grains are in piece and time order), or None past its end."""
+        lo, hi = np.searchsorted(self.piece, [piece, piece + 1])
+        if lo == hi:
+            return None
+        i = lo + int(np.searchsorted(self.start[lo:hi], sample, side="right")) - 1
+        return int(i) if i >= lo and sample < int(self.end[i]) else None
 
     def set_crossfade(self, samples: int) -> None:
         """New crossfade length; takes effect at the next joint (the stored tail is re-cut)."""
@@ -47,16 +63,39 @@ class GrainRenderer:
     def _excerpt(self, piece: int, begin: int, length: int) -> np.ndarray:
         src = self.audio[piece]
         out = np.zeros(length, dtype=np.float32)
-        got = src[begin : begin + length]
+        got = src[max(begin, 0) : max(begin + length, 0)]
         out[: len(got)] = got
+        if src.dtype == np.int16:  # 16-bit PCM (agent/corpus/audio_store.py)
+            out *= np.float32(1.0 / PCM_SCALE)
         return out
 
     def _length(self, grain: int) -> int:
         return self.slot_samples if self.slot_samples is not None else int(self.end[grain]) - int(self.start[grain])
 
+    def _begin(self, grain: int) -> int:
+        """Where a slot of ``grain`` begins in its recording: at the grain, or earlier when a slot
+        longer than the grain (another hop) would run past the end of its piece."""
+        piece_end = len(self.audio[int(self.piece[grain])])
+        return max(min(int(self.start[grain]), piece_end - self._length(grain)), 0)
+
     def peek(self, grain: int) -> np.ndarray:
         """The grain's audio for one slot, as recorded (no crossfade; the renderer's state is untouched)."""
-        return self._excerpt(int(self.piece[grain]), int(self.start[grain]), self._length(grain))
+        return self._excerpt(int(self.piece[grain]), self._begin(grain), self._length(grain))
+
+    def continuation(self, piece: int, begin: int, length: int) -> np.ndarray:
+        """The recording of ``piece`` going on from ``begin``; past the piece's end its last grain
+        plays again and again, so that what follows a slot is never silence."""
+        end = len(self.audio[piece])
+        out = self._excerpt(piece, begin, length)
+        if begin + length > end:
+            rows = np.nonzero(self.piece == piece)[0]
+            loop = max(int(self.end[rows[-1]]) - int(self.start[rows[-1]]), 1) if len(rows) else 1
+            loop = min(loop, end)
+            first = max(end - begin, 0)
+            where = end - loop + (np.arange(max(begin, end), begin + length) - end) % loop
+            src = self.audio[piece][where]
+            out[first:] = src * np.float32(1.0 / PCM_SCALE) if src.dtype == np.int16 else src
+        return out
 
     def render(self, grain: int, contiguous: bool) -> np.ndarray:
         """Audio of one slot: the grain, crossfaded from the previous one unless contiguous.
@@ -64,12 +103,13 @@ class GrainRenderer:
         With a slot length other than the grain's own, the next grain in the corpus no longer
         continues what was played, so every joint is crossfaded.
         """
-        p, e = int(self.piece[grain]), int(self.start[grain]) + self._length(grain)
+        begin = self._begin(grain)
+        p, e = int(self.piece[grain]), begin + self._length(grain)
         slot = self.peek(grain)
-        if not contiguous or e != int(self.end[grain]):
+        if not contiguous or begin != int(self.start[grain]) or e != int(self.end[grain]):
             n = min(self.crossfade, len(slot))
             slot[:n] = slot[:n] * self.fade_in[:n] + self._tail[:n] * self.fade_out[:n]
-        self._tail = self._excerpt(p, e, self.crossfade)
+        self._tail = self.continuation(p, e, self.crossfade)
         return slot
 
     def silence(self, samples: int) -> np.ndarray:

@@ -6,13 +6,13 @@ Threads and what they own (the engine's audio callback is C: ``agent/engine/nati
   file) into ``in_ring`` and ``out_ring`` into the output channel, then writes back into
   ``out_ring`` what it really played (zeros where nothing was scheduled), so the ring behind the
   play head is the exact output (the recorder reads it);
-- the worker thread owns ``in_read``, ``out_write`` (the end of what is scheduled), the agent and
-  the statistics. Between chunks it applies the queued commands (settings, start, stop, a new
-  agent, a new input source); per block of input it resamples to 16 kHz (soxr, streaming), pushes
-  it through the agent and writes each answer slot into ``out_ring`` ``output_lead_ms`` ahead of
-  the play head, followed by the natural continuation of that grain. A decision that would land
-  behind the play head is skipped: the continuation already in the ring keeps playing (no silence)
-  and the skip counted;
+- the worker thread owns ``in_read``, ``out_write`` (the end of what is scheduled), the agent's
+  driver and the statistics. Between chunks it applies the queued commands (settings, start, stop,
+  a new agent, a new input source); per block of input it resamples to 16 kHz (soxr, streaming)
+  and pushes it through the ``AgentDriver`` (agent/engine/driver.py, the same as rehearsal's),
+  whose output clock is ``out_ring``: each answer slot lands ``output_lead_ms`` ahead of the play
+  head, followed by the natural continuation of that grain; a late decision is skipped while the
+  continuation keeps playing; a change of settings or agent hands over without a gap;
 - control threads (OSC, main) only put commands on ``commands`` and read counters.
 Python-side counters are plain ints written by one thread and read by others (atomic under the GIL).
 """
@@ -33,7 +33,10 @@ import soxr
 from agent.audio_io import PERCEPTION_RATE_HZ
 from agent.engine.agent import AnswerAgent
 from agent.engine.config import EngineConfig
+from agent.engine.driver import AgentDriver, Slot
+from agent.engine.input_stream import InputStream
 from agent.engine.native import library as native
+from agent.engine.priority import WORKER_NICE, lower_this_thread
 from agent.errors import AntiphonError
 
 log = logging.getLogger(__name__)
@@ -56,13 +59,31 @@ class VoiceSpec:
     output_channel: int = 0
 
 
+class RingClock:
+    """The driver's output clock on a voice's output ring: the play head is the C callback's read
+    position; a write must land at least one block after it."""
+
+    def __init__(self, voice: "Voice") -> None:
+        self.voice = voice
+        self.margin_samples = voice.block_frames
+
+    def play_head(self) -> int:
+        return self.voice.out_read
+
+    def write(self, start: int, audio: np.ndarray) -> None:
+        self.voice._write_out(start, audio)
+
+    def schedule_end(self, end: int) -> None:
+        self.voice.out_write = end  # after the ring writes: the callback may play up to here
+        self.voice.scheduled = True
+
+
 class Voice:
     """An AnswerAgent bound to one input and one output channel of the engine's stream."""
 
     def __init__(self, spec: VoiceSpec, agent: AnswerAgent, rate_hz: int, block_frames: int, keep_trace: bool = False) -> None:
         self.spec = spec
         self.name = spec.name
-        self.agent = agent
         self.rate_hz = rate_hz
         self.block_frames = block_frames
         self.capacity = int(RING_S * rate_hz)
@@ -70,22 +91,23 @@ class Voice:
         self.out_ring = np.zeros(self.capacity, dtype=np.float32)
         # the state shared with the C callback; it points into the rings above
         self.state = native.voice_state(self.in_ring, self.out_ring, spec.input_channel, spec.output_channel)
-        # input files published to the callback, kept alive until it can no longer read them:
-        # (blocks counter when replaced or None while current, C descriptor, samples)
+        # input files published to the callback, kept open until it can no longer read them:
+        # [blocks counter when replaced or None while current, InputStream]
         self._sources: list[list] = []
+        self._stream: InputStream | None = None
         self.in_read = 0
         self.answering = False  # the worker's state; ``wanted`` is what control threads last asked for
         self.wanted = False
         self.compute_ms: deque[float] = deque(maxlen=200)
+        self.driver = AgentDriver(agent, RingClock(self))
+        self._dropped = 0  # input blocks dropped after falling a whole ring behind
         self.steps = 0
         self.fallbacks = 0
-        self.skipped = 0
         self.last_labels = (-1, -1)
         self.commands: queue.SimpleQueue = queue.SimpleQueue()
         self.pending = agent.config  # settings after every queued command (control threads)
         self.notify: Notify = _silent
         self._resampler = self._new_resampler()
-        self._cursor: int | None = None
         self._running = False
         self._thread: threading.Thread | None = None
         # what the worker heard (16 kHz) and did, kept only when asked (tests, debugging)
@@ -96,6 +118,15 @@ class Voice:
     def _new_resampler(self) -> soxr.ResampleStream:
         """Stream rate -> 16 kHz, streaming (a fresh one per performance: no history from the last)."""
         return soxr.ResampleStream(self.rate_hz, PERCEPTION_RATE_HZ, 1, dtype="float32")
+
+    @property
+    def agent(self) -> AnswerAgent:
+        return self.driver.agent
+
+    @property
+    def skipped(self) -> int:
+        """Chunks whose decision came too late (the continuation played instead), plus inputs dropped."""
+        return self.driver.skipped + self._dropped
 
     # -- the shared state (written by the C callback or by the worker) --------------------------
     @property
@@ -127,24 +158,33 @@ class Voice:
     def scheduled(self, value: bool) -> None:
         self.state.scheduled = int(value)
 
-    def _set_source(self, audio: np.ndarray | None) -> None:
+    def _set_source(self, stream: InputStream | None) -> None:
         """Publish a new input source to the callback (None: the input channel again)."""
         blocks = int(self.state.blocks)
         for entry in self._sources:
             if entry[0] is None:
                 entry[0] = blocks
-        if audio is None:
-            self.state.source = native.ffi.NULL
-        else:
-            samples = np.ascontiguousarray(audio, dtype=np.float32)
-            if len(samples) == 0:
-                raise AntiphonError("an input file needs at least one sample")
-            source = native.source(samples)
-            self._sources.append([None, source, samples])
-            self.state.source = source
-        # a replaced source is safe to free once two more blocks began (the callback loads it per block)
+        self.state.source = native.ffi.NULL if stream is None else stream.source
+        if stream is not None:
+            self._sources.append([None, stream])
+        self._stream = stream
+        # a replaced source is safe to close once two more blocks began (the callback loads it per block)
         now = int(self.state.blocks)
+        for entry in self._sources:
+            if entry[0] is not None and now >= entry[0] + 2:
+                entry[1].close()
         self._sources = [e for e in self._sources if e[0] is None or now < e[0] + 2]
+
+    def _feed_input(self) -> None:
+        """Keep the streamed input file ahead of the callback (once the callback plays it)."""
+        stream = self._stream
+        if stream is not None and self.state.playing == stream.source:
+            stream.top_up(int(self.state.file_pos))
+
+    @property
+    def input_starved(self) -> int:
+        """Callback blocks that found less of the input file than they needed (the worker fell behind)."""
+        return int(self.state.starved)
 
     # -- worker thread --------------------------------------------------------------------------
     def start_worker(self) -> None:
@@ -159,9 +199,11 @@ class Voice:
             self._thread = None
 
     def _work(self) -> None:
+        lower_this_thread(WORKER_NICE)
         block = self.block_frames
         while self._running:
             self._apply_commands()
+            self._feed_input()
             available = self.in_write - self.in_read
             if available < block:
                 time.sleep(block / self.rate_hz)  # each wake-up takes the GIL: one per block is enough
@@ -170,7 +212,7 @@ class Voice:
                 self.in_read = self.in_write  # not listening: drop the input
                 continue
             if available > self.capacity:
-                self.skipped += 1  # fell more than a whole ring behind: drop the oldest input
+                self._dropped += 1  # fell more than a whole ring behind: drop the oldest input
                 self.in_read = self.in_write - block
                 continue
             r = self.in_read % self.capacity
@@ -179,37 +221,23 @@ class Voice:
             x16 = self._resampler.resample_chunk(x)
             if self.keep_trace:
                 self.heard.append(x16)
-            for chunk in self.agent.chunker.push(x16):
-                self._answer(chunk)
+            self._report(self.driver.push(x16))
 
-    def _answer(self, chunk) -> None:  # noqa: ANN001 - agent.chunking.Chunk
-        margin = self.block_frames  # a slot must start at least one block after the play head
-        lead = int(self.agent.config.output_lead_ms * 1e-3 * self.rate_hz)
-        if self._cursor is None:  # first slot since start: what lies before it in the ring is silence
-            begin = self.out_read
-            self._cursor = begin + lead
-            self._write_out(begin, np.zeros(lead, dtype=np.float32))
-        if self._cursor < self.out_read + margin:
-            # too late for this slot: the continuation already written keeps playing
-            self.skipped += 1
-            self._cursor += self._commit_continuation(self._cursor)
-            self.notify("event/skipped", self.name, self.skipped)
-            return
-        step = self.agent.step_chunk(chunk)
-        self._write_out(self._cursor, step.audio)
-        self._cursor += len(step.audio)
-        tail = self._continuation()
-        self._write_out(self._cursor, tail)
-        self.out_write = self._cursor + len(tail)
-        self.scheduled = True
-        self.steps += 1
-        self.fallbacks += int(step.fallback)
-        self.compute_ms.append(1e3 * step.compute_s)
-        self.last_labels = (step.input_label, step.played_label)
-        if self.keep_trace:
-            self.trace.append({**step.trace_row(), "output_sample": self._cursor - len(step.audio)})
-        self.notify("event/grain", self.name, step.index, step.input_label, step.played_label, step.grain,
-                    int(step.contiguous), int(step.fallback), round(1e3 * step.compute_s, 3))
+    def _report(self, slots: list[Slot]) -> None:
+        """Count and announce what the driver did with each chunk."""
+        for slot in slots:
+            step = slot.step
+            if step is None:
+                self.notify("event/skipped", self.name, self.skipped)
+                continue
+            self.steps += 1
+            self.fallbacks += int(step.fallback)
+            self.compute_ms.append(1e3 * step.compute_s)
+            self.last_labels = (step.input_label, step.played_label)
+            if self.keep_trace:
+                self.trace.append({**step.trace_row(), "output_sample": slot.start})
+            self.notify("event/grain", self.name, step.index, step.input_label, step.played_label, step.grain,
+                        int(step.contiguous), int(step.fallback), round(1e3 * step.compute_s, 3))
 
     def _write_out(self, start: int, audio: np.ndarray) -> None:
         cap = self.capacity
@@ -219,28 +247,6 @@ class Voice:
         if first < len(audio):
             self.out_ring[: len(audio) - first] = audio[first:]
 
-    def _continuation(self) -> np.ndarray:
-        """Audio that follows the last grain in its recording (not yet committed)."""
-        sel = self.agent.selector
-        if sel.last is None:
-            return np.zeros(self.agent.hop_output_samples, dtype=np.float32)
-        nxt = sel.successor(sel.last)
-        return self.agent.level(self.agent.renderer.peek(sel.last if nxt is None else nxt))
-
-    def _commit_continuation(self, cursor: int) -> int:
-        """The slot at ``cursor`` plays the continuation already in the ring: make it the played grain."""
-        sel = self.agent.selector
-        if sel.last is None:
-            return self.agent.hop_output_samples
-        nxt = sel.successor(sel.last)
-        if nxt is not None:
-            sel.last = nxt
-        played = self.agent.renderer.render(sel.last, contiguous=True)  # updates the crossfade tail
-        tail = self._continuation()
-        self._write_out(cursor + len(played), tail)
-        self.out_write = cursor + len(played) + len(tail)
-        return len(played)
-
     def _fade_out(self) -> None:
         """Stop answering: what is scheduled fades out over one crossfade after the next block."""
         start = self.out_read + self.block_frames
@@ -249,7 +255,7 @@ class Voice:
             idx = np.arange(start, start + n) % self.capacity
             self.out_ring[idx] *= np.cos(0.5 * np.pi * (np.arange(n) + 0.5) / n).astype(np.float32)
         self.out_write = min(self.out_write, start + n)
-        self._cursor = None
+        self.driver.stop(self.out_write)
 
     def _apply_commands(self) -> None:
         while True:
@@ -259,14 +265,14 @@ class Voice:
                 return
             if kind == "config":
                 changed = {k: v for k, v in value.to_dict().items() if v != getattr(self.agent.config, k)}
-                self.agent.apply(value)
+                slots = self.driver.apply(value)
                 for name, v in changed.items():
                     self.notify("event/set", self.name, name, float(v))
+                self._report(slots)
             elif kind == "start":
-                self.agent.reset()
+                self.driver.start()
                 self._resampler = self._new_resampler()
                 self.in_read = self.in_write
-                self._cursor = None
                 self.answering = True
                 self.notify("event/state", self.name, "started")
             elif kind == "stop":
@@ -283,12 +289,12 @@ class Voice:
                     config = replace(config, hop_s=0.0)
                     self.pending = replace(self.pending, hop_s=0.0)
                 new.apply(config)
-                new.renderer.hand_over(self.agent.renderer)  # the old grain fades out under the new one
-                self.agent = new
+                slots = self.driver.swap(new)  # the old grain's recording plays on under the new one's first
                 self.notify("event/loaded", self.name, what, path)
+                self._report(slots)
             elif kind == "input":
-                source, audio = value
-                self._set_source(audio)  # the callback reads the new source from its next block
+                source, stream = value
+                self._set_source(stream)  # the callback reads the new source from its next block
                 self.notify("event/loaded", self.name, "input", source)
 
     # -- control threads -----------------------------------------------------------------------
@@ -325,6 +331,8 @@ class Voice:
             "steps": self.steps,
             "fallbacks": self.fallbacks,
             "skipped": self.skipped,
+            "resyncs": self.driver.resyncs,
+            "input_starved": self.input_starved,
             "input_label": int(self.last_labels[0]),
             "answer_label": int(self.last_labels[1]),
         }

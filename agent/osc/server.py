@@ -7,6 +7,16 @@ in ``agent/osc/table.py``), then queue a command the voice's worker applies betw
 a load to the engine's loader thread. Sending is a plain ``sendto`` on the server's socket (UDP
 sends from several threads are safe). Every refused message is answered on ``/antiphon/error``
 with the reason, to the sender and to the registered clients; nothing is changed by it.
+
+Any local process can send to the server, so it trusts no message:
+- loads (model, corpus, input file) read only paths inside the allowed folders (``allowed_dirs``:
+  corpora/, models/, the record folder and every ``serve --allow-dir``), checked once symlinks and
+  '..' are resolved; a forbidden path is answered with the same words as a missing one;
+- /antiphon/quit and /antiphon/<agent>/record are refused unless ``serve --allow-quit`` and
+  ``--allow-record`` enabled them;
+- replies never amplify a packet: however many /status it holds, it gets one round of status (one
+  message per agent), and its other replies (pongs, errors) stop at ``REPLY_FACTOR`` times its size
+  plus ``REPLY_ALLOWANCE_BYTES`` (what is over is not sent, to anyone).
 """
 
 from __future__ import annotations
@@ -17,11 +27,14 @@ import socket
 import sys
 import threading
 from pathlib import Path
+from typing import Callable, Sequence
 
 from pythonosc.osc_message_builder import OscMessageBuilder
 
+from agent import paths
+from agent.engine.config import field_type, setting_fields
 from agent.engine.live import LiveEngine
-from agent.engine.loader import Loader
+from agent.engine.loader import MIC, Loader
 from agent.engine.recorder import Recorder
 from agent.engine.voice import Voice
 from agent.errors import AntiphonError
@@ -40,7 +53,35 @@ STATUS_LINE = "status_line"  # a log record's extra flag: the terminal's periodi
 LOG_MESSAGE_CHARS = 1000  # Max's and Pd's UDP receivers take a few kB per packet
 SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33 if sys.platform.startswith("linux") else None)  # not in Python's socket module
 SETTING_COMMAND = {a.setting: a.command for a in TABLE if a.setting}
+SETTING_FIELDS = {f.name: f for f in setting_fields()}
+# The replies to one packet (pongs, errors) stop at REPLY_FACTOR times its size plus REPLY_ALLOWANCE_BYTES
+# (a tiny packet still gets its error or pong); /status requests in it get one round of status, once.
+REPLY_FACTOR = 2
+REPLY_ALLOWANCE_BYTES = 512
+# what a load command reads: its name in errors, and how an existing one looks
+LOADABLE: dict[str, tuple[str, Callable[[Path], bool]]] = {"model": ("model folder", Path.is_dir), "corpus": ("corpus folder", Path.is_dir),
+                                                          "input": ("input file", Path.is_file)}
+QUIT_DISABLED = "quit is disabled on this server (start antiphon serve with --allow-quit)"
+RECORD_DISABLED = "recording is disabled on this server (start antiphon serve with --allow-record)"
 Peer = tuple[str, int]  # (host, UDP port)
+
+
+class PacketReplies:
+    """What one packet may still be answered with: a byte budget (shared by all its replies but the
+    status round) and whether it asked for status. Owned by the receiving thread, one per packet."""
+
+    def __init__(self, sender: Peer, packet_bytes: int) -> None:
+        self.sender = sender
+        self.budget = REPLY_FACTOR * packet_bytes + REPLY_ALLOWANCE_BYTES
+        self.status = False
+        self.dropped = 0
+
+    def allow(self, size_bytes: int) -> bool:
+        if size_bytes > self.budget:
+            self.dropped += 1
+            return False
+        self.budget -= size_bytes
+        return True
 
 
 def grow_receive_buffer(sock: socket.socket, size_bytes: int = RECEIVE_BUFFER_BYTES) -> None:
@@ -98,7 +139,9 @@ class OscLogForwarder(logging.Handler):
 
 class OscServer:
     def __init__(self, engine: LiveEngine, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, reply_port: int | None = DEFAULT_REPLY_PORT,
-                 record_dir: Path | None = None, status_every_s: float = 1.0) -> None:
+                 record_dir: Path | None = None, status_every_s: float = 1.0, allowed_dirs: Sequence[Path] = (), allow_quit: bool = False) -> None:
+        """``record_dir``: where /record writes (None: recording refused); ``allowed_dirs``: folders loads may read
+        besides corpora/, models/ and ``record_dir``; ``allow_quit``: whether /antiphon/quit stops the server."""
         check_agent_names([v.name for v in engine.voices])
         self.engine = engine
         self.agents = frozenset(v.name for v in engine.voices)
@@ -113,6 +156,8 @@ class OscServer:
         self.address: Peer = self.sock.getsockname()
         self.clients: set[Peer] = {("127.0.0.1", reply_port)} if reply_port else set()
         self.status_every_s = status_every_s
+        self.allow_quit = allow_quit
+        self.allowed_dirs = tuple(Path(d).resolve() for d in (*paths.OSC_READABLE_DIRS, *([record_dir] if record_dir else []), *allowed_dirs))
         self.quit = threading.Event()
         self.loader = Loader()
         self.recorder = Recorder(record_dir) if record_dir is not None else None
@@ -120,13 +165,17 @@ class OscServer:
             v.notify = self._notify
         self._threads: list[threading.Thread] = []
         self._log_forwarder = OscLogForwarder(self)
+        self._handlers = self._bind_handlers()
 
     # -- sending --------------------------------------------------------------------------------
-    def _send(self, address: str, args: tuple, to: set[Peer] | list[Peer]) -> None:
+    def _send(self, address: str, args: tuple, to: set[Peer] | list[Peer], replies: PacketReplies | None = None) -> None:
+        """Send one message to ``to``; as a reply to a packet, only within its budget (else to nobody)."""
         builder = OscMessageBuilder(address)
         for a in args:
             builder.add_arg(int(a) if isinstance(a, bool) else a)
         data = builder.build().dgram
+        if replies is not None and not replies.allow(len(data)):
+            return
         for target in to:
             try:
                 self.sock.sendto(data, target)
@@ -146,12 +195,12 @@ class OscServer:
             args = (name, SETTING_COMMAND.get(field, field), value)
         self.send_event(command, *args)
 
-    def error(self, address: str, reason: str, sender: Peer | None) -> None:
+    def error(self, address: str, reason: str, sender: Peer | None, replies: PacketReplies | None = None) -> None:
         log.debug("refused %s: %s", shorten(address) or "(packet)", reason)
         targets = set(self.clients)
         if sender is not None:
             targets.add(sender)
-        self._send(f"{PREFIX}/error", (shorten(address), reason), targets)
+        self._send(f"{PREFIX}/error", (shorten(address), reason), targets, replies)
 
     def send_status(self, extra: Peer | None = None) -> None:
         targets = set(self.clients) | ({extra} if extra else set())
@@ -192,66 +241,110 @@ class OscServer:
             self.handle(data, sender)
 
     def handle(self, data: bytes, sender: Peer) -> None:
-        """One datagram: every message in it is carried out or refused with a reason."""
+        """One datagram: every message in it is carried out or refused with a reason (within its reply budget)."""
+        replies = PacketReplies(sender, len(data))
         try:
             messages = parse_datagram(data)
         except Refused as refused:
-            self.error(refused.address, refused.reason, sender)
+            self.error(refused.address, refused.reason, sender, replies)
             return
         for address, args in messages:
             try:
-                self.carry_out(resolve(address, args, self.agents), sender)
+                self.carry_out(resolve(address, args, self.agents), replies)
             except Refused as refused:
-                self.error(refused.address, refused.reason, sender)
+                self.error(refused.address, refused.reason, sender, replies)
             except AntiphonError as exc:
-                self.error(address, str(exc), sender)
+                self.error(address, str(exc), sender, replies)
             except Exception as exc:  # noqa: BLE001 - the server never dies from a message; the bug is logged
                 log.exception("internal error on %s", shorten(address))
-                self.error(address, f"internal error ({type(exc).__name__}); nothing was changed", sender)
-
-    def carry_out(self, cmd: Command, sender: Peer) -> None:
-        if cmd.agent is None:
-            self._server_command(cmd, sender)
-            return
-        voice = self.engine.voice(cmd.agent)
-        name, address = cmd.name, cmd.entry.address_for(cmd.agent)
-        if cmd.entry.setting is not None:
-            value = cmd.values[0]
-            voice.request("config", voice.settings(**{cmd.entry.setting: bool(value) if cmd.entry.setting == "muted" else value}))
-        elif name in ("start", "stop"):
-            voice.request(name)
-        elif name in ("model", "corpus", "input"):
-            self.loader.submit(voice, name, cmd.values[0], lambda reason: self.error(address, reason, sender))
-        elif name == "record":
-            self._record(voice, bool(cmd.values[0]))
-        else:
-            raise AntiphonError(f"{name} is not handled")  # a table entry without a handler: caught by tests
-
-    def _server_command(self, cmd: Command, sender: Peer) -> None:
-        name = cmd.name
-        if name == "status":
+                self.error(address, f"internal error ({type(exc).__name__}); nothing was changed", sender, replies)
+        if replies.status:
             self.send_status(extra=sender)
-        elif name == "ping":
-            self._send(f"{PREFIX}/pong", cmd.values, [sender])
-        elif name == "register":
-            client = (sender[0], cmd.values[0])
-            if client not in self.clients and len(self.clients) >= MAX_CLIENTS:
-                raise AntiphonError(f"too many registered clients ({MAX_CLIENTS}); unregister one first")
-            self.clients.add(client)
-        elif name == "unregister":
-            client = (sender[0], cmd.values[0])
-            if client not in self.clients:
-                raise AntiphonError(f"port {cmd.values[0]} on {sender[0]} is not registered")
-            self.clients.discard(client)
-        elif name == "quit":
-            log.info("quit requested over OSC by %s:%d", *sender)
-            self.quit.set()
+        if replies.dropped:
+            log.debug("%d replies to a %d-byte packet from %s:%d not sent (over its reply budget)", replies.dropped, len(data), *sender)
+
+    def carry_out(self, cmd: Command, replies: PacketReplies) -> None:
+        """Run the handler bound to the command's table entry (settings share one)."""
+        if cmd.entry.setting is not None:
+            self._set(cmd, replies)
         else:
-            raise AntiphonError(f"{name} is not handled")
+            self._handlers[(cmd.entry.scope, cmd.name)](cmd, replies)
+
+    def _bind_handlers(self) -> dict[tuple[str, str], Callable[[Command, PacketReplies], None]]:
+        """One handler per incoming table entry that is not a setting; an entry without one is a bug."""
+        handlers = {
+            ("server", "status"): self._status, ("server", "ping"): self._ping, ("server", "register"): self._register,
+            ("server", "unregister"): self._unregister, ("server", "quit"): self._quit,
+            ("agent", "start"): self._start_or_stop, ("agent", "stop"): self._start_or_stop,
+            ("agent", "model"): self._load, ("agent", "corpus"): self._load, ("agent", "input"): self._load,
+            ("agent", "record"): self._record_command,
+        }
+        wanted = {(a.scope, a.command) for a in TABLE if a.direction == "in" and a.setting is None}
+        if wanted != set(handlers):
+            raise RuntimeError(f"OSC table entries and handlers differ: {sorted(wanted ^ set(handlers))}")
+        return handlers
+
+    # -- agent commands -------------------------------------------------------------------------
+    def _set(self, cmd: Command, replies: PacketReplies) -> None:
+        voice = self.engine.voice(cmd.agent)
+        f = SETTING_FIELDS[cmd.entry.setting]
+        voice.request("config", voice.settings(**{f.name: field_type(f)(cmd.values[0])}))
+
+    def _start_or_stop(self, cmd: Command, replies: PacketReplies) -> None:
+        self.engine.voice(cmd.agent).request(cmd.name)
+
+    def _load(self, cmd: Command, replies: PacketReplies) -> None:
+        voice, sender, address = self.engine.voice(cmd.agent), replies.sender, cmd.entry.address_for(cmd.agent)
+        path = self.readable_path(cmd.name, cmd.values[0])
+        self.loader.submit(voice, cmd.name, path, lambda reason: self.error(address, reason, sender))
+
+    def _record_command(self, cmd: Command, replies: PacketReplies) -> None:
+        self._record(self.engine.voice(cmd.agent), bool(cmd.values[0]))
+
+    def readable_path(self, what: str, sent: str) -> str:
+        """The resolved path a load of ``what`` may read: inside an allowed folder once symlinks and '..' are
+        resolved, and a folder (model, corpus) or a file (input). A missing and a forbidden path get the same
+        words, so that no client learns anything of files outside the allowed folders."""
+        if what == "input" and sent == MIC:
+            return sent
+        noun, looks_right = LOADABLE[what]
+        resolved = paths.inside_folders(sent, self.allowed_dirs)
+        try:
+            found = resolved is not None and looks_right(resolved)
+        except OSError:  # e.g. a folder it may not enter
+            found = False
+        if not found:
+            raise AntiphonError(f"no such {noun} (or not allowed): {sent}")
+        return str(resolved)
+
+    # -- server commands ------------------------------------------------------------------------
+    def _status(self, cmd: Command, replies: PacketReplies) -> None:
+        replies.status = True  # answered once, after the packet's other messages
+
+    def _ping(self, cmd: Command, replies: PacketReplies) -> None:
+        self._send(f"{PREFIX}/pong", cmd.values, [replies.sender], replies)
+
+    def _register(self, cmd: Command, replies: PacketReplies) -> None:
+        client = (replies.sender[0], cmd.values[0])
+        if client not in self.clients and len(self.clients) >= MAX_CLIENTS:
+            raise AntiphonError(f"too many registered clients ({MAX_CLIENTS}); unregister one first")
+        self.clients.add(client)
+
+    def _unregister(self, cmd: Command, replies: PacketReplies) -> None:
+        client = (replies.sender[0], cmd.values[0])
+        if client not in self.clients:
+            raise AntiphonError(f"port {cmd.values[0]} on {replies.sender[0]} is not registered")
+        self.clients.discard(client)
+
+    def _quit(self, cmd: Command, replies: PacketReplies) -> None:
+        if not self.allow_quit:
+            raise AntiphonError(QUIT_DISABLED)
+        log.info("quit requested over OSC by %s:%d", *replies.sender)
+        self.quit.set()
 
     def _record(self, voice: Voice, on: bool) -> None:
         if self.recorder is None:
-            raise AntiphonError("recording is off for this server (start it with --record-dir)")
+            raise AntiphonError(RECORD_DISABLED)
         if on:
             path = self.recorder.start(voice)
         else:

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from agent.engine.config import field_type, setting_fields, spec_of
+
 PREFIX = "/antiphon"
 AGENT = "<agent>"  # placeholder of the agent's name in agent-scoped addresses
 
@@ -74,6 +76,19 @@ def _out(command: str, args: tuple[Arg, ...], help: str) -> Address:
     return Address(command, "server", "out", args, help)
 
 
+def _setting_addresses() -> tuple[Address, ...]:
+    """One agent address per playing setting that OSC may change (``SettingSpec.osc``)."""
+    out = []
+    for f in setting_fields():
+        spec = spec_of(f)
+        if spec.osc is None:
+            continue
+        kind = field_type(f)
+        arg = Arg(spec.osc_arg, FLOAT if kind is float else INT, spec.low, spec.high, spec.unit if kind is not bool else "", spec.also)
+        out.append(_a(spec.osc, (arg,), spec.help, f.name))
+    return tuple(out)
+
+
 AGENT_NAME = Arg("agent", STRING)
 
 TABLE: tuple[Address, ...] = (
@@ -88,13 +103,7 @@ TABLE: tuple[Address, ...] = (
     _a("stop", (), "stop answering: the answer fades out over one crossfade"),
     _a("model", (Arg("path", STRING),), "load a decision model folder; keeps the corpus if it fits, else the model's own corpus"),
     _a("corpus", (Arg("path", STRING),), "load a corpus folder (its codebook must be the model's)"),
-    _a("temperature", (Arg("value", FLOAT, 0.0, 5.0),), "sampling temperature of the predicted label (0 = most likely label)", "temperature"),
-    _a("top_p", (Arg("value", FLOAT, 0.01, 1.0),), "nucleus sampling: keep the most likely labels up to this probability mass", "top_p"),
-    _a("hop", (Arg("seconds", FLOAT, 0.1, 0.5, "s", also=(0.0,)),), "decision rate: one decision and one grain slot per hop (0 = the model's own hop; uniform chunking only)", "hop_s"),
-    _a("crossfade", (Arg("ms", FLOAT, 5.0, 100.0, "ms"),), "equal-power crossfade between grains", "crossfade_ms"),
-    _a("gain", (Arg("db", FLOAT, -60.0, 12.0, "dB"),), "output gain of the answer", "gain_db"),
-    _a("mute", (Arg("on", INT, 0, 1),), "1 silences the answer (it keeps listening and deciding), 0 brings it back", "muted"),
-    _a("taboo", (Arg("grains", INT, 0, 1000),), "a grain played within this many slots is not chosen again (unless it continues the last one)", "taboo_grains"),
+    *_setting_addresses(),  # each playing setting, from its declaration in agent/engine/config.py
     _a("input", (Arg("source", STRING),), "'mic' for the live input channel, or an audio file played in a loop as the performer"),
     _a("record", (Arg("on", INT, 0, 1),), "1 starts recording input (left) and answer (right) to a WAV in the record folder, 0 stops"),
     # --- sent by the server ---------------------------------------------------------------------
@@ -141,6 +150,17 @@ def markdown() -> str:
         "agent's name (`answer` unless `antiphon serve --agent` names others). Numbers may be OSC int",
         "or float; an int argument must hold a whole number. Every refused message is answered on",
         "`/antiphon/error` with the reason, and changes nothing.",
+        "",
+        "Any local process can send to the server, so `antiphon serve` trusts no message. Model, corpus",
+        "and input paths are loaded only from inside `corpora/`, `models/`, the record folder and each",
+        "`--allow-dir DIR`, checked after symlinks and `..` are resolved (`/antiphon/event/loaded` reports",
+        "the resolved path); any other path is answered like a missing one. `/antiphon/quit` needs",
+        "`serve --allow-quit` and `/antiphon/<agent>/record` needs `--allow-record`. However many",
+        "`/antiphon/status` a packet holds, it gets one round of status; its other replies stop at twice",
+        "its size plus 512 bytes (`REPLY_FACTOR`, `REPLY_ALLOWANCE_BYTES` in `agent/osc/server.py`).",
+        "",
+        "The playing settings (crossfade to hop) are declared once, in `agent/engine/config.py`",
+        "(`EngineConfig`): this table, the patches and the `--options` of `rehearse` and `serve` come from there.",
         "",
     ]
     for title, direction in (("Client to server", "in"), ("Server to client", "out")):

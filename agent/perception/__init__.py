@@ -22,8 +22,8 @@ BACKENDS = ("dsp", "wav2vec2")
 class PerceptionConfig:
     """Which perception backend to use.
 
-    ``checkpoint``: for ``wav2vec2``, a local folder saved with ``save_pretrained`` (or a hub id
-    where a hub is reachable). ``layer``: index into the hidden states (0 = input of the first
+    ``checkpoint``: for ``wav2vec2``, a local folder saved with ``save_pretrained`` (a hub id is
+    refused: nothing is downloaded). ``layer``: index into the hidden states (0 = input of the first
     Transformer layer, -1 = last layer).
     """
 

@@ -1,8 +1,10 @@
 """Wav2Vec2 perception: any transformers Wav2Vec2 checkpoint, hidden states mean-pooled per chunk.
 
 Weights are loaded from safetensors only (``use_safetensors=True``): a folder holding only a
-pickle ``pytorch_model.bin`` is refused. A local folder is always tried first; a hub id works only
-where a hub is reachable.
+pickle ``pytorch_model.bin`` is refused. Only local folders are loaded (``local_files_only=True``):
+a hub id (or any name that is not a folder) is refused before transformers is called, so a model's
+config.json can never make Antiphon reach the network. The folder's config.json is size-checked
+first (``MAX_ARCHITECTURE``), so a hostile one cannot make the loader allocate gigabytes.
 """
 
 from __future__ import annotations
@@ -18,10 +20,15 @@ import torch
 
 from agent.audio_io import PERCEPTION_RATE_HZ
 from agent.errors import AntiphonError
+from agent.files import read_json_object
 
 log = logging.getLogger(__name__)
 
 BATCH_SIZE = 16
+# the largest Wav2Vec2 architecture loaded (wav2vec 2.0 large: 1024 wide, 24 layers, 4096 feed-forward, 512 conv channels)
+MAX_ARCHITECTURE = {"hidden_size": 2048, "num_hidden_layers": 48, "intermediate_size": 8192, "num_attention_heads": 64,
+                    "num_conv_pos_embeddings": 1024, "num_conv_pos_embedding_groups": 1024}
+MAX_CONV_LAYERS, MAX_CONV_CHANNELS = 16, 2048
 
 
 def receptive_field_samples(conv_kernel: Sequence[int], conv_stride: Sequence[int]) -> int:
@@ -90,14 +97,12 @@ class Wav2Vec2Perception:
         hf_logging.disable_progress_bar()  # a per-tensor bar on every load is noise in a CLI and a server log
 
         folder = Path(checkpoint)
-        if folder.exists():
-            _check_local_folder(folder)
+        _check_local_folder(folder, checkpoint)
         try:
-            model = Wav2Vec2Model.from_pretrained(checkpoint, use_safetensors=True)
+            model = Wav2Vec2Model.from_pretrained(str(folder), use_safetensors=True, local_files_only=True)
         except (OSError, ValueError, RuntimeError, KeyError, TypeError, SafetensorError) as exc:
-            where = "folder" if folder.exists() else "checkpoint (not a local folder; hub unreachable?)"
             reason = " ".join(str(exc).split())[:300]
-            raise AntiphonError(f"cannot load Wav2Vec2 {where} '{checkpoint}': {reason}") from exc
+            raise AntiphonError(f"cannot load Wav2Vec2 folder '{checkpoint}': {reason}") from exc
         return cls(model, checkpoint, layer, _do_normalize(folder))
 
     def identity(self) -> dict[str, Any]:
@@ -139,11 +144,15 @@ class Wav2Vec2Perception:
         return x.astype(np.float32)
 
 
-def _check_local_folder(folder: Path) -> None:
+def _check_local_folder(folder: Path, checkpoint: str) -> None:
     if not folder.is_dir():
-        raise AntiphonError(f"Wav2Vec2 checkpoint {folder} is not a folder")
+        raise AntiphonError(
+            f"cannot load Wav2Vec2 checkpoint '{checkpoint}': not a local folder (Antiphon loads only folders saved with "
+            "save_pretrained and never downloads: save the model locally and name its folder)"
+        )
     if not (folder / "config.json").is_file():
         raise AntiphonError(f"Wav2Vec2 checkpoint {folder} has no config.json")
+    _check_architecture(folder / "config.json")
     if not any(folder.glob("*.safetensors")):
         if any(folder.glob("*.bin")):
             raise AntiphonError(
@@ -151,6 +160,20 @@ def _check_local_folder(folder: Path) -> None:
                 "never loads; re-save it with save_pretrained(..., safe_serialization=True)"
             )
         raise AntiphonError(f"Wav2Vec2 checkpoint {folder} has no model.safetensors")
+
+
+def _check_architecture(path: Path) -> None:
+    """The sizes in a Wav2Vec2 config.json, bounded before transformers allocates anything."""
+    config = read_json_object(path, "Wav2Vec2 config")
+    for key, high in MAX_ARCHITECTURE.items():
+        value = config.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= high):
+            raise AntiphonError(f"{path}: '{key}' must be an integer in 1..{high}, got {value!r}"[:300])
+    conv = config.get("conv_dim", [])
+    if not isinstance(conv, list) or len(conv) > MAX_CONV_LAYERS or not all(
+        isinstance(c, int) and not isinstance(c, bool) and 1 <= c <= MAX_CONV_CHANNELS for c in conv
+    ):
+        raise AntiphonError(f"{path}: 'conv_dim' must be at most {MAX_CONV_LAYERS} integers in 1..{MAX_CONV_CHANNELS}")
 
 
 def _do_normalize(folder: Path) -> bool:

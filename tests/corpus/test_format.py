@@ -1,6 +1,7 @@
 """Corrupt, foreign and tampered corpus files are refused with a one-line error naming the file."""
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -130,3 +131,17 @@ def test_audio_path_escaping_the_folder(corpus_copy: Path) -> None:
     data["pieces"][0]["audio"] = "../../etc/passwd"
     (corpus_copy / "manifest.json").write_text(json.dumps(data))
     _refused(corpus_copy, r"must stay inside the corpus folder")
+
+
+@pytest.mark.parametrize(("key", "value", "message"), [
+    ("audio_rate_hz", "22050", "audio_rate_hz"),
+    ("audio_rate_hz", 10, "audio_rate_hz"),
+    ("chunking", {"mode": "uniform", "hop_s": "x"}, "chunking field 'hop_s'"),
+    ("chunking", {"mode": 3}, "chunking field 'mode'"),
+    ("chunking", {"mode": "uniform", "hop_s": 9.0}, "hop_s must be between"),
+])
+def test_manifest_rates_and_chunking_are_checked_in_one_line(corpus_copy: Path, key: str, value: object, message: str) -> None:
+    data = json.loads((corpus_copy / "manifest.json").read_text())
+    data[key] = value
+    (corpus_copy / "manifest.json").write_text(json.dumps(data))
+    _refused(corpus_copy, re.escape(message))

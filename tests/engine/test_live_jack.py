@@ -58,7 +58,7 @@ def test_live_answer_through_jack(trained: Path, tone_corpus: Path, session_tone
     # that straddles a crossfaded joint (20 ms every 250 ms slot) is a mix of two grains and does not
     # match, so about a fifth of them are expected to fail: at least half must match.
     bundle, corpus, perception = load_agent_parts(trained, tone_corpus)
-    memory = np.concatenate([resample(a, corpus.audio_rate_hz, RATE_HZ) for a in corpus.audio])
+    memory = np.concatenate([read_mono(corpus.path / p["audio"], RATE_HZ)[0] for p in corpus.manifest["pieces"]])
     energy = np.concatenate([[0.0], np.cumsum(memory.astype(np.float64) ** 2)])
     found = loud = 0
     for start in np.linspace(0, len(answer) - 1440, 24).astype(int):

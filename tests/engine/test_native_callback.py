@@ -91,20 +91,31 @@ def test_voices_mix_into_their_own_channels() -> None:
     np.testing.assert_array_equal(c.in_ring[:200], block[:, 0])
 
 
-def test_input_file_loops_and_replaces_the_input_channel() -> None:
+def test_a_streamed_input_file_replaces_the_input_channel_and_starves_to_silence() -> None:
     v = _Voice(0, 0)
     engine = _engine([v], channels=1)
-    samples = np.arange(1, 71, dtype=np.float32)  # 70 samples, looped over 3 blocks of 50
-    descriptor = source(samples)
+    ring = np.zeros(64, np.float32)
+    descriptor = source(ring)
     v.state.source = descriptor
     out = np.zeros((50, 1), np.float32)
-    for b in _blocks(50, 1, 3):
-        run_callback(engine, b, out)
-    np.testing.assert_array_equal(v.in_ring[:150], np.resize(samples, 150))
+    signal = np.arange(1, 121, dtype=np.float32)
+    ring[:64] = signal[:64]
+    descriptor.written = 64  # the worker wrote 64 samples
+    run_callback(engine, _blocks(50, 1, 1)[0], out)
+    np.testing.assert_array_equal(v.in_ring[:50], signal[:50])
+    assert v.state.file_pos == 50 and v.state.starved == 0
+    ring[:50] = signal[64:114]  # the ring wraps: samples 64..113 land where 0..49 were taken
+    descriptor.written = 114
+    run_callback(engine, _blocks(50, 1, 1)[0], out)
+    np.testing.assert_array_equal(v.in_ring[50:100], signal[50:100])
+    run_callback(engine, _blocks(50, 1, 1)[0], out)  # only 14 written samples left: the rest is silence, counted
+    np.testing.assert_array_equal(v.in_ring[100:150], np.concatenate([signal[100:114], np.zeros(36, np.float32)]))
+    assert v.state.file_pos == 114 and v.state.starved == 1
     v.state.source = ffi.NULL  # back to the input channel
     mic = _blocks(50, 1, 1, seed=3)[0]
     run_callback(engine, mic, out)
     np.testing.assert_array_equal(v.in_ring[150:200], mic[:, 0])
+    assert v.state.file_pos == 0 and v.state.starved == 1  # the position belongs to the source playing
 
 
 @pytest.mark.parametrize(("flags", "counted"), [(0x1, 1), (0x2, 1), (0x4, 1), (0x8, 0), (0x10, 0), (0x0, 0)])

@@ -13,7 +13,7 @@ import soundfile as sf
 from agent.audio_io import PERCEPTION_RATE_HZ, read_mono
 from agent.engine.agent import AnswerAgent, load_agent_parts
 from agent.engine.config import EngineConfig
-from agent.engine.rehearsal import run_rehearsal
+from agent.engine.rehearsal import BLOCK_SAMPLES, run_rehearsal
 
 
 def agent_for(trained: Path, tone_corpus: Path, **config) -> AnswerAgent:
@@ -38,11 +38,18 @@ def test_the_answer_is_made_of_corpus_grains(trained: Path, tone_corpus: Path, s
     result = run_rehearsal(agent, take)
     assert np.sqrt(np.mean(result.answer**2)) > 0.01  # not silent
     g = agent.corpus.grains
+    audio = [read_mono(agent.corpus.path / p["audio"])[0] for p in agent.corpus.manifest["pieces"]]  # as decoded from the files
     xf = int(0.010 * result.rate_hz)
-    cursor = int(round(result.steps[0].time_s * result.rate_hz))
-    assert np.all(result.answer[:cursor] == 0)  # before the first decision: nothing to answer yet
-    for step in result.steps[:-1]:
-        source = agent.corpus.audio[g.piece[step.grain]][g.start_sample[step.grain] : g.end_sample[step.grain]]
+    first = result.slot_starts[0]
+    lead = int(round(agent.config.output_lead_ms * 1e-3 * result.rate_hz))
+    block = int(round(BLOCK_SAMPLES * result.rate_hz / PERCEPTION_RATE_HZ))
+    late = first - (int(round(result.steps[0].time_s * result.rate_hz)) + lead)
+    assert 0 <= late < block  # one lead after the input block that completed the deciding chunk
+    assert np.all(result.answer[:first] == 0)  # before the first decision: nothing to answer yet
+    cursor = first
+    for step, start in zip(result.steps[:-1], result.slot_starts[:-1]):
+        assert start == cursor  # slots follow one another without a gap
+        source = audio[g.piece[step.grain]][g.start_sample[step.grain] : g.end_sample[step.grain]]
         played = result.answer[cursor : cursor + len(source)]
         np.testing.assert_array_equal(played[xf:], source[xf : len(played)])  # after the crossfade: the grain itself
         cursor += len(source)

@@ -49,3 +49,33 @@ def test_contiguous_grains_reproduce_the_recording_exactly() -> None:
 def test_equal_power_fades() -> None:
     r = GrainRenderer(tones(), *grains(4000), crossfade_samples=400)
     np.testing.assert_allclose(r.fade_in**2 + r.fade_out**2, 1.0, atol=1e-6)
+
+
+def grains_to_the_end(hop: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Grains covering each piece up to its last sample."""
+    starts = np.arange(0, RATE * 2, hop)
+    return np.repeat([0, 1], len(starts)), np.tile(starts, 2), np.tile(starts + hop, 2)
+
+
+def test_a_slot_longer_than_the_last_grain_of_a_piece_is_not_cut_short() -> None:
+    hop = RATE // 4
+    piece, start, end = grains_to_the_end(hop)
+    renderer = GrainRenderer(tones(), piece, start, end, crossfade_samples=int(0.01 * RATE))
+    renderer.set_slot(int(0.3 * RATE))  # a hop of 0.3 s over grains of 0.25 s
+    last = int(np.nonzero(piece == 0)[0][-1])
+    slot = renderer.render(last, contiguous=False)
+    assert len(slot) == int(0.3 * RATE)
+    assert np.abs(slot[-int(0.06 * RATE) :]).reshape(-1, 80).max(axis=1).min() > 0.1  # sound to its very end
+    np.testing.assert_array_equal(renderer.peek(last), tones()[0][-int(0.3 * RATE) :])  # it ends where the piece ends
+
+
+def test_the_continuation_after_a_piece_ends_is_its_last_grain_again() -> None:
+    hop = RATE // 4
+    piece, start, end = grains_to_the_end(hop)
+    renderer = GrainRenderer(tones(), piece, start, end, crossfade_samples=int(0.01 * RATE))
+    audio = tones()[1]
+    n = len(audio)
+    after = renderer.continuation(1, n - 100, 2 * hop + 100)
+    np.testing.assert_array_equal(after[:100], audio[n - 100 :])
+    np.testing.assert_array_equal(after[100 : 100 + hop], audio[n - hop :])  # the last grain, then again
+    np.testing.assert_array_equal(after[100 + hop :], audio[n - hop :])

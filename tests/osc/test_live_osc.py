@@ -39,7 +39,8 @@ def test_two_agents_survive_fuzz_and_flood_with_no_xruns(trained: Path, tone_cor
         with open(serve_log, "w") as log_file:  # noqa: SIM115 - the server keeps its own descriptor; a pipe nobody reads would block it
             serve = subprocess.Popen(
                 [sys.executable, "-m", "agent", "serve", "--device", "system", "--channels", "2", "--osc-port", "0", "--reply-port", "0",
-                 "--record-dir", str(tmp_path / "rec"), "--status-every-s", "1", "--wait-for-start",
+                 "--record-dir", str(tmp_path / "rec"), "--allow-record", "--allow-quit", "--allow-dir", str(tmp_path),
+                 "--allow-dir", str(session_tone_pairs), "--status-every-s", "1", "--wait-for-start",
                  *[arg for spec in agents for arg in ("--agent", spec)]],
                 stdout=subprocess.DEVNULL, stderr=log_file, env=jack.env,
             )

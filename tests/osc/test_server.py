@@ -17,6 +17,7 @@ from agent.engine.voice import VoiceSpec
 from agent.osc.server import STATUS_LINE, OscLogForwarder, OscServer
 from agent.osc.table import TABLE
 from agent.serving import AgentSpec, build_engine
+from tests.osc.conftest import osc_server
 from tests.osc.osc_client import Replies, send_windowed
 
 
@@ -144,9 +145,10 @@ def test_log_lines_reach_registered_clients(server, tone_corpus: Path, tmp_path:
     srv, client = server
     client.send("/antiphon/register", client.port)
     client.receive(0.3)
-    client.send("/antiphon/answer/corpus", str(tmp_path / "missing"))
+    (tmp_path / "empty").mkdir()
+    client.send("/antiphon/answer/corpus", str(tmp_path / "empty"))  # a folder the loader refuses (a missing one: the server)
     level, message = client.wait_for("/antiphon/log", where=lambda args: "refused corpus" in args[1])
-    assert level == "WARNING" and "missing" in message
+    assert level == "WARNING" and "manifest.json: missing" in message
     client.send("/antiphon/answer/corpus", str(tone_corpus))
     assert client.wait_for("/antiphon/log", timeout_s=30, where=lambda args: "loaded" in args[1]) == [
         "INFO", f"agent answer: corpus {tone_corpus} loaded, in use from its next chunk"]
@@ -222,3 +224,105 @@ def test_a_busy_port_is_refused_in_one_line(server) -> None:
     srv, _ = server
     with pytest.raises(AntiphonError, match=f"cannot listen for OSC on 127.0.0.1:{srv.address[1]}"):
         OscServer(srv.engine, port=srv.address[1], reply_port=None)
+
+
+def bundle_of(messages: list[bytes]) -> bytes:
+    from pythonosc.osc_bundle_builder import IMMEDIATELY
+
+    out = b"#bundle\x00" + struct.pack(">Q", IMMEDIATELY)
+    for m in messages:
+        out += struct.pack(">i", len(m)) + m
+    return out
+
+
+def received(client, quiet_s: float = 0.5, timeout_s: float = 5.0) -> list[bytes]:  # noqa: ANN001
+    """Every datagram that reaches the client until ``quiet_s`` pass without one."""
+    out: list[bytes] = []
+    end = time.monotonic() + timeout_s
+    client.sock.settimeout(quiet_s)
+    while time.monotonic() < end:
+        try:
+            out.append(client.sock.recvfrom(65536)[0])
+        except TimeoutError:
+            break
+    return out
+
+
+def addresses(datagrams: list[bytes]) -> list[str]:
+    from pythonosc.osc_packet import OscPacket
+
+    return [m.message.address for d in datagrams for m in OscPacket(d).messages]
+
+
+def test_a_bundle_of_status_requests_is_not_amplified(server) -> None:
+    """The issue: a bundle of 290 /status returned 2.7 times its size, to an address anyone can write as its sender."""
+    from agent.osc.server import REPLY_FACTOR
+    from tests.osc.osc_client import message
+
+    srv, client = server
+    packet = bundle_of([message("/antiphon/status")] * 290)
+    assert len(packet) <= 8192  # one packet the server parses
+    client.send_raw(packet)
+    got = received(client)
+    assert sum(map(len, got)) <= REPLY_FACTOR * len(packet), (sum(map(len, got)), len(packet))
+    assert sorted(addresses(got)) == ["/antiphon/status"] * 2  # one status per agent: the requests are answered once
+
+
+def test_a_bundle_of_refused_messages_is_not_amplified(server) -> None:
+    from agent.osc.server import REPLY_ALLOWANCE_BYTES, REPLY_FACTOR
+    from tests.osc.osc_client import message
+
+    srv, client = server
+    packet = bundle_of([message("/x")] * 600)  # each answered by an error 6 times its size
+    client.send_raw(packet)
+    got = received(client)
+    assert 0 < sum(map(len, got)) <= REPLY_FACTOR * len(packet) + REPLY_ALLOWANCE_BYTES, (sum(map(len, got)), len(packet))
+    assert set(addresses(got)) == {"/antiphon/error"}
+    client.send("/x")  # a tiny packet still gets its error (the allowance)
+    assert client.wait_for("/antiphon/error")[1] == "unknown address (every address starts with /antiphon/)"
+
+
+def test_a_bundle_of_pings_is_all_answered(server) -> None:
+    from tests.osc.osc_client import message
+
+    srv, client = server
+    # 100: their datagrams fit the client's default receive buffer (a pong is no larger than its ping)
+    client.send_raw(bundle_of([message("/antiphon/ping", i) for i in range(100)]))
+    assert addresses(received(client)) == ["/antiphon/pong"] * 100
+
+
+def test_quit_and_record_are_refused_unless_enabled(trained: Path, tone_corpus: Path, tmp_path: Path) -> None:
+    with osc_server(trained, tone_corpus) as (srv, client):
+        client.send("/antiphon/quit")
+        assert client.wait_for("/antiphon/error") == ["/antiphon/quit", "quit is disabled on this server (start antiphon serve with --allow-quit)"]
+        client.send("/antiphon/answer/record", 1)
+        assert client.wait_for("/antiphon/error") == [
+            "/antiphon/answer/record", "recording is disabled on this server (start antiphon serve with --allow-record)"]
+        client.send("/antiphon/ping", 3)
+        assert client.wait_for("/antiphon/pong") == [3]
+        assert not srv.quit.is_set() and srv.recorder is None
+
+
+def test_paths_outside_the_allowed_folders_are_answered_like_missing_ones(trained: Path, tone_corpus: Path, tmp_path: Path) -> None:
+    """Over OSC any local process could make the server read or probe any file: /etc/shadow answered
+    otherwise than a missing file. Now the answer is the same for both, and nothing is read."""
+    allowed = tmp_path / "allowed"
+    allowed.mkdir()
+    (allowed / "escape").symlink_to("/etc")
+    (allowed / "shadow.wav").symlink_to("/etc/shadow")
+    (allowed / "model").symlink_to(trained)  # a link out of the allowed folders is followed before the check
+    sent = ["/etc", "/etc/shadow", "/etc/passwd", "/no/such/place", f"{allowed}/../../../../../etc", f"{allowed}/escape", f"{allowed}/escape/passwd",
+            f"{allowed}/shadow.wav", f"{allowed}/model", f"{allowed}/missing", "../../../../../../../../etc/passwd", str(trained), "mic/../../etc"]
+    with osc_server(trained, tone_corpus, allowed_dirs=(allowed, tone_corpus.parent)) as (srv, client):
+        client.send("/antiphon/register", client.port)
+        voice = srv.engine.voice("answer")
+        old = voice.agent
+        for what, noun in (("model", "model folder"), ("corpus", "corpus folder"), ("input", "input file")):
+            for path in sent:
+                client.send(f"/antiphon/answer/{what}", path)
+                assert client.wait_for("/antiphon/error") == [f"/antiphon/answer/{what}", f"no such {noun} (or not allowed): {path}"]
+        assert voice.agent is old
+        client.send("/antiphon/answer/corpus", str(tone_corpus))  # inside an allowed folder: loaded
+        assert client.wait_for("/antiphon/event/loaded", timeout_s=30) == ["answer", "corpus", str(tone_corpus)]
+        client.send("/antiphon/answer/input", "mic")
+        assert client.wait_for("/antiphon/event/loaded", timeout_s=30) == ["answer", "input", "mic"]

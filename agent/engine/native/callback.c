@@ -21,16 +21,20 @@ static void take_input(antiphon_voice *v, const float *input, int64_t frames, in
     const antiphon_source *source = __atomic_load_n(&v->source, __ATOMIC_ACQUIRE);
     if (source != v->playing) {
         v->playing = source;
-        v->file_pos = 0;
+        __atomic_store_n(&v->file_pos, 0, __ATOMIC_RELEASE);
     }
-    if (source != NULL && source->length > 0) {
-        int64_t p = v->file_pos % source->length;
-        for (int64_t i = 0; i < frames; i++) {
-            v->in_ring[(w + i) % cap] = source->samples[p];
-            if (++p == source->length)
-                p = 0;
-        }
-        v->file_pos = p;
+    if (source != NULL) {
+        /* streamed: take what the worker has written, silence (and a count) if it fell behind */
+        const int64_t p = v->file_pos;
+        int64_t n = __atomic_load_n(&source->written, __ATOMIC_ACQUIRE) - p;
+        n = n < 0 ? 0 : (n > frames ? frames : n);
+        for (int64_t i = 0; i < n; i++)
+            v->in_ring[(w + i) % cap] = source->ring[(p + i) % source->length];
+        for (int64_t i = n; i < frames; i++)
+            v->in_ring[(w + i) % cap] = 0.0f;
+        if (n < frames)
+            v->starved++;
+        __atomic_store_n(&v->file_pos, p + n, __ATOMIC_RELEASE);
     } else if (input != NULL) {
         const float *src = input + v->input_channel;
         for (int64_t i = 0; i < frames; i++)

@@ -2,17 +2,18 @@
  * Parsed by cffi (agent/engine/native/library.py) and compiled with callback.c: keep it plain C
  * declarations, no #include, no #ifdef.
  *
- * Ownership: the callback writes in_write, out_read, underruns, playing, file_pos, blocks and the
- * engine counters; the worker writes out_write, scheduled and source. Each side publishes with a
- * release store and reads the other's fields with an acquire load. A source is immutable once
- * published; the worker keeps a replaced one alive until `blocks` has advanced twice (the callback
- * loads `source` once at the start of each block).
+ * Ownership: the callback writes in_write, out_read, underruns, playing, file_pos, starved, blocks
+ * and the engine counters; the worker writes out_write, scheduled, source and a source's written.
+ * Each side publishes with a release store and reads the other's fields with an acquire load. A
+ * source's ring and length never change once published; the worker keeps a replaced one alive
+ * until `blocks` has advanced twice (the callback loads `source` once at the start of each block).
  */
 #define ANTIPHON_MAX_VOICES 16
 
 typedef struct antiphon_source {
-    const float *samples;         /* an input file at the stream rate, played in a loop */
-    int64_t length;               /* > 0 */
+    const float *ring;            /* an input file streamed at the stream rate: a ring the worker fills */
+    int64_t length;               /* ring capacity, > 0 */
+    int64_t written;              /* worker: samples written into the ring since the source began */
 } antiphon_source;
 
 typedef struct antiphon_voice {
@@ -28,7 +29,8 @@ typedef struct antiphon_voice {
     int32_t output_channel;
     const antiphon_source *source;  /* worker: the input file to play, NULL for the input channel */
     const antiphon_source *playing; /* callback: the source of the last block */
-    int64_t file_pos;             /* callback: position in playing->samples */
+    int64_t file_pos;             /* callback: samples of `playing` taken since it began (published) */
+    int64_t starved;              /* callback: blocks that found less of the input file than they needed */
     int64_t blocks;               /* callback: blocks processed since the voice was made */
 } antiphon_voice;
 

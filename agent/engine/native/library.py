@@ -112,9 +112,12 @@ def engine_state(channels: int, voices: list):  # noqa: ANN201 - cdata 'antiphon
     return state
 
 
-def source(samples: np.ndarray):  # noqa: ANN201 - cdata 'antiphon_source *'
-    """An input-file descriptor for a voice's ``source``; the caller keeps ``samples`` alive."""
-    return ffi.new("antiphon_source *", {"samples": float_pointer(samples), "length": len(samples)})
+def source(ring: np.ndarray):  # noqa: ANN201 - cdata 'antiphon_source *'
+    """A streamed input file's descriptor over its ring (nothing written yet) for a voice's
+    ``source``; the caller keeps ``ring`` alive (agent/engine/input_stream.py fills it)."""
+    if len(ring) == 0:
+        raise ValueError("an input ring needs at least one sample")
+    return ffi.new("antiphon_source *", {"ring": float_pointer(ring), "length": len(ring), "written": 0})
 
 
 def run_callback(engine, indata: np.ndarray, outdata: np.ndarray, status_flags: int = 0) -> int:  # noqa: ANN001 - cdata 'antiphon_engine *'

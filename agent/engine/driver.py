@@ -1,0 +1,225 @@
+"""One agent driver for live and rehearsal: performer audio in, answer slots placed on an output clock.
+
+``AgentDriver.push(block)`` cuts the performer's 16 kHz audio into chunks, lets the agent decide
+each one and writes each answer slot on an ``OutputClock``: live, the voice's output ring ahead of
+the sound card's play head; in rehearsal, an array on the file's clock. Both go through the same
+policy, so a rehearsal previews what live plays:
+
+- **lead**: the first slot after a start lands ``output_lead_ms`` after the play head; the next
+  slots follow one another without gaps;
+- **continuation**: after every slot the grain's own recording goes on being written (one slot
+  ahead, more after a change), so a late decision never leaves silence;
+- **late decisions**: a slot that would begin within ``margin`` of the play head (or behind it)
+  cannot be written. The continuation already there is kept and committed up to ``lead`` ahead of
+  the play head, then the chunk is decided there (or skipped when more chunks wait in the same
+  push: the worker is catching up). Only when the continuation has run out too does the driver
+  re-anchor one lead ahead of the play head (a "resync");
+- **live changes**: ``apply`` (settings, a new hop) and ``swap`` (a new agent: model, corpus)
+  keep the stream going: the chunker hands its pending samples over, the continuation is written
+  far enough to cover the first decision at the new rate, and the new agent's first grain fades in
+  over the old one's continuation. A swap over the same corpus keeps the selection history.
+
+The driver knows an agent only through ``DrivenAgent``: chunking, settings, one decision per
+chunk that returns a slot of audio, and what plays on after it (a ``Continuation``). The
+concatenative ``AnswerAgent`` (label models and listeners) is one kind; another kind (an arranger
+playing notes) plugs in by providing the same.
+
+Thread ownership: a driver belongs to the thread that calls ``push`` (the voice's worker, or the
+rehearsal loop); control threads reach it only through the voice's command queue.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from agent.chunking import Chunk, StreamingChunker
+from agent.engine.agent import Continuation, StepResult
+from agent.engine.config import EngineConfig
+
+
+class DrivenAgent(Protocol):
+    """What the driver needs of an agent kind (``agent.engine.agent.AnswerAgent`` is one)."""
+
+    chunker: StreamingChunker  # cuts the performer's 16 kHz audio into decision chunks
+    config: EngineConfig
+    output_rate_hz: int
+
+    @property
+    def hop_output_samples(self) -> int:
+        """The length of one slot at the output rate."""
+
+    def reset(self) -> None:
+        """A new performance: fresh chunker and decision state."""
+
+    def apply(self, config: EngineConfig) -> None:
+        """New settings between chunks (already checked); a new hop gives a new ``chunker``."""
+
+    def take_history(self, previous: "DrivenAgent") -> None:
+        """Go on from the agent it replaces live (what it played, if it can use that)."""
+
+    def resume_from(self, continuation: Continuation | None, offset: int) -> None:
+        """Before a decision: what played last is ``continuation`` from ``offset`` samples on (None:
+        silence); the next slot joins it."""
+
+    def step_chunk(self, chunk: Chunk) -> StepResult:
+        """Decide one chunk; ``StepResult.audio`` is the slot, levelled."""
+
+    def continuation(self) -> Continuation | None:
+        """What plays on after the last slot (None: silence)."""
+
+    def steady_level(self) -> float:
+        """The output level the settings ask for."""
+
+
+class OutputClock(Protocol):
+    """Where answer slots are written, on an output sample clock."""
+
+    margin_samples: int  # how far after the play head a write still lands in time
+
+    def play_head(self) -> int:
+        """The next output sample to be played."""
+
+    def write(self, start: int, audio: np.ndarray) -> None:
+        """Write ``audio`` from output sample ``start`` (never before play_head() + margin)."""
+
+    def schedule_end(self, end: int) -> None:
+        """Everything before ``end`` is written (live: the callback counts underruns past it)."""
+
+
+@dataclass(frozen=True)
+class Slot:
+    """One chunk's place in the output: its decision, or None when a late decision was skipped."""
+
+    start: int
+    step: StepResult | None
+
+
+class AgentDriver:
+    """Drives one agent on an output clock (see the module docstring)."""
+
+    def __init__(self, agent: DrivenAgent, clock: OutputClock) -> None:
+        self.agent = agent
+        self.clock = clock
+        self.skipped = 0
+        self.resyncs = 0
+        self.cursor: int | None = None  # where the next slot begins
+        self.scheduled_end = 0  # the end of what is written (slots and continuation)
+        self._source: Continuation | None = None  # what plays after the cursor until the next decision
+        self._offset = 0  # where the cursor is in it
+        self._committed = False  # the continuation played on (or the agent changed) since the last decision
+
+    # -- performance ---------------------------------------------------------------------------
+    def start(self) -> None:
+        """A new performance: fresh agent state; the first slot lands one lead after the play head."""
+        self.agent.reset()
+        self.cursor = None
+        self._source, self._offset = None, 0
+        self._committed = False
+
+    def stop(self, end: int) -> None:
+        """The performance stopped; what is written ends at ``end`` (the voice fades it out)."""
+        self.cursor = None
+        self.scheduled_end = end
+        self._source, self._offset = None, 0
+
+    def push(self, block: np.ndarray) -> list[Slot]:
+        """Performer audio at 16 kHz, any block size -> the slots of the chunks it completed."""
+        return self._answer_all(self.agent.chunker.push(block))
+
+    # -- live changes --------------------------------------------------------------------------
+    def apply(self, config: EngineConfig) -> list[Slot]:
+        """New settings (checked by ``agent.check``); a new hop keeps the stream going."""
+        old_chunker = self.agent.chunker
+        self.agent.apply(config)
+        return self._after_change(old_chunker)
+
+    def swap(self, new: DrivenAgent) -> list[Slot]:
+        """Play with ``new`` from the next chunk (a model or corpus loaded live); ``new`` has the
+        voice's settings applied already. The old grain's recording goes on until its first decision."""
+        old = self.agent
+        new.take_history(old)
+        self.agent = new
+        self._committed = True  # the new agent's first slot joins the old one's continuation
+        return self._after_change(old.chunker)
+
+    def _after_change(self, old_chunker) -> list[Slot]:  # noqa: ANN001 - agent.chunking.StreamingChunker
+        chunks = self.agent.chunker.take_over(old_chunker) if self.agent.chunker is not old_chunker else []
+        if self.cursor is None:
+            return []  # not performing: nothing to answer
+        # cover the first decision at the new rate: one hop of input from now, then one lead
+        self._cover(self.clock.play_head() + self.agent.hop_output_samples + self._lead() + 2 * self.clock.margin_samples)
+        return self._answer_all(chunks)
+
+    # -- placing slots -------------------------------------------------------------------------
+    def _lead(self) -> int:
+        return max(int(round(self.agent.config.output_lead_ms * 1e-3 * self.agent.output_rate_hz)), self.clock.margin_samples)
+
+    def _answer_all(self, chunks: list[Chunk]) -> list[Slot]:
+        return [self._answer(chunk, decide=i == len(chunks) - 1) for i, chunk in enumerate(chunks)]
+
+    def _answer(self, chunk: Chunk, decide: bool) -> Slot:
+        head = self.clock.play_head()
+        lead = self._lead()
+        if self.cursor is None:
+            self._anchor(head, lead)
+        elif self.cursor < head + self.clock.margin_samples:
+            if self.scheduled_end >= head + lead:
+                # the continuation already written plays on: commit it in whole slots (a slot that
+                # is a grain keeps the recording's grain boundaries) to one lead or more ahead
+                slot = max(self.agent.hop_output_samples, 1)
+                self._commit(-(-(head + lead - self.cursor) // slot) * slot)
+            else:
+                self.resyncs += 1  # it ran out too: start again one lead ahead
+                self._anchor(head, lead)
+            if not decide:
+                self.skipped += 1
+                self._cover(self.cursor + self.agent.hop_output_samples)
+                return Slot(self.cursor, None)
+        return Slot(self.cursor, self._decide(chunk))
+
+    def _anchor(self, head: int, lead: int) -> None:
+        """Silence until one lead after the play head; the next grain fades in from it."""
+        begin = max(head, min(self.scheduled_end, head + lead)) if self.cursor is not None else head
+        self.cursor = head + lead
+        self._source, self._offset = None, 0
+        if self.cursor > begin:
+            self.clock.write(begin, np.zeros(self.cursor - begin, dtype=np.float32))
+        self.scheduled_end = self.cursor
+        self._committed = True
+
+    def _commit(self, samples: int) -> None:
+        """The next ``samples`` after the cursor play the continuation (written on if need be)."""
+        self._cover(self.cursor + samples)
+        self.cursor += samples
+        self._offset += samples
+        self._committed = True
+
+    def _decide(self, chunk: Chunk) -> StepResult:
+        agent = self.agent
+        if self._committed:
+            agent.resume_from(self._source, self._offset)
+            self._committed = False
+        step = agent.step_chunk(chunk)
+        self.clock.write(self.cursor, step.audio)
+        self.cursor += len(step.audio)
+        self._source, self._offset = agent.continuation(), 0
+        self.scheduled_end = self.cursor
+        self._cover(self.cursor + len(step.audio))
+        return step
+
+    def _cover(self, until: int) -> None:
+        """Write the continuation on until output sample ``until``."""
+        begin = max(self.scheduled_end, self.clock.play_head() + self.clock.margin_samples)
+        if until <= begin or self.cursor is None:
+            return
+        offset = self._offset + begin - self.cursor
+        if self._source is None:
+            audio = np.zeros(until - begin, dtype=np.float32)
+        else:
+            audio = self._source.audio(offset, until - begin) * np.float32(self.agent.steady_level())
+        self.clock.write(begin, audio)
+        self.scheduled_end = until
+        self.clock.schedule_end(until)
