@@ -14,7 +14,7 @@ from agent import __version__, paths
 from agent.decision.config import DecisionConfig, ListenerConfig, TrainConfig
 from agent.demo.pop909_config import Pop909PairsConfig as Pop909Defaults
 from agent.engine.config import EngineConfig
-from agent.perception.compare import KINDS, CompareConfig
+from agent.studies.perception_comparison import KINDS, CompareConfig
 from agent.perception.pretrain_config import PretrainConfig
 from agent.perception.small_wav2vec2 import SmallWav2Vec2Config
 from agent.errors import AntiphonError
@@ -110,7 +110,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     chunking = ChunkingConfig(hop_s=0.25)
     if shipped:
         from agent.decision.checkpoint import load_model
-        from agent.decision.pairs_labels import model_perception_config
+        from agent.model_loader import model_perception_config
 
         bundle = load_model(model)
         perception = model_perception_config(bundle)  # the shipped model's own (the small Wav2Vec2)
@@ -162,7 +162,8 @@ def cmd_pretrain_perception(args: argparse.Namespace) -> int:
 
 def cmd_compare_perception(args: argparse.Namespace) -> int:
     from agent.files import write_json
-    from agent.perception.compare import compare_backends, markdown_table, verdicts
+    from agent.perception.model_card import markdown_table
+    from agent.studies.perception_comparison import compare_backends, verdicts
     from agent.perception.model_card import COMPARISON_FILE, write_perception_card
 
     check_output_place(Path(args.work), "--work")
@@ -226,8 +227,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from agent.decision.data import step_sequence
     from agent.decision.evaluate import TrainingCounts, best_trivial, evaluate, format_table, write_report
     from agent.decision.pairs_labels import label_pairs
+    from agent.model_loader import model_perception
     from agent.decision.train import corpus_sequences
-    from agent.engine.grain_selection import GrainSelector
+    from agent.playback.grain_selection import GrainSelector
     from agent.pairs import renderings_of
 
     if args.update_card and (args.no_listening or args.all_pieces):
@@ -242,7 +244,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     def sequences_of(b, labelled) -> list:
         return [step_sequence(lp.name, lp.source_labels, lp.target_labels, b.config.anticipation_chunks, b.config.start_token) for lp in labelled]
 
-    labelled = label_pairs(bundle, Path(args.pairs), args.source, args.target, all_pieces=args.all_pieces)
+    labelled = label_pairs(bundle, model_perception(bundle), Path(args.pairs), args.source, args.target, all_pieces=args.all_pieces)
     sequences = sequences_of(bundle, labelled)
     excluded = renderings_of([s.name for s in sequences], corpus.piece_names)  # every rendering of an evaluated piece's work
     train_pieces = [i for i in range(len(corpus.piece_names)) if corpus.piece_split(i) != "heldout" and i not in excluded]
@@ -253,7 +255,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         other = load_model(Path(args.compare))
         if other.kind != "labels":
             raise AntiphonError(f"--compare takes a label model; {other.path} is a {other.kind}")
-        extra[f"compare:{other.path.name}"] = (other.model, sequences_of(other, label_pairs(other, Path(args.pairs), args.source, args.target, all_pieces=args.all_pieces)))
+        extra[f"compare:{other.path.name}"] = (other.model, sequences_of(other, label_pairs(other, model_perception(other), Path(args.pairs), args.source, args.target, all_pieces=args.all_pieces)))
     predictions, model_grains, runs = None, None, None
     if bundle.kind == "listener":
         from agent.decision.listener_decisions import listener_decisions
@@ -342,17 +344,26 @@ def _engine_config(args: argparse.Namespace) -> EngineConfig:
 def cmd_rehearse(args: argparse.Namespace) -> int:
     from agent.engine.agent import AnswerAgent, load_agent_parts
 
+    from agent.audio_io import audio_info
+    from agent.listening.take_process import TakeListening
+
     config = _engine_config(args)  # refuse bad settings before loading anything
     check_output_place(Path(args.out))
-    bundle, corpus, perception = load_agent_parts(Path(args.model), Path(args.corpus) if args.corpus else None)
-    agent = AnswerAgent(bundle, corpus, perception, config, exclude_pieces=tuple(args.exclude_piece))
-    return _rehearse(agent, Path(args.input), Path(args.out))
+    audio_info(Path(args.input))  # a missing or unreadable take is refused before anything starts
+    listening = TakeListening.start(Path(args.input))  # analyses the take on the other core meanwhile
+    try:
+        bundle, corpus, perception = load_agent_parts(Path(args.model), Path(args.corpus) if args.corpus else None)
+        agent = AnswerAgent(bundle, corpus, perception, config, exclude_pieces=tuple(args.exclude_piece))
+    except BaseException:
+        listening.cancel()
+        raise
+    return _rehearse(agent, Path(args.input), Path(args.out), listening)
 
 
-def _rehearse(agent, take: Path, out: Path) -> int:
+def _rehearse(agent, take: Path, out: Path, listening=None) -> int:  # noqa: ANN001 - AnswerAgent, TakeListening
     from agent.engine.rehearsal import rehearse_file
 
-    report = rehearse_file(agent, take, out)
+    report = rehearse_file(agent, take, out, listening)
     result = report.result
     compute = np.array([s.compute_s for s in result.steps]) * 1e3
     sys.stdout.write(

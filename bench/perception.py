@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from agent import paths  # noqa: E402
 from agent.audio_io import PERCEPTION_RATE_HZ  # noqa: E402
 from agent.perception import PerceptionConfig, load_perception  # noqa: E402
-from agent.perception.compare import chunk_compute_ms, heldout_audio  # noqa: E402
+from agent.studies.perception_comparison import chunk_compute_ms, heldout_audio  # noqa: E402
 from agent.perception.pretrain import read_architecture, save_random_encoder  # noqa: E402
 
 HOPS_S = (0.1, 0.25, 0.5)

@@ -1,6 +1,10 @@
 """File helpers: what --force may replace."""
 
 import os
+import shutil
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -76,21 +80,38 @@ def test_a_folder_given_as_an_output_file_is_refused(tmp_path: Path) -> None:
         check_output_place(tmp_path, "--plot", folder=False)
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root writes in any folder")
-def test_an_unwritable_parent_is_refused(tmp_path: Path) -> None:
-    from agent.files import check_output_place
-
-    locked = tmp_path / "locked"
-    locked.mkdir()
-    locked.chmod(0o500)
+UNWRITABLE_CHECK = """
+import sys
+from pathlib import Path
+from agent.errors import AntiphonError
+from agent.files import check_output_place
+for place in (Path(sys.argv[1]) / "out", Path(sys.argv[1])):
     try:
-        with pytest.raises(AntiphonError, match=r"is not a writable folder"):
-            check_output_place(locked / "out")
-        with pytest.raises(AntiphonError, match=r"is not a writable folder"):
-            check_output_place(locked)
-    finally:
-        locked.chmod(0o700)
+        check_output_place(place)
+    except AntiphonError as exc:
+        assert "is not a writable folder" in str(exc), exc
+    else:
+        raise SystemExit(f"{place} was accepted")
+"""
 
+
+def test_an_unwritable_parent_is_refused() -> None:
+    """Run as a user who may not write there (root writes anywhere: it drops to nobody with setpriv)."""
+    root = Path(tempfile.mkdtemp(prefix="antiphon-locked-"))
+    try:
+        locked = root / "locked"
+        locked.mkdir()
+        root.chmod(0o755)
+        locked.chmod(0o555)
+        drop = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"] if os.geteuid() == 0 else []
+        if drop and shutil.which("setpriv") is None:
+            pytest.fail("running as root needs setpriv (util-linux) to test as another user")
+        done = subprocess.run([*drop, sys.executable, "-c", UNWRITABLE_CHECK, str(locked)], capture_output=True, text=True, timeout=60,
+                              cwd=str(Path(__file__).resolve().parent.parent), env={**os.environ, "HOME": str(root)})
+        assert done.returncode == 0, done.stderr[-2000:] + done.stdout[-500:]
+    finally:
+        (root / "locked").chmod(0o755)
+        shutil.rmtree(root)
 
 
 def test_a_huge_json_file_is_not_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

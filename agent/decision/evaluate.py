@@ -27,7 +27,7 @@ import torch
 
 from agent.decision.data import StepSequence
 from agent.decision.model import DecisionModel
-from agent.engine.grain_selection import GrainSelector, mean_run_length
+from agent.playback.grain_selection import GrainSelector, mean_run_length
 
 log = logging.getLogger(__name__)
 

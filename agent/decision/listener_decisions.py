@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from agent.decision.listener import FeatureStats, ListenerModel, grain_key_inputs
-from agent.engine.grain_selection import Choice, GrainSelector, mean_run_length
+from agent.playback.grain_selection import Choice, GrainSelector, mean_run_length
 
 
 class ListenerDecider:

@@ -13,8 +13,7 @@ import numpy as np
 
 from agent.decision.evaluate import MethodResult
 from agent.decision.pairs_labels import LabelledPiece
-from agent.engine.config import EngineConfig
-from agent.engine.grain_selection import GrainSelector
+from agent.playback.grain_selection import DEFAULT_TABOO_GRAINS, GrainSelector
 from agent.listening.answers import GrainPlayer, context_lookup_grains, labels_to_grains, nearest_answer_grains
 
 MODEL_ROW = "model (free-running)"
@@ -45,7 +44,7 @@ def listening_answers(
     chunking = corpus.manifest["chunking"]
     player = GrainPlayer(corpus, crossfade_ms, chunking["hop_s"] if chunking["mode"] == "uniform" else None)
     allowed = ~np.isin(corpus.grains.piece, exclude_pieces)
-    selector = GrainSelector.from_corpus(corpus, exclude_pieces=exclude_pieces, taboo_grains=EngineConfig.taboo_grains)
+    selector = GrainSelector.from_corpus(corpus, exclude_pieces=exclude_pieces, taboo_grains=DEFAULT_TABOO_GRAINS)
     by_method = {(r.method, r.mode): r for r in results}
     grains: dict[str, list[np.ndarray]] = {}
     if model_grains is not None:

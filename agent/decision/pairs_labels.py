@@ -18,27 +18,10 @@ from agent.corpus.perceive import perceive_pair
 from agent.decision.checkpoint import DecisionBundle
 from agent.errors import AntiphonError
 from agent.listening.take import Take
+from agent.perception import PerceptionBackend
 from agent.pairs import read_heldout, scan_pairs
-from agent.perception import PerceptionBackend, PerceptionConfig, load_perception
 
 log = logging.getLogger(__name__)
-
-
-def model_perception_config(bundle: DecisionBundle) -> PerceptionConfig:
-    """How the corpus a model was trained on was perceived (backend, checkpoint, layer)."""
-    p = bundle.corpus_meta["perception"]
-    layer = p.get("layer") if p.get("layer") is not None else -1
-    return PerceptionConfig(backend=p["backend"], checkpoint=p.get("checkpoint"), layer=layer)
-
-
-def model_perception(bundle: DecisionBundle) -> PerceptionBackend:
-    """The perception backend a model was trained with, checked against its recorded identity."""
-    p = bundle.corpus_meta["perception"]
-    perception = load_perception(model_perception_config(bundle))
-    identity = perception.identity()
-    if identity.get("dim") != p.get("dim") or identity.get("checkpoint_sha256") != p.get("checkpoint_sha256"):
-        raise AntiphonError(f"perception {p.get('checkpoint') or p['backend']} is not the one model {bundle.path} was trained with (dimension or weights differ)")
-    return perception
 
 
 @dataclass(frozen=True)
@@ -52,9 +35,10 @@ class LabelledPiece:
 
 
 def label_pairs(
-    bundle: DecisionBundle, pairs_dir: Path, source: str, target: str, all_pieces: bool = False
+    bundle: DecisionBundle, perception: PerceptionBackend, pairs_dir: Path, source: str, target: str, all_pieces: bool = False
 ) -> list[LabelledPiece]:
-    """The held-out pieces (or all of them), labelled with the model's own perception and codebook."""
+    """The held-out pieces (or all of them), labelled with the model's own perception
+    (``agent.model_loader.model_perception``) and codebook."""
     facts = bundle.corpus_meta
     if (source, target) != (facts["source_stem"], facts["target_stem"]):
         log.warning(
@@ -71,7 +55,6 @@ def label_pairs(
     seen = sorted(p.name for p in pieces if p.name in trained_on)
     if seen:
         log.warning("%d evaluated piece(s) were in the model's training data (e.g. %s): scores are optimistic", len(seen), seen[0])
-    perception = model_perception(bundle)
     chunking = ChunkingConfig.from_dict(facts["chunking"])
     out = []
     for piece in tqdm(pieces, desc="labelling pieces", unit="piece", disable=None):

@@ -37,7 +37,7 @@ from agent.decision.data import IGNORE_INDEX, StepSequence, random_crops, step_s
 from agent.decision.evaluate import TrainingCounts, best_trivial, evaluate, format_table, free_running, markdown_table, write_report
 from agent.decision.model import DecisionModel
 from agent.decision.model_card import write_model_card
-from agent.engine.grain_selection import GrainSelector
+from agent.playback.grain_selection import GrainSelector
 from agent.errors import AntiphonError
 from agent.files import check_replaceable, json_object_or_none
 from agent.pairs import work_of

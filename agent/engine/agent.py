@@ -27,11 +27,11 @@ from agent.corpus.audio_store import playback_audio
 from agent.corpus.format import Corpus, load_corpus
 from agent.decision.checkpoint import DecisionBundle, check_model_fits_corpus, load_model
 from agent.decision.listener_decisions import ListenerDecider
-from agent.decision.pairs_labels import model_perception
+from agent.model_loader import model_perception
 from agent.engine.config import EngineConfig
-from agent.engine.grain_selection import GrainSelector
-from agent.engine.renderer import GrainRenderer
-from agent.engine.sampler import sample_label
+from agent.playback.grain_selection import GrainSelector
+from agent.playback.renderer import GrainRenderer
+from agent.playback.sampler import sample_label
 from agent.errors import AntiphonError
 from agent.pairs import renderings_of
 from agent.perception import PerceptionBackend

@@ -14,6 +14,7 @@ from typing import Any
 
 from agent.chunking import HOP_RANGE_S
 from agent.errors import AntiphonError
+from agent.playback.grain_selection import DEFAULT_TABOO_GRAINS
 
 
 @dataclass(frozen=True)
@@ -51,7 +52,7 @@ class EngineConfig:
     gain_db: float = setting(0.0, -60.0, 12.0, "output gain of the answer", unit="dB", osc="gain", osc_arg="db")
     temperature: float = setting(0.7, 0.0, 5.0, "sampling temperature of the choice (0 = always the best: greedy)", osc="temperature")
     top_p: float = setting(0.9, 0.01, 1.0, "nucleus sampling: keep the best choices up to this probability mass", osc="top_p")
-    taboo_grains: int = setting(4, 0, 1000, "a grain played within this many slots is not chosen again (unless it continues the last one)",
+    taboo_grains: int = setting(DEFAULT_TABOO_GRAINS, 0, 1000, "a grain played within this many slots is not chosen again (unless it continues the last one)",
                                 osc="taboo", osc_arg="grains")
     output_lead_ms: float = setting(80.0, 0.0, 2000.0, "how far ahead of the play head a decision lands (latency = block + lead)", unit="ms")
     muted: bool = setting(False, 0, 1, "1 silences the answer (it keeps listening and deciding), 0 brings it back", osc="mute", osc_arg="on", cli=False)

@@ -134,6 +134,8 @@ class AgentDriver:
         """New settings (checked by ``agent.check``); a new hop keeps the stream going."""
         old_chunker = self.agent.chunker
         self.agent.apply(config)
+        if self.agent.chunker is old_chunker:
+            return []  # the same decision rate: nothing to hand over
         return self._after_change(old_chunker)
 
     def swap(self, new: DrivenAgent) -> list[Slot]:

@@ -10,6 +10,13 @@ Threads and what they own:
 - the loader thread builds new agents (model, corpus, input file) off the workers' path
   (``agent/engine/loader.py``) and the recorder thread writes recordings (``agent/engine/recorder.py``);
 - control threads (main, OSC) start/stop the stream and queue commands to the voices.
+
+Priorities: the callback runs in PortAudio's thread, which is realtime (SCHED_FIFO) under a
+realtime JACK server or ALSA where the system allows it, so every Python thread (worker, loader,
+recorder, OSC) already runs below it. The Python threads are not lowered below normal: they share
+the interpreter lock, and a thread the OS preempts while holding it stalls the others (measured:
+workers at nice 5 on a loaded machine slowed the OSC flood test's pongs by a third). The OSC thread
+is raised where allowed (agent/osc/server.py). bench/xruns.py measures xruns quiet and busy.
 """
 
 from __future__ import annotations

@@ -24,10 +24,9 @@ from typing import Callable, Iterator
 
 from agent.corpus.format import load_corpus
 from agent.decision.checkpoint import check_model_fits_corpus, load_model
-from agent.decision.pairs_labels import model_perception
+from agent.model_loader import model_perception
 from agent.engine.agent import AnswerAgent
 from agent.engine.input_stream import InputStream
-from agent.engine.priority import LOADER_NICE, lower_this_thread
 from agent.engine.voice import Voice
 from agent.errors import AntiphonError
 
@@ -93,7 +92,6 @@ class Loader:
         gc.unfreeze()  # the collector may again free what the jobs froze
 
     def _run(self) -> None:
-        lower_this_thread(LOADER_NICE)
         while True:
             job = self._jobs.get()
             if job is None:

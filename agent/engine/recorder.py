@@ -22,7 +22,6 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from agent.engine.priority import RECORDER_NICE, lower_this_thread
 from agent.engine.voice import Voice
 from agent.errors import AntiphonError
 
@@ -85,7 +84,6 @@ class Recorder:
         self._thread.join(timeout=2.0)
 
     def _run(self) -> None:
-        lower_this_thread(RECORDER_NICE)
         while self._running:
             time.sleep(POLL_S)
             for take in list(self._takes.values()):

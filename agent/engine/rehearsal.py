@@ -87,26 +87,34 @@ def run_rehearsal(agent: AnswerAgent, performer_16k: np.ndarray) -> RehearsalRes
                            input_s=len(performer_16k) / PERCEPTION_RATE_HZ, wall_s=wall)
 
 
-def rehearse_file(agent: AnswerAgent, input_path: Path, out_dir: Path) -> "RehearsalReport":
-    performer, file_rate = read_mono(Path(input_path))
-    performer_16k = resample(performer, file_rate, PERCEPTION_RATE_HZ)
-    if len(performer_16k) < agent.chunking.hop_samples:
-        raise AntiphonError(f"{input_path}: shorter than one chunk ({agent.chunking.hop_s} s)")
-    agent.warm_up()
-    result = run_rehearsal(agent, performer_16k)
+def rehearse_file(agent: AnswerAgent, input_path: Path, out_dir: Path, listening: "TakeListening | None" = None) -> "RehearsalReport":
+    """Rehearse a take and write everything; ``listening`` is the take's fit analysis already started
+    (``TakeListening.start``: a second process, so that pYIN runs beside the rehearsal), else started here."""
+    from agent.listening.take_process import TakeListening
+
+    listening = listening or TakeListening.start(Path(input_path))
+    try:
+        performer, file_rate = read_mono(Path(input_path))
+        performer_16k = resample(performer, file_rate, PERCEPTION_RATE_HZ)
+        if len(performer_16k) < agent.chunking.hop_samples:
+            raise AntiphonError(f"{input_path}: shorter than one chunk ({agent.chunking.hop_s} s)")
+        agent.warm_up()
+        result = run_rehearsal(agent, performer_16k)
+        out_dir = Path(out_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        write_audio(out_dir / "answer.wav", result.answer, result.rate_hz)
+    except BaseException:
+        listening.cancel()
+        raise
+    listening.send(out_dir / "answer.wav")  # the child analyses it while the mixes and the plot are made
     performer_out = resample(performer, file_rate, result.rate_hz)
     performer_out = np.pad(performer_out, (0, max(0, len(result.answer) - len(performer_out))))[: len(result.answer)]
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    write_audio(out_dir / "answer.wav", result.answer, result.rate_hz)
     write_audio(out_dir / "mix-stereo.wav", np.stack([performer_out, result.answer], axis=1), result.rate_hz)
     mix = performer_out + result.answer
     peak = float(np.max(np.abs(mix))) if len(mix) else 0.0
     write_audio(out_dir / "mix.wav", mix / peak * 0.9 if peak > 0.99 else mix, result.rate_hz)
-    from agent.listening.fit import take_listening
-    from agent.listening.tracks import analyse
-
-    listening = take_listening(analyse(performer_16k, PERCEPTION_RATE_HZ), analyse(result.answer, result.rate_hz))
+    plot_trace(result, agent.chunking.hop_s, agent.bundle.config.num_labels, out_dir / "trace.png")
+    fit = listening.result()
     trace = {
         "input": str(input_path),
         "model": str(agent.bundle.path),
@@ -118,12 +126,11 @@ def rehearse_file(agent: AnswerAgent, input_path: Path, out_dir: Path) -> "Rehea
         "wall_s": round(result.wall_s, 3),
         "speed_x_realtime": round(result.speed_x_realtime, 1),
         "fallbacks": sum(s.fallback for s in result.steps),
-        "listening": listening,
+        "listening": fit,
         "chunks": [s.trace_row() for s in result.steps],
     }
     (out_dir / "trace.json").write_text(json.dumps(trace, indent=1) + "\n", encoding="utf-8")
-    plot_trace(result, agent.chunking.hop_s, agent.bundle.config.num_labels, out_dir / "trace.png")
-    return RehearsalReport(result, listening)
+    return RehearsalReport(result, fit)
 
 
 @dataclass(frozen=True)

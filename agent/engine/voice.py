@@ -36,7 +36,6 @@ from agent.engine.config import EngineConfig
 from agent.engine.driver import AgentDriver, Slot
 from agent.engine.input_stream import InputStream
 from agent.engine.native import library as native
-from agent.engine.priority import WORKER_NICE, lower_this_thread
 from agent.errors import AntiphonError
 
 log = logging.getLogger(__name__)
@@ -199,7 +198,6 @@ class Voice:
             self._thread = None
 
     def _work(self) -> None:
-        lower_this_thread(WORKER_NICE)
         block = self.block_frames
         while self._running:
             self._apply_commands()

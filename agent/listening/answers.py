@@ -24,8 +24,8 @@ import numpy as np
 from tqdm import tqdm
 
 from agent.audio_io import PERCEPTION_RATE_HZ
-from agent.engine.grain_selection import GrainSelector
-from agent.engine.renderer import GrainRenderer
+from agent.playback.grain_selection import GrainSelector
+from agent.playback.renderer import GrainRenderer
 from agent.listening.fit import ListeningScore, score_answers
 from agent.listening.take import Take
 from agent.listening.tracks import ListeningConfig, Track, analyse

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 from agent.paths import REPO_ROOT
-from agent.perception.compare import markdown_table
 
 COMPARISON_FILE = "comparison.json"
 
@@ -68,3 +67,26 @@ def write_perception_card(folder: Path) -> Path:
     path = folder / "README.md"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
+
+
+# the comparison's table (agent/studies/perception_comparison.py): how the card and the study print it
+ROWS = (
+    ("decision accuracy, free-running", "accuracy_free_running", "{:.1%}"),
+    ("decision accuracy, teacher-forced", "accuracy_teacher_forced", "{:.1%}"),
+    ("best trivial baseline on the same labels", "best_trivial_accuracy", "{:.1%}"),
+    ("free-running / best trivial", "ratio_to_best_trivial", "{:.2f}x"),
+    ("soprano-label purity vs pitch class", "source_purity", "{:.1%}"),
+    ("(majority pitch class)", "source_majority", "{:.1%}"),
+    ("bass-label purity vs pitch class", "target_purity", "{:.1%}"),
+    ("(majority pitch class)", "target_majority", "{:.1%}"),
+    ("perception per 0.25 s chunk, mean", "mean_ms", "{:.2f} ms"),
+    ("perception per 0.25 s chunk, p99", "p99_ms", "{:.2f} ms"),
+)
+
+
+def markdown_table(results: dict[str, dict[str, Any]]) -> str:
+    kinds = list(results)
+    lines = ["| measure (held-out pieces) | " + " | ".join(kinds) + " |", "| --- |" + " ---: |" * len(kinds)]
+    for title, key, fmt in ROWS:
+        lines.append(f"| {title} | " + " | ".join(fmt.format(results[k][key]) for k in kinds) + " |")
+    return "\n".join(lines)

@@ -184,7 +184,7 @@ def test_a_hub_id_in_a_model_config_is_refused_without_the_network(trained: Path
 
     import transformers
 
-    from agent.decision.pairs_labels import model_perception
+    from agent.model_loader import model_perception
 
     def no_network(*args: object, **kwargs: object) -> None:
         raise AssertionError("tried the network")
@@ -204,7 +204,11 @@ def test_a_hub_id_in_a_model_config_is_refused_without_the_network(trained: Path
         model_perception(load_model(m))
 
 
-def test_a_local_checkpoint_is_loaded_with_local_files_only(tiny_wav2vec2: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_local_checkpoint_is_loaded_with_local_files_only(tiny_wav2vec2: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Architectures the plain-torch encoder runs never reach transformers; the others are loaded by
+    transformers from the local folder only."""
+    import shutil
+
     import transformers
 
     from agent.perception.wav2vec2 import Wav2Vec2Perception
@@ -218,6 +222,12 @@ def test_a_local_checkpoint_is_loaded_with_local_files_only(tiny_wav2vec2: Path,
 
     monkeypatch.setattr(transformers.Wav2Vec2Model, "from_pretrained", classmethod(spy))
     assert Wav2Vec2Perception.load(str(tiny_wav2vec2), layer=1).dim == 32
+    assert calls == []  # the plain-torch encoder
+    other = Path(shutil.copytree(tiny_wav2vec2, tmp_path / "relu"))
+    config = json.loads((other / "config.json").read_text())
+    config["feat_extract_activation"] = "relu"  # not run by the plain-torch encoder: transformers loads it
+    (other / "config.json").write_text(json.dumps(config))
+    assert Wav2Vec2Perception.load(str(other), layer=1).dim == 32
     assert calls and all(c.get("local_files_only") is True and c.get("use_safetensors") is True for c in calls), calls
 
 

@@ -19,7 +19,7 @@ from agent.decision.data import step_sequence
 from agent.decision.evaluate import (TrainingCounts, MethodResult, baseline_predictions, best_trivial, free_running, lcp, score,
                                      teacher_forced)
 from agent.decision.model import DecisionModel
-from agent.engine.grain_selection import GrainSelector
+from agent.playback.grain_selection import GrainSelector
 from tests.decision.conftest import TINY
 from tests.decision.test_model import make_model
 

@@ -77,7 +77,7 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "agent", *args], capture_output=True, text=True, timeout=120)
 
 
-def test_bad_inputs_are_refused_in_one_line(trained: Path, tone_corpus: Path, tmp_path: Path) -> None:
+def test_bad_inputs_are_refused_in_one_line(trained: Path, tone_corpus: Path, session_tone_pairs: Path, tmp_path: Path) -> None:
     missing = run_cli("rehearse", "--model", str(trained), "--corpus", str(tone_corpus), "--input", str(tmp_path / "none.wav"), "--out", str(tmp_path / "o"))
     assert missing.returncode == 2 and len(missing.stderr.strip().splitlines()) == 1 and "none.wav" in missing.stderr
     bad = tmp_path / "bad.wav"
@@ -86,6 +86,7 @@ def test_bad_inputs_are_refused_in_one_line(trained: Path, tone_corpus: Path, tm
     assert unreadable.returncode == 2 and len(unreadable.stderr.strip().splitlines()) == 1
     empty = tmp_path / "empty-corpus"
     empty.mkdir()
-    no_corpus = run_cli("rehearse", "--model", str(trained), "--corpus", str(empty), "--input", str(bad), "--out", str(tmp_path / "o"))
+    good = session_tone_pairs / "piece2" / "melody.flac"
+    no_corpus = run_cli("rehearse", "--model", str(trained), "--corpus", str(empty), "--input", str(good), "--out", str(tmp_path / "o"))
     assert no_corpus.returncode == 2 and "manifest.json: missing" in no_corpus.stderr
     assert not (tmp_path / "o").exists()

@@ -1,4 +1,7 @@
+import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -54,8 +57,45 @@ def test_layers_above_the_pooled_one_are_skipped_without_changing_it(tiny_wav2ve
         with torch.inference_mode():
             expected.append(full(torch.from_numpy(x[None].astype(np.float32)), output_hidden_states=True).hidden_states[layer].mean(dim=1)[0].numpy())
     np.testing.assert_allclose(backend.features_batch(chunks), np.stack(expected), atol=1e-5)
-    assert len(backend.model.encoder.layers) == layer % 3  # the layers above are gone
     assert backend.identity()["checkpoint_sha256"] == load_perception(PerceptionConfig("wav2vec2", str(tiny_wav2vec2), layer=-1)).identity()["checkpoint_sha256"]
+
+
+@pytest.mark.parametrize("variant", ["post-norm", "pre-norm with layer-normed, biased convolutions", "odd positional kernel"])
+def test_the_plain_torch_encoder_gives_transformers_hidden_states(tmp_path: Path, variant: str) -> None:
+    """Every hidden state of ``Wav2Vec2Encoder`` against transformers' model, and the same identity hash."""
+    import torch
+    from transformers import Wav2Vec2Model
+
+    from agent.perception.wav2vec2 import weights_sha256
+    from agent.perception.wav2vec2_encoder import Wav2Vec2Encoder, supported
+
+    config = tiny_wav2vec2_config()
+    if variant.startswith("pre-norm"):
+        config.do_stable_layer_norm, config.feat_extract_norm, config.conv_bias = True, "layer", True
+    elif variant == "odd positional kernel":
+        config.num_conv_pos_embeddings = 15
+    torch.manual_seed(3)
+    reference = Wav2Vec2Model(config).eval()
+    reference.save_pretrained(tmp_path / "w")
+    saved = json.loads((tmp_path / "w" / "config.json").read_text())
+    assert supported(saved)
+    encoder = Wav2Vec2Encoder.load(tmp_path / "w", saved)
+    audio = torch.from_numpy(np.stack(_chunks()[:2]))
+    with torch.inference_mode():
+        expected = reference(audio, output_hidden_states=True).hidden_states
+        for layer in range(len(expected)):
+            torch.testing.assert_close(encoder.hidden_state(audio, layer), expected[layer], atol=2e-5, rtol=1e-4)
+    backend = load_perception(PerceptionConfig("wav2vec2", str(tmp_path / "w")))
+    assert backend.identity()["checkpoint_sha256"] == weights_sha256(reference)
+
+
+def test_the_shipped_encoder_runs_without_importing_transformers() -> None:
+    code = ("import sys; from agent import paths; from agent.perception import PerceptionConfig, load_perception; "
+            "import numpy as np; p = load_perception(PerceptionConfig('wav2vec2', str(paths.DEFAULT_PERCEPTION_DIR), layer=0)); "
+            "print(p.features(np.zeros(1600, np.float32)).shape, 'transformers' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split()[-1] == "False", done.stdout
 
 
 def test_short_chunk_is_padded_to_receptive_field(tiny_wav2vec2: Path) -> None:

@@ -1,6 +1,6 @@
 import numpy as np
 
-from agent.engine.renderer import GrainRenderer
+from agent.playback.renderer import GrainRenderer
 
 RATE = 16_000
 

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from agent.perception.compare import markdown_table, pitch_class_at, purity, verdicts
+from agent.perception.model_card import markdown_table
+from agent.studies.perception_comparison import pitch_class_at, purity, verdicts
 from agent.perception.pretrain import pretrain
 from tests.perception.test_pretrain import SHORT, TINY
 from tests.test_cli import run

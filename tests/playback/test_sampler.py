@@ -1,6 +1,6 @@
 import numpy as np
 
-from agent.engine.sampler import sample_label
+from agent.playback.sampler import sample_label
 
 
 def test_greedy_at_zero_temperature() -> None:

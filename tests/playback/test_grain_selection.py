@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from agent.engine.grain_selection import Choice, GrainSelector, mean_run_length
+from agent.playback.grain_selection import Choice, GrainSelector, mean_run_length
 from agent.errors import AntiphonError
 
 # two pieces of 4 grains; labels per grain; 1-D features equal to the grain index

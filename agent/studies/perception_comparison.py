@@ -197,28 +197,6 @@ def compare_backends(pairs_dir: Path, pretrained: Path, work_dir: Path, config: 
     return results
 
 
-ROWS = (
-    ("decision accuracy, free-running", "accuracy_free_running", "{:.1%}"),
-    ("decision accuracy, teacher-forced", "accuracy_teacher_forced", "{:.1%}"),
-    ("best trivial baseline on the same labels", "best_trivial_accuracy", "{:.1%}"),
-    ("free-running / best trivial", "ratio_to_best_trivial", "{:.2f}x"),
-    ("soprano-label purity vs pitch class", "source_purity", "{:.1%}"),
-    ("(majority pitch class)", "source_majority", "{:.1%}"),
-    ("bass-label purity vs pitch class", "target_purity", "{:.1%}"),
-    ("(majority pitch class)", "target_majority", "{:.1%}"),
-    ("perception per 0.25 s chunk, mean", "mean_ms", "{:.2f} ms"),
-    ("perception per 0.25 s chunk, p99", "p99_ms", "{:.2f} ms"),
-)
-
-
-def markdown_table(results: dict[str, dict[str, Any]]) -> str:
-    kinds = list(results)
-    lines = ["| measure (held-out pieces) | " + " | ".join(kinds) + " |", "| --- |" + " ---: |" * len(kinds)]
-    for title, key, fmt in ROWS:
-        lines.append(f"| {title} | " + " | ".join(fmt.format(results[k][key]) for k in kinds) + " |")
-    return "\n".join(lines)
-
-
 HIGHER_IS_BETTER = (("free-running / best trivial", "ratio_to_best_trivial"), ("soprano-label purity", "source_purity"),
                     ("bass-label purity", "target_purity"), ("teacher-forced accuracy", "accuracy_teacher_forced"))
 

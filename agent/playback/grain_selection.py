@@ -18,9 +18,10 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from agent.engine.sampler import sample_label
+from agent.playback.sampler import sample_label
 from agent.errors import AntiphonError
 
+DEFAULT_TABOO_GRAINS = 4  # what the engine plays with (EngineConfig.taboo_grains) and evaluation renders "as live"
 CONTINUATION_MARGIN = 1.0  # listener scores (logits): keep the recording going when this close to the best
 
 

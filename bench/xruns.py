@@ -1,0 +1,81 @@
+"""Xruns over long live runs: quiet, and with one busy background process.
+
+    python bench/xruns.py [--model models/demo-soprano-bass] [--minutes 10] [--no-busy] [--jack-no-realtime]
+
+`antiphon serve` answers held-out demo sopranos (tiled to --minutes) played into it through JACK's
+dummy driver (48 kHz, 256-frame blocks, realtime scheduling where the machine allows), as in
+bench/engine_latency.py. Run 1: nothing else runs. Run 2: a background process keeps one core busy
+(numpy matrix products, at normal priority) all along. Per run: xruns (and jackd's account of who
+was late), underruns, skipped decisions and resyncs from the server's trace. Target: 0 xruns quiet.
+The audio callback's thread is realtime under a realtime jackd; the Python threads stay at normal
+priority (see agent/engine/live.py for why).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from agent import paths
+from agent.audio_io import read_mono
+from agent.pairs import read_heldout
+
+sys.path.insert(0, str(paths.REPO_ROOT))  # the JACK helpers shared with the live tests
+from tests.engine.jack_session import play_through_serve, realtime_allowed, start_jackd, xrun_account, xrun_events  # noqa: E402
+
+BUSY = "import numpy as np\na = np.random.rand(400, 400)\nwhile True:\n    a = (a @ a) / 400.0\n"
+
+
+def live_run(model: str, seconds: float, realtime: bool | None, busy: bool, log_dir: Path) -> dict:
+    takes = [next((paths.DEMO_PAIRS_DIR / p).glob("soprano.*")) for p in sorted(read_heldout(paths.DEMO_PAIRS_DIR))]
+    audio = np.concatenate([read_mono(t, 48_000)[0] for t in takes])
+    audio = np.tile(audio, int(np.ceil(seconds * 48_000 / len(audio))))[: int(seconds * 48_000)]
+    jack_log = log_dir / f"jackd-{'busy' if busy else 'quiet'}.log"
+    jack = start_jackd(log=jack_log, realtime=realtime)
+    burner = subprocess.Popen([sys.executable, "-c", BUSY], env={"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}) if busy else None
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            take = Path(tmp) / "take.wav"
+            sf.write(take, audio, 48_000, subtype="FLOAT")
+            play_through_serve(jack, ["--model", model, "--status-every-s", "10", "--trace-dir", tmp, "--no-osc"],
+                               take, Path(tmp) / "rec.wav", tail_s=1, serve_log=Path(tmp) / "serve.log")
+            status = json.loads((Path(tmp) / "live-trace.json").read_text())["status"]
+    finally:
+        if burner is not None:
+            burner.kill()
+            burner.wait()
+        jack.stop()
+    status["account"] = xrun_account(xrun_events(jack_log))
+    status["jack_log"] = str(jack_log)
+    return status
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default=str(paths.DEFAULT_MODEL_DIR))
+    parser.add_argument("--minutes", type=float, default=10.0)
+    parser.add_argument("--no-busy", action="store_true")
+    parser.add_argument("--jack-no-realtime", action="store_true")
+    args = parser.parse_args()
+    realtime = False if args.jack_no_realtime else None
+    mode = "realtime" if (realtime_allowed() if realtime is None else realtime) else "no realtime"
+    log_dir = paths.OUT_DIR / "bench"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    for busy in (False,) if args.no_busy else (False, True):
+        s = live_run(args.model, 60 * args.minutes, realtime, busy, log_dir)
+        agent = s  # the engine's and the voice's status, merged in live-trace.json
+        print(f"{'busy (one core loaded)' if busy else 'quiet'}: {args.minutes:g} min live on JACK dummy ({mode}): xruns {s['xruns']}, "
+              f"underruns {agent.get('underruns')}, skipped {agent.get('skipped')}, resyncs {agent.get('resyncs')}, "
+              f"compute p99 {agent.get('compute_p99_ms')} ms", flush=True)
+        print(f"  {s['account']}  ({s['jack_log']})", flush=True)
+
+
+if __name__ == "__main__":
+    main()
