@@ -370,7 +370,7 @@ def _rehearse(agent, take: Path, out: Path, listening=None) -> int:  # noqa: ANN
         f"rehearsed {result.input_s:.1f} s in {result.wall_s:.2f} s ({result.speed_x_realtime:.0f}x real time): {len(result.steps)} chunks, "
         f"compute mean {compute.mean():.2f} ms p99 {np.percentile(compute, 99):.2f} ms, fallbacks {sum(s.fallback for s in result.steps)}\n"
     )
-    for name, label in (("consonance", "consonant share"), ("onset_f", "onset F-measure")):
+    for name, label in (("consonance", "consonant share"), ("onset_f", "onset F-measure")) if report.listening else ():
         f = report.listening[name]
         if f["matched"] is not None:
             other = "n/a" if f["performer_shifted_half_take"] is None else f"{f['performer_shifted_half_take']:.3f}"
@@ -387,6 +387,14 @@ def cmd_devices(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    import faulthandler
+    import signal
+
+    faulthandler.register(signal.SIGUSR1, all_threads=True)  # kill -USR1 <pid>: every thread's stack to stderr
+    # Ctrl-C and kill stop the server cleanly (recordings finalised), even when it was started in the
+    # background by a script, where the shell makes it ignore SIGINT
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     from agent.engine.live import StreamSettings
     from agent.engine.voice import VoiceSpec
     from agent.serving import AgentSpec, build_engine, parse_agent_spec, run

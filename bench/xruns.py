@@ -14,7 +14,7 @@ priority (see agent/engine/live.py for why).
 from __future__ import annotations
 
 import argparse
-import json
+import re
 import subprocess
 import sys
 import tempfile
@@ -33,6 +33,14 @@ from tests.engine.jack_session import play_through_serve, realtime_allowed, star
 BUSY = "import numpy as np\na = np.random.rand(400, 400)\nwhile True:\n    a = (a @ a) / 400.0\n"
 
 
+def final_status(serve_log: str) -> dict:
+    """The figures of the server's last status line ("stopped: xruns N  underruns N ...")."""
+    line = [x for x in serve_log.splitlines() if x.startswith("stopped:")][-1]
+    figures = {k: float(v) for k, v in re.findall(r"(xruns|underruns|skipped|resyncs|steps) (\d+)", line)}
+    figures["compute_p99_ms"] = float(re.search(r"p99 ([\d.]+) ms", line).group(1))
+    return figures
+
+
 def live_run(model: str, seconds: float, realtime: bool | None, busy: bool, log_dir: Path) -> dict:
     takes = [next((paths.DEMO_PAIRS_DIR / p).glob("soprano.*")) for p in sorted(read_heldout(paths.DEMO_PAIRS_DIR))]
     audio = np.concatenate([read_mono(t, 48_000)[0] for t in takes])
@@ -44,9 +52,9 @@ def live_run(model: str, seconds: float, realtime: bool | None, busy: bool, log_
         with tempfile.TemporaryDirectory() as tmp:
             take = Path(tmp) / "take.wav"
             sf.write(take, audio, 48_000, subtype="FLOAT")
-            play_through_serve(jack, ["--model", model, "--status-every-s", "10", "--trace-dir", tmp, "--no-osc"],
-                               take, Path(tmp) / "rec.wav", tail_s=1, serve_log=Path(tmp) / "serve.log")
-            status = json.loads((Path(tmp) / "live-trace.json").read_text())["status"]
+            run = play_through_serve(jack, ["--model", model, "--status-every-s", "10", "--no-osc"],
+                                     take, Path(tmp) / "rec.wav", tail_s=1, serve_log=Path(tmp) / "serve.log")
+            status = final_status(run.serve_log)
     finally:
         if burner is not None:
             burner.kill()
@@ -70,10 +78,9 @@ def main() -> None:
     log_dir.mkdir(parents=True, exist_ok=True)
     for busy in (False,) if args.no_busy else (False, True):
         s = live_run(args.model, 60 * args.minutes, realtime, busy, log_dir)
-        agent = s  # the engine's and the voice's status, merged in live-trace.json
-        print(f"{'busy (one core loaded)' if busy else 'quiet'}: {args.minutes:g} min live on JACK dummy ({mode}): xruns {s['xruns']}, "
-              f"underruns {agent.get('underruns')}, skipped {agent.get('skipped')}, resyncs {agent.get('resyncs')}, "
-              f"compute p99 {agent.get('compute_p99_ms')} ms", flush=True)
+        print(f"{'busy (one core loaded)' if busy else 'quiet'}: {args.minutes:g} min live on JACK dummy ({mode}): xruns {s['xruns']:.0f}, "
+              f"underruns {s['underruns']:.0f}, skipped {s['skipped']:.0f}, resyncs {s['resyncs']:.0f}, decisions {s['steps']:.0f}, "
+              f"compute p99 {s['compute_p99_ms']} ms", flush=True)
         print(f"  {s['account']}  ({s['jack_log']})", flush=True)
 
 

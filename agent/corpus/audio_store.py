@@ -9,8 +9,9 @@ every later agent, swap and process maps that file read-only. Its pages live in 
 system's page cache: shared, read once, and given back under memory pressure.
 
 The key covers the audio files' SHA-256 (from the manifest) and the rate. The index records each
-file's size and modification time when its hash was checked: a file changed since is hashed again
-(and refused if it no longer matches the manifest) before any cached audio is used.
+file's size and modification time when its hash was checked: a file whose stamp changed since is
+hashed again (refused if it no longer matches the manifest; the index is updated if it does) before
+any cached audio is used. The cache is safe to delete; nothing prunes it.
 16-bit PCM: corpora store 16-bit FLAC, so at the corpus's own rate the copy is exact; a resampled
 copy is rounded to 16 bits (noise near -96 dBFS). ``GrainRenderer`` reads either dtype.
 """
@@ -34,6 +35,7 @@ from agent import paths
 from agent.audio_io import resample
 from agent.corpus.format import Corpus, read_piece_audio
 from agent.errors import AntiphonError
+from agent.files import verify_sha256
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +59,11 @@ def playback_audio(corpus: Corpus, rate_hz: int) -> tuple[np.ndarray, ...]:
         hit = _MAPPED.get(key)
         if hit is not None and hit[0] == stamps:
             return hit[1]
-        views = _open(key, stamps) or _build(corpus, key, stamps, rate_hz)
+        views = _open(corpus, key, stamps)
+        if views is None:
+            views = _build(corpus, key, stamps, rate_hz)
+            if not isinstance(views[0], np.memmap):
+                return views  # kept in memory (the cache could not be written): not shared, freed with its agent
         _MAPPED[key] = (stamps, views)
         return views
 
@@ -73,8 +79,10 @@ def _stamps(corpus: Corpus, names: list[str]) -> Stamps:
     for name in names:
         try:
             st = (corpus.path / name).stat()
-        except OSError:
+        except FileNotFoundError:
             raise AntiphonError(f"{corpus.path / name}: missing (corpus {corpus.path})") from None
+        except OSError as exc:
+            raise AntiphonError(f"{corpus.path / name}: cannot be read ({exc.strerror or exc})") from None
         out.append([int(st.st_size), int(st.st_mtime_ns)])
     return out
 
@@ -84,17 +92,28 @@ def _paths(key: str) -> tuple[Path, Path]:
     return folder / f"{key}.pcm16", folder / f"{key}.json"
 
 
-def _open(key: str, stamps: Stamps) -> tuple[np.ndarray, ...] | None:
-    """The cached file mapped, if its index says it was made from these very files; else None."""
+def _open(corpus: Corpus, key: str, stamps: Stamps) -> tuple[np.ndarray, ...] | None:
+    """The cached file mapped, if it was made from these very files (files whose stamp changed are
+    hashed again against the manifest: AntiphonError if one no longer matches); else None."""
     data_path, index_path = _paths(key)
     try:
         index = json.loads(index_path.read_text(encoding="utf-8"))
         lengths = [int(n) for n in index["lengths"]]
-        if index.get("version") != STORE_VERSION or index.get("stamps") != stamps or data_path.stat().st_size != 2 * sum(lengths):
+        old = index.get("stamps")
+        if index.get("version") != STORE_VERSION or not isinstance(old, list) or len(old) != len(stamps) or data_path.stat().st_size != 2 * sum(lengths):
             return None
-        return _views(data_path, lengths)
     except (OSError, ValueError, KeyError, TypeError):
         return None
+    changed = [i for i, (a, b) in enumerate(zip(old, stamps)) if a != b]
+    for i in changed:
+        name = corpus.manifest["pieces"][i]["audio"]
+        verify_sha256(corpus.path / name, corpus.manifest["files"], name, corpus.path / "manifest.json")
+    if changed:
+        try:
+            _write_atomic(index_path, lambda f: f.write(json.dumps({**index, "stamps": stamps}).encode()))
+        except OSError as exc:
+            log.debug("cannot update %s (%s)", index_path, exc)
+    return _views(data_path, lengths)
 
 
 def _views(data_path: Path, lengths: list[int]) -> tuple[np.ndarray, ...]:
@@ -134,6 +153,8 @@ def _write_atomic(path: Path, write: Any) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
+            f.flush()
+            os.fsync(f.fileno())  # the data is on disk before the name says it is there
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -202,7 +202,9 @@ class AnswerAgent:
         tail = continuation.audio(offset, self.renderer.crossfade) if continuation is not None else np.zeros(0, np.float32)
         self.renderer.set_tail(tail)
         same = isinstance(continuation, RecordingContinuation) and continuation.renderer.audio is self.renderer.audio
-        self.selector.last = self.renderer.grain_at(continuation.piece, continuation.sample + offset - 1) if same else None
+        last = self.renderer.grain_at(continuation.piece, continuation.sample + offset - 1) if same else None
+        # contiguity only at a grain's end: a joint inside a grain is crossfaded (selector.last None)
+        self.selector.last = last if last is not None and self.renderer.slot_end(last)[1] == continuation.sample + offset else None
 
     def continuation(self) -> RecordingContinuation | None:
         """The last grain's recording after its slot (None before the first decision)."""

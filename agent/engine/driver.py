@@ -11,9 +11,11 @@ policy, so a rehearsal previews what live plays:
   ahead, more after a change), so a late decision never leaves silence;
 - **late decisions**: a slot that would begin within ``margin`` of the play head (or behind it)
   cannot be written. The continuation already there is kept and committed up to ``lead`` ahead of
-  the play head, then the chunk is decided there (or skipped when more chunks wait in the same
-  push: the worker is catching up). Only when the continuation has run out too does the driver
-  re-anchor one lead ahead of the play head (a "resync");
+  the play head, then the chunk is decided there. When several chunks complete at once (the worker
+  was held up) only the last is decided, the others counted as skipped. Only when the continuation
+  has run out too does the driver re-anchor one lead ahead of the play head (a "resync");
+- **latency stays one lead**: a cursor more than a lead (and a margin) ahead of the play head, after
+  a shorter hop, is pulled back inside the last slot, whose audio is that grain's own recording;
 - **live changes**: ``apply`` (settings, a new hop) and ``swap`` (a new agent: model, corpus)
   keep the stream going: the chunker hands its pending samples over, the continuation is written
   far enough to cover the first decision at the new rate, and the new agent's first grain fades in
@@ -91,7 +93,7 @@ class OutputClock(Protocol):
 
 @dataclass(frozen=True)
 class Slot:
-    """One chunk's place in the output: its decision, or None when a late decision was skipped."""
+    """One chunk's place in the output: its decision, or None when it was skipped (a later chunk waited)."""
 
     start: int
     step: StepResult | None
@@ -110,6 +112,7 @@ class AgentDriver:
         self._source: Continuation | None = None  # what plays after the cursor until the next decision
         self._offset = 0  # where the cursor is in it
         self._committed = False  # the continuation played on (or the agent changed) since the last decision
+        self._slot_start = 0  # the first sample of the last slot after its opening crossfade
 
     # -- performance ---------------------------------------------------------------------------
     def start(self) -> None:
@@ -132,8 +135,10 @@ class AgentDriver:
     # -- live changes --------------------------------------------------------------------------
     def apply(self, config: EngineConfig) -> list[Slot]:
         """New settings (checked by ``agent.check``); a new hop keeps the stream going."""
-        old_chunker = self.agent.chunker
+        old_chunker, old_crossfade = self.agent.chunker, self.agent.config.crossfade_ms
         self.agent.apply(config)
+        if config.crossfade_ms != old_crossfade:
+            self._committed = True  # the next joint re-cuts its fade-out from the continuation
         if self.agent.chunker is old_chunker:
             return []  # the same decision rate: nothing to hand over
         return self._after_change(old_chunker)
@@ -160,32 +165,36 @@ class AgentDriver:
         return max(int(round(self.agent.config.output_lead_ms * 1e-3 * self.agent.output_rate_hz)), self.clock.margin_samples)
 
     def _answer_all(self, chunks: list[Chunk]) -> list[Slot]:
-        return [self._answer(chunk, decide=i == len(chunks) - 1) for i, chunk in enumerate(chunks)]
+        """Only the last of several chunks completed at once is decided (the worker was held up:
+        deciding the others would only add latency); the others are counted as skipped."""
+        slots = []
+        for chunk in chunks[:-1]:
+            self.skipped += 1
+            slots.append(Slot(self.cursor if self.cursor is not None else -1, None))
+        if chunks:
+            slots.append(self._answer(chunks[-1]))
+        return slots
 
-    def _answer(self, chunk: Chunk, decide: bool) -> Slot:
+    def _answer(self, chunk: Chunk) -> Slot:
         head = self.clock.play_head()
-        lead = self._lead()
+        lead, margin = self._lead(), self.clock.margin_samples
         if self.cursor is None:
             self._anchor(head, lead)
-        elif self.cursor < head + self.clock.margin_samples:
-            if self.scheduled_end >= head + lead:
-                # the continuation already written plays on: commit it in whole slots (a slot that
-                # is a grain keeps the recording's grain boundaries) to one lead or more ahead
-                slot = max(self.agent.hop_output_samples, 1)
-                self._commit(-(-(head + lead - self.cursor) // slot) * slot)
+        elif self.cursor < head + margin:
+            if self.scheduled_end >= head + margin:
+                self._commit(head + lead - self.cursor)  # late: the continuation already written plays on
             else:
                 self.resyncs += 1  # it ran out too: start again one lead ahead
                 self._anchor(head, lead)
-            if not decide:
-                self.skipped += 1
-                self._cover(self.cursor + self.agent.hop_output_samples)
-                return Slot(self.cursor, None)
+        elif self.cursor > head + lead + margin:
+            self._pull_back(head + lead)  # too far ahead (a shorter hop, a stall caught up): back to one lead
         return Slot(self.cursor, self._decide(chunk))
 
     def _anchor(self, head: int, lead: int) -> None:
-        """Silence until one lead after the play head; the next grain fades in from it."""
-        begin = max(head, min(self.scheduled_end, head + lead)) if self.cursor is not None else head
-        self.cursor = head + lead
+        """Silence until one lead after the play head (after what is still scheduled, such as a
+        fade-out); the next grain fades in from it."""
+        begin = max(head + self.clock.margin_samples, min(self.scheduled_end, head + lead)) if self.scheduled_end > head else head
+        self.cursor = max(head + lead, begin)
         self._source, self._offset = None, 0
         if self.cursor > begin:
             self.clock.write(begin, np.zeros(self.cursor - begin, dtype=np.float32))
@@ -199,6 +208,15 @@ class AgentDriver:
         self._offset += samples
         self._committed = True
 
+    def _pull_back(self, to: int) -> None:
+        """Move the cursor back to ``to`` inside the last slot: what plays there is that grain's own
+        recording, so the next decision joins it there (never into the slot's opening crossfade)."""
+        to = max(to, self._slot_start)
+        if to < self.cursor:
+            self._offset -= self.cursor - to
+            self.cursor = to
+            self._committed = True
+
     def _decide(self, chunk: Chunk) -> StepResult:
         agent = self.agent
         if self._committed:
@@ -206,6 +224,7 @@ class AgentDriver:
             self._committed = False
         step = agent.step_chunk(chunk)
         self.clock.write(self.cursor, step.audio)
+        self._slot_start = self.cursor + min(int(round(agent.config.crossfade_ms * 1e-3 * agent.output_rate_hz)), len(step.audio))
         self.cursor += len(step.audio)
         self._source, self._offset = agent.continuation(), 0
         self.scheduled_end = self.cursor
@@ -213,10 +232,15 @@ class AgentDriver:
         return step
 
     def _cover(self, until: int) -> None:
-        """Write the continuation on until output sample ``until``."""
-        begin = max(self.scheduled_end, self.clock.play_head() + self.clock.margin_samples)
+        """Write the continuation on until output sample ``until`` (silence for a gap it left
+        behind the play head's margin, so nothing stale is ever played)."""
+        head = self.clock.play_head()
+        begin = max(self.scheduled_end, head + self.clock.margin_samples)
         if until <= begin or self.cursor is None:
             return
+        if self.scheduled_end < begin:
+            gap = max(self.scheduled_end, head)
+            self.clock.write(gap, np.zeros(begin - gap, dtype=np.float32))
         offset = self._offset + begin - self.cursor
         if self._source is None:
             audio = np.zeros(until - begin, dtype=np.float32)

@@ -47,6 +47,7 @@ class InputStream:
         """Decode until ``AHEAD_S`` seconds lie ahead of ``played`` (samples the callback has taken);
         never writes over what the callback has not taken yet."""
         ahead = int(AHEAD_S * self.rate_hz)
+        played = min(played, self.written)  # never trust a position past what was written
         while self.written - played < ahead:
             if len(self._pending) == 0:
                 self._pending = self._next()
@@ -60,7 +61,7 @@ class InputStream:
             self.ring[: n - first] = self._pending[first:n]
             self._pending = self._pending[n:]
             self.written += n
-            self.source.written = self.written  # after the ring writes (x86-64 keeps store order)
+            native.store_release(self.source, "written", self.written)  # after the ring writes: they are seen first
 
     def _next(self) -> np.ndarray:
         """The next block of the file at the stream rate, mono, from its start again at its end."""

@@ -177,5 +177,6 @@ class LiveEngine:
             s = v.status()
             name = f"[{v.name}] " if len(self.voices) > 1 else ""
             parts.append(f"{name}underruns {s['underruns']}  compute p50 {s['compute_p50_ms']:.1f} ms p99 {s['compute_p99_ms']:.1f} ms  "
-                         f"steps {s['steps']}  fallbacks {s['fallbacks']}  skipped {s['skipped']}  labels {s['input_label']}->{s['answer_label']}")
+                         f"steps {s['steps']}  fallbacks {s['fallbacks']}  skipped {s['skipped']}  resyncs {s['resyncs']}  "
+                         f"labels {s['input_label']}->{s['answer_label']}")
         return " ".join(parts)

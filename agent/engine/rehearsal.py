@@ -107,14 +107,22 @@ def rehearse_file(agent: AnswerAgent, input_path: Path, out_dir: Path, listening
         listening.cancel()
         raise
     listening.send(out_dir / "answer.wav")  # the child analyses it while the mixes and the plot are made
-    performer_out = resample(performer, file_rate, result.rate_hz)
-    performer_out = np.pad(performer_out, (0, max(0, len(result.answer) - len(performer_out))))[: len(result.answer)]
-    write_audio(out_dir / "mix-stereo.wav", np.stack([performer_out, result.answer], axis=1), result.rate_hz)
-    mix = performer_out + result.answer
-    peak = float(np.max(np.abs(mix))) if len(mix) else 0.0
-    write_audio(out_dir / "mix.wav", mix / peak * 0.9 if peak > 0.99 else mix, result.rate_hz)
-    plot_trace(result, agent.chunking.hop_s, agent.bundle.config.num_labels, out_dir / "trace.png")
-    fit = listening.result()
+    try:
+        performer_out = resample(performer, file_rate, result.rate_hz)
+        performer_out = np.pad(performer_out, (0, max(0, len(result.answer) - len(performer_out))))[: len(result.answer)]
+        write_audio(out_dir / "mix-stereo.wav", np.stack([performer_out, result.answer], axis=1), result.rate_hz)
+        mix = performer_out + result.answer
+        peak = float(np.max(np.abs(mix))) if len(mix) else 0.0
+        write_audio(out_dir / "mix.wav", mix / peak * 0.9 if peak > 0.99 else mix, result.rate_hz)
+        plot_trace(result, agent.chunking.hop_s, agent.bundle.config.num_labels, out_dir / "trace.png")
+    except BaseException:
+        listening.cancel()
+        raise
+    try:
+        fit: dict | None = listening.result()
+    except AntiphonError as exc:  # the rehearsal itself is done: write it, say what is missing
+        log.warning("%s: trace.json is written without the listening figures", exc)
+        fit = None
     trace = {
         "input": str(input_path),
         "model": str(agent.bundle.path),
@@ -135,10 +143,11 @@ def rehearse_file(agent: AnswerAgent, input_path: Path, out_dir: Path, listening
 
 @dataclass(frozen=True)
 class RehearsalReport:
-    """A rehearsal and how its answer fits the take (``agent.listening.fit.take_listening``)."""
+    """A rehearsal and how its answer fits the take (``agent.listening.fit.take_listening``; None
+    when that analysis failed)."""
 
     result: RehearsalResult
-    listening: dict
+    listening: dict | None
 
 
 def plot_trace(result: RehearsalResult, hop_s: float, num_labels: int, png: Path) -> None:

@@ -11,8 +11,8 @@ Threads and what they own (the engine's audio callback is C: ``agent/engine/nati
   a new agent, a new input source); per block of input it resamples to 16 kHz (soxr, streaming)
   and pushes it through the ``AgentDriver`` (agent/engine/driver.py, the same as rehearsal's),
   whose output clock is ``out_ring``: each answer slot lands ``output_lead_ms`` ahead of the play
-  head, followed by the natural continuation of that grain; a late decision is skipped while the
-  continuation keeps playing; a change of settings or agent hands over without a gap;
+  head, followed by the natural continuation of that grain, which plays on under a late decision;
+  a change of settings or agent hands over without a gap;
 - control threads (OSC, main) only put commands on ``commands`` and read counters.
 Python-side counters are plain ints written by one thread and read by others (atomic under the GIL).
 """
@@ -88,7 +88,9 @@ class Voice:
         self.capacity = int(RING_S * rate_hz)
         self.in_ring = np.zeros(self.capacity, dtype=np.float32)
         self.out_ring = np.zeros(self.capacity, dtype=np.float32)
-        # the state shared with the C callback; it points into the rings above
+        # the state shared with the C callback; it points into the rings above (the library is
+        # loaded, and built if need be, here in the constructing thread, not first in a worker)
+        native.load()
         self.state = native.voice_state(self.in_ring, self.out_ring, spec.input_channel, spec.output_channel)
         # input files published to the callback, kept open until it can no longer read them:
         # [blocks counter when replaced or None while current, InputStream]
@@ -130,19 +132,19 @@ class Voice:
     # -- the shared state (written by the C callback or by the worker) --------------------------
     @property
     def in_write(self) -> int:
-        return int(self.state.in_write)
+        return native.load_acquire(self.state, "in_write")
 
     @property
     def out_read(self) -> int:
-        return int(self.state.out_read)
+        return native.load_acquire(self.state, "out_read")
 
     @property
     def out_write(self) -> int:
-        return int(self.state.out_write)
+        return int(self.state.out_write)  # the worker's own field
 
     @out_write.setter
     def out_write(self, value: int) -> None:
-        self.state.out_write = value  # after the ring writes it publishes (x86-64 keeps store order)
+        native.store_release(self.state, "out_write", value)  # after the ring writes: they are seen first
 
     @property
     def underruns(self) -> int:
@@ -155,7 +157,7 @@ class Voice:
 
     @scheduled.setter
     def scheduled(self, value: bool) -> None:
-        self.state.scheduled = int(value)
+        native.store_release(self.state, "scheduled", int(value))
 
     def _set_source(self, stream: InputStream | None) -> None:
         """Publish a new input source to the callback (None: the input channel again)."""
@@ -177,8 +179,8 @@ class Voice:
     def _feed_input(self) -> None:
         """Keep the streamed input file ahead of the callback (once the callback plays it)."""
         stream = self._stream
-        if stream is not None and self.state.playing == stream.source:
-            stream.top_up(int(self.state.file_pos))
+        if stream is not None and native.playing(self.state) == stream.source:
+            stream.top_up(native.load_acquire(self.state, "file_pos"))
 
     @property
     def input_starved(self) -> int:
@@ -262,6 +264,12 @@ class Voice:
             except queue.Empty:
                 return
             if kind == "config":
+                try:
+                    self.agent.check(value)  # checked when queued, but an agent swapped in since may not play it
+                except AntiphonError as exc:
+                    log.warning("agent %s: %s; its own hop is kept", self.name, exc)
+                    value = replace(value, hop_s=0.0)
+                    self.pending = replace(self.pending, hop_s=0.0)
                 changed = {k: v for k, v in value.to_dict().items() if v != getattr(self.agent.config, k)}
                 slots = self.driver.apply(value)
                 for name, v in changed.items():

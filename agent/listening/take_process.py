@@ -52,7 +52,13 @@ class TakeListening:
         if self.proc.returncode != 0 or not out.strip():
             last = (err.strip().splitlines() or ["no output"])[-1]
             raise AntiphonError(f"the listening analysis failed: {last}")
-        return json.loads(out.strip().splitlines()[-1])
+        try:
+            fit = json.loads(out.strip().splitlines()[-1])
+        except json.JSONDecodeError:
+            raise AntiphonError(f"the listening analysis failed: it printed {out.strip()[-200:]!r}") from None
+        if not isinstance(fit, dict):
+            raise AntiphonError("the listening analysis failed: it printed no figures")
+        return fit
 
     def cancel(self) -> None:
         if self.proc.poll() is None:

@@ -207,7 +207,8 @@ class OscServer:
         for v in self.engine.voices:
             s = v.status()
             self._send(f"{PREFIX}/status", (v.name, int(s["running"]), self.engine.xruns, float(s["compute_p50_ms"]), float(s["compute_p99_ms"]),
-                                            s["fallbacks"], s["input_label"], s["answer_label"], s["skipped"], s["steps"]), targets)
+                                            s["fallbacks"], s["input_label"], s["answer_label"], s["skipped"], s["steps"],
+                                            s["resyncs"], s["input_starved"]), targets)
 
     # -- receiving ------------------------------------------------------------------------------
     def start(self) -> None:

@@ -109,8 +109,10 @@ TABLE: tuple[Address, ...] = (
     # --- sent by the server ---------------------------------------------------------------------
     _out("status", (AGENT_NAME, Arg("running", INT, 0, 1), Arg("xruns", INT), Arg("compute_p50", FLOAT, unit="ms"),
                     Arg("compute_p99", FLOAT, unit="ms"), Arg("fallbacks", INT), Arg("input_label", INT), Arg("answer_label", INT),
-                    Arg("skipped", INT), Arg("steps", INT)),
-         "one per agent, every second and on request (labels are -1 before the first decision)"),
+                    Arg("skipped", INT), Arg("steps", INT), Arg("resyncs", INT), Arg("input_starved", INT)),
+         "one per agent, every second and on request (labels are -1 before the first decision; skipped: chunks not decided "
+         "because the worker was held up; resyncs: restarts after the continuation ran out; input_starved: blocks of an input "
+         "file the worker did not supply in time)"),
     _out("event/grain", (AGENT_NAME, Arg("chunk", INT), Arg("input_label", INT), Arg("answer_label", INT), Arg("grain", INT),
                          Arg("contiguous", INT, 0, 1), Arg("fallback", INT, 0, 1), Arg("compute", FLOAT, unit="ms")),
          "a decision: the grain scheduled for the next slot"),
@@ -120,7 +122,8 @@ TABLE: tuple[Address, ...] = (
          "a model, corpus or input file is in use ('model', 'corpus', 'input')"),
     _out("event/recording", (AGENT_NAME, Arg("on", INT, 0, 1), Arg("path", STRING)), "recording started or stopped, and its file"),
     _out("event/xrun", (Arg("total", INT),), "the audio stream dropped or repeated a block (total since start)"),
-    _out("event/skipped", (AGENT_NAME, Arg("total", INT),), "a decision came too late and the grain's continuation played instead"),
+    _out("event/skipped", (AGENT_NAME, Arg("total", INT),),
+         "a chunk was not decided (several completed at once: the worker was held up); the grain's continuation played on"),
     _out("error", (Arg("address", STRING), Arg("reason", STRING)), "a message was refused, and why; nothing was changed"),
     _out("log", (Arg("level", STRING), Arg("message", STRING)),
          "a line of the server's log: loads, refused loads, warnings (level INFO, WARNING or ERROR; INFO lines not with serve --quiet)"),

@@ -92,7 +92,7 @@ class Wav2Vec2Perception:
         if supported(config):
             encoder = Wav2Vec2Encoder.load(folder, config)
             return cls(lambda x: encoder.hidden_state(x, layer), checkpoint, layer, _do_normalize(folder), int(config["hidden_size"]),
-                       min_samples, tensors_sha256(encoder.saved))
+                       min_samples, tensors_sha256(encoder.model_tensors()))
         model = _transformers_model(folder, checkpoint)
         return cls(_transformers_hidden(model, layer % n_hidden), checkpoint, layer, _do_normalize(folder), int(model.config.hidden_size),
                    min_samples, weights_sha256(model))

@@ -49,10 +49,13 @@ class Wav2Vec2Encoder:
 
     def __init__(self, config: dict[str, Any], weights: dict[str, torch.Tensor]) -> None:
         self.c = config
-        self.saved = weights  # as saved (the model's identity is their hash)
-        # a Wav2Vec2ForPreTraining folder names the encoder's weights "wav2vec2.<name>"
+        # a Wav2Vec2ForPreTraining or ForCTC folder names the encoder's weights "wav2vec2.<name>" beside its heads
         prefix = "wav2vec2."
         self.w = {k[len(prefix):]: v for k, v in weights.items() if k.startswith(prefix)} or dict(weights)
+        # older saves name the positional convolution's weight normalisation weight_g / weight_v
+        for old, new in (("weight_g", "parametrizations.weight.original0"), ("weight_v", "parametrizations.weight.original1")):
+            if f"encoder.pos_conv_embed.conv.{old}" in self.w:
+                self.w[f"encoder.pos_conv_embed.conv.{new}"] = self.w.pop(f"encoder.pos_conv_embed.conv.{old}")
         self.eps = float(config.get("layer_norm_eps", 1e-5))
         self.layers = int(config["num_hidden_layers"])
         self.heads = int(config["num_attention_heads"])
@@ -82,12 +85,14 @@ class Wav2Vec2Encoder:
 
     def _positional_weight(self) -> torch.Tensor:
         """The weight-normalised positional convolution's kernel: g * v / ||v|| (norm over all but the kernel axis)."""
-        base = "encoder.pos_conv_embed.conv."
-        if base + "parametrizations.weight.original0" in self.w:
-            g, v = self.w[base + "parametrizations.weight.original0"], self.w[base + "parametrizations.weight.original1"]
-        else:
-            g, v = self.w[base + "weight_g"], self.w[base + "weight_v"]
+        base = "encoder.pos_conv_embed.conv.parametrizations.weight."
+        g, v = self.w[base + "original0"], self.w[base + "original1"]
         return g * v / v.norm(dim=(0, 1), keepdim=True)
+
+    def model_tensors(self) -> dict[str, torch.Tensor]:
+        """The weights under the names transformers' ``Wav2Vec2Model.state_dict()`` gives them (the
+        encoder only, without a pretraining or CTC head): what the model's identity hash covers."""
+        return self.w
 
     def _layer_norm(self, x: torch.Tensor, name: str) -> torch.Tensor:
         return F.layer_norm(x, x.shape[-1:], self.w[name + ".weight"], self.w[name + ".bias"], self.eps)

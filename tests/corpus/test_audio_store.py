@@ -56,10 +56,16 @@ def test_another_rate_is_resampled_once_and_reused_by_a_new_process(corpus_copy:
     assert again is not views and all(np.array_equal(a, b) for a, b in zip(again, views))
 
 
-def test_a_file_changed_since_is_checked_again(corpus_copy: Path) -> None:
+def test_a_file_changed_since_is_checked_again(corpus_copy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     corpus = load_corpus(corpus_copy, with_audio=False)
     playback_audio(corpus, 48_000)
     flac = corpus_copy / corpus.manifest["pieces"][1]["audio"]
+    os.utime(flac, ns=(1, 1))  # touched, same content: hashed again, not decoded again
+    monkeypatch.setattr(audio_store, "_MAPPED", {})
+    with monkeypatch.context() as m:
+        m.setattr(audio_store, "read_piece_audio", lambda *_: pytest.fail("decoded again"))
+        playback_audio(corpus, 48_000)
+    monkeypatch.setattr(audio_store, "_MAPPED", {})
     flac.write_bytes(flac.read_bytes()[:-100])
     with pytest.raises(AntiphonError, match="checksum does not match"):
         playback_audio(corpus, 48_000)

@@ -163,6 +163,16 @@ def test_split_and_targets_keep_the_renderings_of_a_work_together(tmp_path: Path
     target_work = corpus.piece_work[g.piece[data.memory[data.target_index]]]
     assert (target_work != data.work[:, None]).all()
     assert set(np.unique(g.piece[data.memory])) == set(train)
+    # --label-weight scales the next-label cross-entropy only
+    from agent.decision.train_listener import batch_loss
+
+    model = make_listener(feature_dim=corpus.codebook.dim, num_labels=16)
+    crops = [np.nonzero(g.piece == 0)[0][:12]]
+    parts = {w: batch_loss(model, data, crops, 0.1, label_weight=w) for w in (0.0, 1.0, 3.0)}
+    grain, label = parts[1.0][1], parts[1.0][2]
+    assert label > 0 and all(p[1] == grain and p[2] == label for p in parts.values())
+    for w, p in parts.items():
+        assert float(p[0]) == pytest.approx(grain + w * label, rel=1e-5)
     # a corpus split by an older build (one rendering held out, its twin trained on) is refused
     manifest = json.loads((corpus.path / "manifest.json").read_text())
     manifest["pieces"][7]["split"] = "train"

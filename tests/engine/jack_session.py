@@ -193,7 +193,12 @@ def play_through_serve(jack: JackServer, serve_args: list[str], take: Path, reco
         assert player.returncode == 0, f"the player exited with status {player.returncode}: {one_line(player_err)}"
         jack.check_alive("while the take played")
         serve.send_signal(signal.SIGINT)
-        serve.wait(timeout=60)
+        try:
+            serve.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            serve.send_signal(signal.SIGUSR1)  # antiphon serve dumps every thread's stack into its log
+            time.sleep(2)
+            raise AssertionError(f"antiphon serve did not stop within 60 s of Ctrl-C: {serve_log.read_text()[-6000:]}") from None
         assert serve.returncode == 0, f"antiphon serve exited with status {serve.returncode}: {one_line(serve_log.read_text())}"
         jack.check_alive("at the end")
     finally:

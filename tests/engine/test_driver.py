@@ -53,6 +53,10 @@ class Run:
         """The worker was held up: the play head runs on while no input reaches the driver."""
         self.stalled += int(seconds * RATE_HZ)
 
+    def latency(self, slot) -> int:  # noqa: ANN001 - Slot
+        """Samples from the end of the input that decided ``slot`` (as the play head saw it) to the slot."""
+        return slot.start - int(round(slot.step.time_s * RATE_HZ)) - self.stalled
+
     @property
     def steps(self) -> list:
         return [s.step for s in self.slots if s.step is not None]
@@ -91,6 +95,8 @@ def test_a_new_hop_goes_on_without_a_gap(trained: Path, tone_corpus: Path, take:
     assert after[0].time_s == pytest.approx(last_end + hop_s, abs=1e-6)  # the stream clock went on
     assert np.allclose(np.diff([s.time_s for s in after]), hop_s)
     assert longest_silence(run.answer()) < GAP
+    lead, block = int(0.080 * RATE_HZ), run.clock.margin_samples
+    assert all(lead <= run.latency(s) <= lead + 2 * block for s in run.slots[-5:])  # back to one lead, whatever the hop
     assert run.driver.skipped == run.driver.resyncs == 0
 
 
@@ -101,9 +107,25 @@ def test_a_late_decision_plays_the_continuation_and_catches_up(trained: Path, to
     run.play(3.0)
     assert run.driver.resyncs == 0
     assert longest_silence(run.answer()) < GAP
-    # after the stall the slots land one lead or more after the play head again
-    last = run.slots[-1]
-    assert last.start >= int((last.step.time_s + 0.15 + 0.080) * RATE_HZ)
+    # after the stall the slots land one lead after the play head again: no latency kept from it
+    lead, block = int(0.080 * RATE_HZ), run.clock.margin_samples
+    assert all(lead <= run.latency(s) <= lead + 2 * block for s in run.slots[-5:]), [run.latency(s) for s in run.slots[-5:]]
+
+
+def test_a_long_stall_decides_only_the_last_waiting_chunk(trained: Path, tone_corpus: Path, take: np.ndarray) -> None:
+    run = Run(trained, tone_corpus, take)
+    run.play(3.0)
+    before = len(run.slots)
+    written = run.driver.scheduled_end
+    block = np.concatenate([take[run.pos : run.pos + 16_000]])  # one second of input arrives at once
+    run.pos += len(block)
+    run.clock.head = int(round(run.pos * run.scale))
+    slots = run.driver.push(block)
+    assert [s.step is None for s in slots] == [True, True, True, False] and run.driver.skipped == 3
+    assert run.driver.resyncs == 1 and slots[-1].start >= written  # the continuation had run out
+    lead = int(0.080 * RATE_HZ)
+    assert lead <= run.latency(slots[-1]) <= lead + run.clock.margin_samples
+    assert len(run.slots) == before
 
 
 def test_when_the_continuation_runs_out_it_re_anchors_once(trained: Path, tone_corpus: Path, take: np.ndarray) -> None:

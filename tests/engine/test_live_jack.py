@@ -10,6 +10,10 @@ from __future__ import annotations
 
 import json
 import re
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -85,3 +89,27 @@ def test_live_answer_through_jack(trained: Path, tone_corpus: Path, session_tone
     assert len(live) >= int(run_s / hop_s) - 1, f"{len(live)} steps in {run_s:.2f} s of stream at hop {hop_s} s"
     assert [c["input_label"] for c in live] == [s.input_label for s in rehearsed[: len(live)]]
     assert [c["played_label"] for c in live] == [s.played_label for s in rehearsed[: len(live)]]
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_serve_stops_cleanly_on_a_signal_even_started_in_the_background(trained: Path, tone_corpus: Path, tmp_path: Path, sig: int) -> None:
+    """A script's `antiphon serve &` ignores SIGINT (the shell's rule for background jobs); Ctrl-C sent
+    with kill -INT, and kill's SIGTERM, must still stop it cleanly, its last status line written."""
+    jack = start_jackd(log=tmp_path / "jackd.log")
+    log = tmp_path / "serve.log"
+    try:
+        with open(log, "w", encoding="utf-8") as err:
+            serve = subprocess.Popen([sys.executable, "-m", "agent", "serve", "--device", "system", "--model", str(trained), "--corpus", str(tone_corpus),
+                                      "--no-osc"], stdout=subprocess.DEVNULL, stderr=err, env=jack.env,
+                                     preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+        deadline = time.monotonic() + 90
+        while "listening (Ctrl-C to stop)" not in log.read_text():
+            assert serve.poll() is None and time.monotonic() < deadline, log.read_text()[-2000:]
+            time.sleep(0.1)
+        serve.send_signal(sig)
+        assert serve.wait(timeout=30) == 0, log.read_text()[-2000:]
+        assert "stopped: xruns" in log.read_text()
+    finally:
+        if serve.poll() is None:
+            serve.kill()
+        jack.stop()

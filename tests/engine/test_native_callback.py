@@ -143,3 +143,31 @@ def test_a_failing_compiler_is_one_line(tmp_path, monkeypatch) -> None:  # noqa:
 def test_the_library_is_cached_per_source_version() -> None:
     assert library_path().is_file()  # loaded by the tests above
     assert library_path().name.startswith("antiphon-callback-") and MAX_VOICES == 16
+
+
+def test_threads_that_load_the_library_at_once_build_it_once(tmp_path, monkeypatch) -> None:  # noqa: ANN001
+    """Two voices' workers may ask for the library in the same instant on a fresh cache."""
+    import threading
+
+    from agent.engine.native import library
+
+    monkeypatch.setenv("ANTIPHON_CACHE", str(tmp_path))
+    library._load_once.cache_clear()
+    got, errors = [], []
+
+    def ask() -> None:
+        try:
+            got.append(library.load())
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=ask) for _ in range(4)]
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert not errors and len(got) == 4 and all(lib is got[0] for lib in got)
+        assert [p.name for p in (tmp_path / "native").iterdir()] == [library.library_path().name]  # no half-written file left
+    finally:
+        library._load_once.cache_clear()

@@ -20,6 +20,7 @@ from agent.cli import main
 from agent.osc.messages import Refused, resolve
 from agent.osc.patches import patch_files
 from agent.osc.table import FLOAT, INT, STRING, TABLE
+from agent.osc.table import OUTGOING as OUTGOING_ENTRIES
 from tests.osc.test_pd_roundtrip import DEADLINE_S, PdOutput, stop_pd
 
 PATCHES = paths.MAXPATCHES_DIR
@@ -391,6 +392,6 @@ def test_pd_finds_the_abstraction_on_its_path_and_talks_to_the_server(server, tm
         stop_pd(pd, output)
     assert "couldn't create" not in output.text(), output.text()
     statuses = [g for g in output.got() if g.startswith("pd-got: antiphon status answer ")]
-    assert all(len(g.split()) == 3 + 10 for g in statuses), statuses
+    assert all(len(g.split()) == 3 + len(OUTGOING_ENTRIES["status"].args) for g in statuses), statuses
     voice = srv.engine.voice("answer")
     assert voice.agent.config.temperature == pytest.approx(0.3) and voice.agent.config.muted

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from agent.osc.table import OUTGOING
+
 pytestmark = pytest.mark.real_program("pd", "puredata-core")
 
 DEADLINE_S = 30.0
@@ -113,6 +115,6 @@ def test_pd_round_trip(server, tmp_path: Path) -> None:
     got = output.got()
     # commands applied by the engine (the confirmations are sent once they are)
     assert voice.agent.config.temperature == pytest.approx(0.3) and voice.agent.config.muted, got
-    # status received by Pd: agent name and the table's ten arguments
+    # status received by Pd: agent name and the table's arguments
     statuses = [g for g in got if g.startswith("pd-got: antiphon status answer ")]
-    assert statuses and all(len(g.split()) == 3 + 10 for g in statuses), got
+    assert statuses and all(len(g.split()) == 3 + len(OUTGOING["status"].args) for g in statuses), got

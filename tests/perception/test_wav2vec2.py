@@ -89,6 +89,26 @@ def test_the_plain_torch_encoder_gives_transformers_hidden_states(tmp_path: Path
     assert backend.identity()["checkpoint_sha256"] == weights_sha256(reference)
 
 
+def test_a_ctc_save_has_the_identity_transformers_gives_it(tmp_path: Path) -> None:
+    """A Wav2Vec2ForCTC folder (encoder weights under "wav2vec2.", a CTC head beside them): the
+    plain-torch encoder hashes the encoder's weights as transformers' Wav2Vec2Model holds them."""
+    import torch
+    from transformers import Wav2Vec2ForCTC, Wav2Vec2Model
+
+    from agent.perception.wav2vec2 import weights_sha256
+
+    torch.manual_seed(5)
+    Wav2Vec2ForCTC(tiny_wav2vec2_config()).save_pretrained(tmp_path / "ctc")
+    reference = Wav2Vec2Model.from_pretrained(str(tmp_path / "ctc"), use_safetensors=True).eval()
+    backend = load_perception(PerceptionConfig("wav2vec2", str(tmp_path / "ctc"), layer=1))
+    assert backend.identity()["checkpoint_sha256"] == weights_sha256(reference)
+    x = _chunks()[0]
+    x = (x - x.mean()) / np.sqrt(x.var() + 1e-7)
+    with torch.inference_mode():
+        want = reference(torch.from_numpy(x[None].astype(np.float32)), output_hidden_states=True).hidden_states[1].mean(dim=1)[0].numpy()
+    np.testing.assert_allclose(backend.features(_chunks()[0]), want, atol=1e-5)
+
+
 def test_the_shipped_encoder_runs_without_importing_transformers() -> None:
     code = ("import sys; from agent import paths; from agent.perception import PerceptionConfig, load_perception; "
             "import numpy as np; p = load_perception(PerceptionConfig('wav2vec2', str(paths.DEFAULT_PERCEPTION_DIR), layer=0)); "

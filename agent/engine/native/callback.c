@@ -20,8 +20,9 @@ static void take_input(antiphon_voice *v, const float *input, int64_t frames, in
     const int64_t w = v->in_write;
     const antiphon_source *source = __atomic_load_n(&v->source, __ATOMIC_ACQUIRE);
     if (source != v->playing) {
-        v->playing = source;
+        /* the position first: a worker that sees the new source sees its position */
         __atomic_store_n(&v->file_pos, 0, __ATOMIC_RELEASE);
+        __atomic_store_n(&v->playing, source, __ATOMIC_RELEASE);
     }
     if (source != NULL) {
         /* streamed: take what the worker has written, silence (and a count) if it fell behind */
@@ -82,4 +83,21 @@ int antiphon_callback(const void *input, void *output, unsigned long frames,
     }
     __atomic_store_n(&e->callbacks, e->callbacks + 1, __ATOMIC_RELEASE);
     return PA_CONTINUE;
+}
+
+/* For the Python side (through cffi): the release stores and acquire loads the ownership rules in
+ * callback.h ask for, which plain cffi field accesses do not give on weakly ordered CPUs (arm64). */
+void antiphon_store_release(int64_t *field, int64_t value)
+{
+    __atomic_store_n(field, value, __ATOMIC_RELEASE);
+}
+
+int64_t antiphon_load_acquire(const int64_t *field)
+{
+    return __atomic_load_n(field, __ATOMIC_ACQUIRE);
+}
+
+const antiphon_source *antiphon_playing(const antiphon_voice *v)
+{
+    return __atomic_load_n(&v->playing, __ATOMIC_ACQUIRE);
 }

@@ -46,3 +46,8 @@ typedef struct antiphon_engine {
 /* A PortAudio stream callback (PaStreamCallback) for a float32 interleaved duplex stream. */
 int antiphon_callback(const void *input, void *output, unsigned long frames,
                       const void *time_info, unsigned long status_flags, void *user_data);
+
+/* Release stores and acquire loads for the Python side (see callback.c). */
+void antiphon_store_release(int64_t *field, int64_t value);
+int64_t antiphon_load_acquire(const int64_t *field);
+const antiphon_source *antiphon_playing(const antiphon_voice *v);

@@ -16,6 +16,7 @@ import os
 import re
 import shutil
 import subprocess
+import threading
 from pathlib import Path
 
 import cffi
@@ -49,7 +50,7 @@ def library_path() -> Path:
 def build(path: Path) -> Path:
     """Compile the callback into ``path`` (atomically: concurrent builds do not see half a file)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     cmd = [_compiler(), *CFLAGS, "-I", str(HERE), "-o", str(tmp), str(SOURCE)]
     try:
         done = subprocess.run(cmd, capture_output=True, text=True, check=False)
@@ -62,9 +63,11 @@ def build(path: Path) -> Path:
     return path
 
 
+_LOAD_LOCK = threading.Lock()
+
+
 @functools.cache
-def load():  # noqa: ANN201 - a cffi library object
-    """The compiled callback library, built on first use."""
+def _load_once():  # noqa: ANN202 - a cffi library object
     path = library_path()
     if not path.is_file():
         build(path)
@@ -72,6 +75,12 @@ def load():  # noqa: ANN201 - a cffi library object
     if lib.ANTIPHON_MAX_VOICES != MAX_VOICES:
         raise AntiphonError(f"{path} does not match its header: delete it and retry")
     return lib
+
+
+def load():  # noqa: ANN201 - a cffi library object
+    """The compiled callback library, built on first use (once, whichever threads ask at the same time)."""
+    with _LOAD_LOCK:
+        return _load_once()
 
 
 def callback_pointer():  # noqa: ANN201 - cdata 'int(*)(...)'
@@ -118,6 +127,21 @@ def source(ring: np.ndarray):  # noqa: ANN201 - cdata 'antiphon_source *'
     if len(ring) == 0:
         raise ValueError("an input ring needs at least one sample")
     return ffi.new("antiphon_source *", {"ring": float_pointer(ring), "length": len(ring), "written": 0})
+
+
+def store_release(struct, field: str, value: int) -> None:  # noqa: ANN001 - cdata pointer to a struct
+    """``struct.field = value`` as a release store (the data written before it is seen first)."""
+    load().antiphon_store_release(ffi.addressof(struct, field), int(value))
+
+
+def load_acquire(struct, field: str) -> int:  # noqa: ANN001 - cdata pointer to a struct
+    """``struct.field`` as an acquire load (what was written before the other side stored it is seen)."""
+    return int(load().antiphon_load_acquire(ffi.addressof(struct, field)))
+
+
+def playing(voice) -> object:  # noqa: ANN001 - cdata 'antiphon_voice *'
+    """The source the callback last played (an acquire load)."""
+    return load().antiphon_playing(voice)
 
 
 def run_callback(engine, indata: np.ndarray, outdata: np.ndarray, status_flags: int = 0) -> int:  # noqa: ANN001 - cdata 'antiphon_engine *'

@@ -552,7 +552,7 @@
       1200.0,
       22.0
      ],
-     "text": "<- /antiphon/status <agent> <running> <xruns> <compute_p50> <compute_p99> <fallbacks> <input_label> <answer_label> <skipped> <steps>: one per agent, every second and on request (labels are -1 before the first decision)"
+     "text": "<- /antiphon/status <agent> <running> <xruns> <compute_p50> <compute_p99> <fallbacks> <input_label> <answer_label> <skipped> <steps> <resyncs> <input_starved>: one per agent, every second and on request (labels are -1 before the first decision; skipped: chunks not decided because the worker was held up; resyncs: restarts after the continuation ran out; input_starved: blocks of an input file the worker did not supply in time)"
     }
    },
    {
@@ -657,7 +657,7 @@
       1200.0,
       22.0
      ],
-     "text": "<- /antiphon/event/skipped <agent> <total>: a decision came too late and the grain's continuation played instead"
+     "text": "<- /antiphon/event/skipped <agent> <total>: a chunk was not decided (several completed at once: the worker was held up); the grain's continuation played on"
     }
    },
    {

@@ -978,8 +978,10 @@
      "id": "obj-57",
      "maxclass": "newobj",
      "numinlets": 1,
-     "numoutlets": 10,
+     "numoutlets": 12,
      "outlettype": [
+      "",
+      "",
       "",
       "",
       "",
@@ -997,7 +999,7 @@
       300.0,
       22.0
      ],
-     "text": "unpack s i i f f i i i i i"
+     "text": "unpack s i i f f i i i i i i i"
     }
    },
    {
@@ -1300,6 +1302,72 @@
    {
     "box": {
      "id": "obj-76",
+     "maxclass": "number",
+     "numinlets": 1,
+     "numoutlets": 2,
+     "outlettype": [
+      "",
+      "bang"
+     ],
+     "patching_rect": [
+      685,
+      800.0,
+      60.0,
+      22.0
+     ]
+    }
+   },
+   {
+    "box": {
+     "id": "obj-77",
+     "maxclass": "comment",
+     "numinlets": 1,
+     "numoutlets": 0,
+     "patching_rect": [
+      685,
+      825.0,
+      72.0,
+      22.0
+     ],
+     "text": "resyncs"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-78",
+     "maxclass": "number",
+     "numinlets": 1,
+     "numoutlets": 2,
+     "outlettype": [
+      "",
+      "bang"
+     ],
+     "patching_rect": [
+      760,
+      800.0,
+      60.0,
+      22.0
+     ]
+    }
+   },
+   {
+    "box": {
+     "id": "obj-79",
+     "maxclass": "comment",
+     "numinlets": 1,
+     "numoutlets": 0,
+     "patching_rect": [
+      760,
+      825.0,
+      72.0,
+      22.0
+     ],
+     "text": "input_starved"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-80",
      "maxclass": "newobj",
      "numinlets": 1,
      "numoutlets": 0,
@@ -1314,7 +1382,7 @@
    },
    {
     "box": {
-     "id": "obj-77",
+     "id": "obj-81",
      "maxclass": "newobj",
      "numinlets": 1,
      "numoutlets": 0,
@@ -1329,7 +1397,7 @@
    },
    {
     "box": {
-     "id": "obj-78",
+     "id": "obj-82",
      "maxclass": "newobj",
      "numinlets": 1,
      "numoutlets": 0,
@@ -1344,7 +1412,7 @@
    },
    {
     "box": {
-     "id": "obj-79",
+     "id": "obj-83",
      "maxclass": "newobj",
      "numinlets": 1,
      "numoutlets": 0,
@@ -1359,7 +1427,7 @@
    },
    {
     "box": {
-     "id": "obj-80",
+     "id": "obj-84",
      "maxclass": "newobj",
      "numinlets": 1,
      "numoutlets": 0,
@@ -1374,7 +1442,7 @@
    },
    {
     "box": {
-     "id": "obj-81",
+     "id": "obj-85",
      "maxclass": "newobj",
      "numinlets": 1,
      "numoutlets": 0,
@@ -1389,7 +1457,7 @@
    },
    {
     "box": {
-     "id": "obj-82",
+     "id": "obj-86",
      "maxclass": "newobj",
      "numinlets": 1,
      "numoutlets": 0,
@@ -1404,7 +1472,7 @@
    },
    {
     "box": {
-     "id": "obj-83",
+     "id": "obj-87",
      "maxclass": "newobj",
      "numinlets": 1,
      "numoutlets": 0,
@@ -1419,7 +1487,7 @@
    },
    {
     "box": {
-     "id": "obj-84",
+     "id": "obj-88",
      "maxclass": "newobj",
      "numinlets": 1,
      "numoutlets": 0,
@@ -1434,7 +1502,7 @@
    },
    {
     "box": {
-     "id": "obj-85",
+     "id": "obj-89",
      "maxclass": "newobj",
      "numinlets": 1,
      "numoutlets": 0,
@@ -1449,7 +1517,7 @@
    },
    {
     "box": {
-     "id": "obj-86",
+     "id": "obj-90",
      "maxclass": "newobj",
      "numinlets": 1,
      "numoutlets": 0,
@@ -1464,7 +1532,7 @@
    },
    {
     "box": {
-     "id": "obj-87",
+     "id": "obj-91",
      "maxclass": "inlet",
      "numinlets": 0,
      "numoutlets": 1,
@@ -1483,7 +1551,7 @@
    },
    {
     "box": {
-     "id": "obj-88",
+     "id": "obj-92",
      "maxclass": "newobj",
      "numinlets": 2,
      "numoutlets": 3,
@@ -1503,7 +1571,7 @@
    },
    {
     "box": {
-     "id": "obj-89",
+     "id": "obj-93",
      "maxclass": "newobj",
      "numinlets": 1,
      "numoutlets": 2,
@@ -1522,7 +1590,7 @@
    },
    {
     "box": {
-     "id": "obj-90",
+     "id": "obj-94",
      "maxclass": "newobj",
      "numinlets": 2,
      "numoutlets": 1,
@@ -1540,7 +1608,7 @@
    },
    {
     "box": {
-     "id": "obj-91",
+     "id": "obj-95",
      "maxclass": "newobj",
      "numinlets": 2,
      "numoutlets": 1,
@@ -1558,7 +1626,7 @@
    },
    {
     "box": {
-     "id": "obj-92",
+     "id": "obj-96",
      "maxclass": "newobj",
      "numinlets": 2,
      "numoutlets": 1,
@@ -1576,7 +1644,7 @@
    },
    {
     "box": {
-     "id": "obj-93",
+     "id": "obj-97",
      "maxclass": "outlet",
      "numinlets": 1,
      "numoutlets": 0,
@@ -2123,8 +2191,8 @@
    {
     "patchline": {
      "source": [
-      "obj-56",
-      0
+      "obj-57",
+      10
      ],
      "destination": [
       "obj-76",
@@ -2135,20 +2203,8 @@
    {
     "patchline": {
      "source": [
-      "obj-56",
-      1
-     ],
-     "destination": [
-      "obj-77",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "source": [
-      "obj-56",
-      2
+      "obj-57",
+      11
      ],
      "destination": [
       "obj-78",
@@ -2160,19 +2216,7 @@
     "patchline": {
      "source": [
       "obj-56",
-      3
-     ],
-     "destination": [
-      "obj-79",
       0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "source": [
-      "obj-56",
-      4
      ],
      "destination": [
       "obj-80",
@@ -2184,7 +2228,7 @@
     "patchline": {
      "source": [
       "obj-56",
-      5
+      1
      ],
      "destination": [
       "obj-81",
@@ -2196,7 +2240,7 @@
     "patchline": {
      "source": [
       "obj-56",
-      6
+      2
      ],
      "destination": [
       "obj-82",
@@ -2208,7 +2252,7 @@
     "patchline": {
      "source": [
       "obj-56",
-      7
+      3
      ],
      "destination": [
       "obj-83",
@@ -2220,7 +2264,7 @@
     "patchline": {
      "source": [
       "obj-56",
-      8
+      4
      ],
      "destination": [
       "obj-84",
@@ -2232,7 +2276,7 @@
     "patchline": {
      "source": [
       "obj-56",
-      9
+      5
      ],
      "destination": [
       "obj-85",
@@ -2244,7 +2288,7 @@
     "patchline": {
      "source": [
       "obj-56",
-      10
+      6
      ],
      "destination": [
       "obj-86",
@@ -2255,8 +2299,20 @@
    {
     "patchline": {
      "source": [
+      "obj-56",
+      7
+     ],
+     "destination": [
       "obj-87",
       0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-56",
+      8
      ],
      "destination": [
       "obj-88",
@@ -2267,8 +2323,8 @@
    {
     "patchline": {
      "source": [
-      "obj-88",
-      0
+      "obj-56",
+      9
      ],
      "destination": [
       "obj-89",
@@ -2279,35 +2335,11 @@
    {
     "patchline": {
      "source": [
-      "obj-89",
-      0
+      "obj-56",
+      10
      ],
      "destination": [
       "obj-90",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "source": [
-      "obj-89",
-      1
-     ],
-     "destination": [
-      "obj-91",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "source": [
-      "obj-90",
-      0
-     ],
-     "destination": [
-      "obj-2",
       0
      ]
     }
@@ -2319,6 +2351,54 @@
       0
      ],
      "destination": [
+      "obj-92",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-92",
+      0
+     ],
+     "destination": [
+      "obj-93",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-93",
+      0
+     ],
+     "destination": [
+      "obj-94",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-93",
+      1
+     ],
+     "destination": [
+      "obj-95",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-94",
+      0
+     ],
+     "destination": [
       "obj-2",
       0
      ]
@@ -2327,11 +2407,11 @@
    {
     "patchline": {
      "source": [
-      "obj-88",
-      1
+      "obj-95",
+      0
      ],
      "destination": [
-      "obj-92",
+      "obj-2",
       0
      ]
     }
@@ -2340,6 +2420,18 @@
     "patchline": {
      "source": [
       "obj-92",
+      1
+     ],
+     "destination": [
+      "obj-96",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-96",
       0
      ],
      "destination": [
@@ -2351,7 +2443,7 @@
    {
     "patchline": {
      "source": [
-      "obj-88",
+      "obj-92",
       2
      ],
      "destination": [
@@ -2367,7 +2459,7 @@
       0
      ],
      "destination": [
-      "obj-93",
+      "obj-97",
       0
      ]
     }
