@@ -98,8 +98,15 @@ def rehearse_file(agent: AnswerAgent, input_path: Path, out_dir: Path, listening
         performer_16k = resample(performer, file_rate, PERCEPTION_RATE_HZ)
         if len(performer_16k) < agent.chunking.hop_samples:
             raise AntiphonError(f"{input_path}: shorter than one chunk ({agent.chunking.hop_s} s)")
-        agent.warm_up()
-        result = run_rehearsal(agent, performer_16k)
+        import torch
+
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)  # the other core analyses the take (TakeListening): one thread each, no waiting on each other
+        try:
+            agent.warm_up()
+            result = run_rehearsal(agent, performer_16k)
+        finally:
+            torch.set_num_threads(threads)
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
         write_audio(out_dir / "answer.wav", result.answer, result.rate_hz)
