@@ -114,10 +114,11 @@ def test_every_live_change_keeps_the_agent_answering(trained: Path, tone_corpus:
     assert re.search(r"skipped 0 ", final), final
     assert status["resyncs"] == 0, status
 
-    # decisions all along: no stretch of the run without one longer than the longest hop and a reload
+    # decisions all along: slots never further apart than the longest hop plus one lead (a decision
+    # that came late, during a reload, lands one lead after the play head: the continuation covered it)
     chunks = json.loads((trace_dir / "live-trace.json").read_text())["chunks"]
     placed = np.array([c["output_sample"] for c in chunks]) / RATE_HZ
-    assert np.max(np.diff(placed)) <= 0.3 + 1e-6, f"slots {np.max(np.diff(placed)):.3f} s apart"
+    assert np.max(np.diff(placed)) <= 0.3 + 0.080 + 2 * 256 / RATE_HZ, f"slots {np.max(np.diff(placed)):.3f} s apart"
 
     # the answer as the player recorded it: no silence longer than a crossfade, first sound to the take's end
     recorded, rate = sf.read(recording, dtype="float32")
