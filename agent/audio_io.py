@@ -28,6 +28,11 @@ def audio_info(path: Path) -> tuple[int, int]:
     return int(info.samplerate), int(info.frames)
 
 
+def to_mono(frames: np.ndarray) -> np.ndarray:
+    """[frames, channels] float32 -> mono (the mean of the channels)."""
+    return frames.mean(axis=1, dtype=np.float32) if frames.shape[1] > 1 else frames[:, 0]
+
+
 def open_sound_file(path: Path | str) -> sf.SoundFile:
     """An audio file opened for reading block by block (one-line errors); the caller closes it."""
     _check_exists(Path(path))
@@ -46,7 +51,7 @@ def read_mono(path: Path, rate_hz: int | None = None) -> tuple[np.ndarray, int]:
         raise AntiphonError(f"{path}: cannot read audio ({_one_line(exc)})") from exc
     if data.shape[0] == 0:
         raise AntiphonError(f"{path}: the file holds no audio samples")
-    mono = data.mean(axis=1, dtype=np.float32) if data.shape[1] > 1 else data[:, 0]
+    mono = to_mono(data)
     if not np.all(np.isfinite(mono)):
         raise AntiphonError(f"{path}: audio holds NaN or infinite samples")
     if rate_hz is not None and rate_hz != file_rate:

@@ -15,7 +15,7 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-from agent.audio_io import open_sound_file
+from agent.audio_io import open_sound_file, to_mono
 from agent.engine.native import library as native
 from agent.errors import AntiphonError
 
@@ -69,7 +69,7 @@ class InputStream:
         if len(data) == 0:
             self.file.seek(0)
             data = self.file.read(self._read_frames, dtype="float32", always_2d=True)
-        mono = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]
+        mono = to_mono(data)
         mono = np.nan_to_num(np.ascontiguousarray(mono, dtype=np.float32), nan=0.0, posinf=0.0, neginf=0.0)
         return mono if self._resampler is None else self._resampler.resample_chunk(mono)
 

@@ -60,13 +60,15 @@ class GrainRenderer:
     def reset(self) -> None:
         self._tail = np.zeros(self.crossfade, dtype=np.float32)
 
+    @staticmethod
+    def _as_float(samples: np.ndarray) -> np.ndarray:
+        """Samples of a piece as float32: 16-bit PCM (agent/corpus/audio_store.py) scaled, float as is."""
+        return samples * np.float32(1.0 / PCM_SCALE) if samples.dtype == np.int16 else samples
+
     def _excerpt(self, piece: int, begin: int, length: int) -> np.ndarray:
-        src = self.audio[piece]
         out = np.zeros(length, dtype=np.float32)
-        got = src[max(begin, 0) : max(begin + length, 0)]
-        out[: len(got)] = got
-        if src.dtype == np.int16:  # 16-bit PCM (agent/corpus/audio_store.py)
-            out *= np.float32(1.0 / PCM_SCALE)
+        got = self.audio[piece][max(begin, 0) : max(begin + length, 0)]
+        out[: len(got)] = self._as_float(got)
         return out
 
     def _length(self, grain: int) -> int:
@@ -93,8 +95,7 @@ class GrainRenderer:
             loop = min(loop, end)
             first = max(end - begin, 0)
             where = end - loop + (np.arange(max(begin, end), begin + length) - end) % loop
-            src = self.audio[piece][where]
-            out[first:] = src * np.float32(1.0 / PCM_SCALE) if src.dtype == np.int16 else src
+            out[first:] = self._as_float(self.audio[piece][where])
         return out
 
     def render(self, grain: int, contiguous: bool) -> np.ndarray:
