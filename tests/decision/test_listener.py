@@ -259,6 +259,9 @@ def test_training_on_sampled_candidates_learns(related: tuple[Path, Path, Path],
     assert json.loads((out / "config.json").read_text())["training"]["negatives"] == 32
     with pytest.raises(AntiphonError, match="negatives must be 0"):
         TrainConfig(negatives=-1)
+    with pytest.raises(AntiphonError, match="label_weight must be 0 or positive"):
+        TrainConfig(label_weight=-1.0)
+    assert json.loads((out / "config.json").read_text())["training"]["label_weight"] == 1.0  # recorded beside the weights
 
 
 def test_the_trained_listener_listens(related: tuple[Path, Path, Path], tmp_path: Path) -> None:
