@@ -74,6 +74,7 @@ def cmd_build_corpus(args: argparse.Namespace) -> int:
         audio_rate_hz=args.audio_rate_hz,
         length_tolerance_s=args.length_tolerance_s,
         codebook_from=args.codebook_from,
+        augment_source_share=args.augment_source,
     )
     build_corpus(Path(args.pairs), Path(args.out), config, force=args.force)
     return 0
@@ -127,7 +128,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     cmd_evaluate(
         argparse.Namespace(
             model=str(model), pairs=str(paths.DEMO_PAIRS_DIR), source="soprano", target="bass", corpus=str(paths.DEMO_CORPUS_DIR),
-            compare=None, all_pieces=False, out=str(paths.OUT_DIR / "demo-evaluation"), seed=0, no_listening=False, update_card=False,
+            compare=None, all_pieces=False, out=str(paths.OUT_DIR / "demo-evaluation"), seed=0, no_listening=False, update_card=False, augment_performer=None,
         )
     )
     from agent.engine.agent import AnswerAgent, load_agent_parts
@@ -153,7 +154,7 @@ def cmd_pretrain_perception(args: argparse.Namespace) -> int:
     arch = SmallWav2Vec2Config(conv_channels=args.conv_channels, hidden_size=args.hidden_size, num_layers=args.layers,
                                num_heads=args.heads, ffn_size=args.ffn_size)
     config = PretrainConfig(steps=args.steps, batch_size=args.batch_size, crop_s=args.crop_s, learning_rate=args.lr,
-                            warmup_steps=args.warmup_steps, threads=args.threads, seed=args.seed)
+                            warmup_steps=args.warmup_steps, threads=args.threads, seed=args.seed, augment_prob=args.augment_prob)
     out = pretrain(Path(args.pairs), Path(args.out), arch, config, resume=args.resume, force=args.force, command=_invocation())
     card = write_perception_card(out)
     sys.stdout.write(f"pretrained encoder  {out}\nmodel card          {card}\nloss curves         {out / 'loss.png'}\n")
@@ -244,7 +245,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     def sequences_of(b, labelled) -> list:
         return [step_sequence(lp.name, lp.source_labels, lp.target_labels, b.config.anticipation_chunks, b.config.start_token) for lp in labelled]
 
-    labelled = label_pairs(bundle, model_perception(bundle), Path(args.pairs), args.source, args.target, all_pieces=args.all_pieces)
+    labelled = label_pairs(bundle, model_perception(bundle), Path(args.pairs), args.source, args.target, all_pieces=args.all_pieces,
+                           augment_seed=args.augment_performer)
     sequences = sequences_of(bundle, labelled)
     excluded = renderings_of([s.name for s in sequences], corpus.piece_names)  # every rendering of an evaluated piece's work
     train_pieces = [i for i in range(len(corpus.piece_names)) if corpus.piece_split(i) != "heldout" and i not in excluded]
@@ -255,7 +257,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         other = load_model(Path(args.compare))
         if other.kind != "labels":
             raise AntiphonError(f"--compare takes a label model; {other.path} is a {other.kind}")
-        extra[f"compare:{other.path.name}"] = (other.model, sequences_of(other, label_pairs(other, model_perception(other), Path(args.pairs), args.source, args.target, all_pieces=args.all_pieces)))
+        extra[f"compare:{other.path.name}"] = (other.model, sequences_of(other, label_pairs(other, model_perception(other), Path(args.pairs), args.source, args.target, all_pieces=args.all_pieces,
+                                                                                      augment_seed=args.augment_performer)))
     predictions, model_grains, runs = None, None, None
     if bundle.kind == "listener":
         from agent.decision.listener_decisions import listener_decisions
@@ -266,6 +269,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         results[0].grain_run, results[0].fallback_rate = runs, 0.0
     out = Path(args.out) if args.out else bundle.path / f"eval-{Path(args.pairs).name}"
     report: dict = {"model": str(bundle.path), "pairs": str(args.pairs), "source": args.source, "target": args.target}
+    if args.augment_performer is not None:
+        from agent.audio_augment import AugmentConfig
+
+        report["performer_heard_through"] = {"seed": args.augment_performer, "chain": AugmentConfig().to_dict()}
     table = None
     if listen:
         from agent.decision.listening_rows import listening_answers
@@ -290,7 +297,18 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         sys.stdout.write("\ndoes it listen? each answer under its own performer vs under the other held-out pieces' (gain = the difference)\n")
         sys.stdout.write(format_listening(table) + "\n")
         sys.stdout.write(f"listening plot {listening_png}\n")
-        if args.update_card:
+        if args.update_card and args.augment_performer is not None:  # its own section: the clean figures stay
+            from agent.listening.answers import markdown_listening
+
+            card = set_card_section(bundle.path / "README.md", "Heard through a room (held-out audio)", "\n".join([
+                f"The same evaluation with each held-out performer heard through a random room, EQ, noise and gain",
+                f"(`antiphon evaluate ... --augment-performer {args.augment_performer}`, chains seeded per piece; `agent/audio_augment.py`):",
+                "the model hears the augmented take, the fit is measured against the clean one.",
+                "",
+                markdown_listening(table),
+            ]))
+            sys.stdout.write(f"model card     {card}\n")
+        elif args.update_card:
             from agent.decision.evaluate import markdown_table
 
             lookup = next(r for r in results if r.method.startswith("lookup"))
@@ -484,6 +502,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--audio-rate-hz", type=int, default=None, help="rate of the stored answer audio (default: the target stem's own rate)")
     p.add_argument("--length-tolerance-s", type=float, default=0.5, help="largest length difference between a piece's stems")
     p.add_argument("--codebook-from", default=None, help="reuse the codebook of this model or corpus folder instead of fitting one (so an existing model fits the new corpus)")
+    p.add_argument("--augment-source", type=float, default=0.0, metavar="SHARE",
+                   help="hear this share of the pieces' source through a random room, EQ, noise and gain (seeded by --seed; the answer grains stay clean)")
     p.add_argument("--force", action="store_true", help="replace an existing corpus folder")
     _add_chunking_args(p)
     _add_perception_args(p)
@@ -509,6 +529,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--heads", type=int, default=SmallWav2Vec2Config.num_heads, help="attention heads")
     p.add_argument("--ffn-size", type=int, default=SmallWav2Vec2Config.ffn_size, help="feed-forward width")
     p.add_argument("--threads", type=int, default=PretrainConfig.threads, help="torch threads")
+    p.add_argument("--augment-prob", type=float, default=PretrainConfig.augment_prob,
+                   help="share of crops heard through a random room, EQ, noise and gain; the targets stay clean (0: none)")
     p.add_argument("--seed", type=int, default=PretrainConfig.seed, help="seed of the initial weights, crops, masks and dropout")
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint/ folder of --out")
     p.add_argument("--force", action="store_true", help="replace an existing --out folder")
@@ -572,6 +594,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="report folder (default <model>/eval-<pairs name>)")
     p.add_argument("--seed", type=int, default=0, help="seed of the random baseline")
     p.add_argument("--no-listening", action="store_true", help="labels only: skip rendering and pitch-tracking the answers (listening gain)")
+    p.add_argument("--augment-performer", type=int, default=None, metavar="SEED",
+                   help="hear each held-out performer through a random room, EQ, noise and gain (seeded per piece); the fit is measured against the clean take")
     p.add_argument("--update-card", action="store_true", help="write the listening table into the model card (README.md)")
     p.set_defaults(handler=cmd_evaluate)
 

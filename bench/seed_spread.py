@@ -1,11 +1,13 @@
 """Mean and spread over seeds of a model's held-out figures (no seed is picked by them).
 
     .venv/bin/python bench/seed_spread.py MODEL_DIR EVAL_DIR [EVAL_DIR ...] [--update-card]
+    .venv/bin/python bench/seed_spread.py HEARD_DIR HEARD_DIR ... --room --card MODEL_DIR --update-card
 
 Each folder holds an ``evaluation.json`` written by ``antiphon evaluate`` (MODEL_DIR: the shipped
 seed's). Prints label accuracy, its ratio to the lookup-table baseline, and the listening
 figures per seed with their mean and standard deviation; ``--update-card`` writes the table into
-MODEL_DIR/README.md.
+MODEL_DIR/README.md. ``--room``: the folders are evaluations with ``--augment-performer`` (the
+performers heard through a room); the table goes into its own section of ``--card``'s README.md.
 """
 
 from __future__ import annotations
@@ -45,6 +47,8 @@ def main() -> int:
     parser.add_argument("model", help="the shipped model folder (its evaluation.json is one seed)")
     parser.add_argument("evals", nargs="+", help="evaluation folders of the other seeds")
     parser.add_argument("--update-card", action="store_true", help="write the table into the model's README.md")
+    parser.add_argument("--room", action="store_true", help="evaluations of performers heard through a room (--augment-performer)")
+    parser.add_argument("--card", default=None, help="the model folder whose README.md gets the table (default: the first folder)")
     args = parser.parse_args()
     folders = [Path(args.model), *map(Path, args.evals)]
     rows = [figures(f) for f in folders]
@@ -57,9 +61,19 @@ def main() -> int:
     table = "\n".join(lines)
     sys.stdout.write(table + "\n")
     if args.update_card:
-        body = ("The same command with seeds 0 (shipped, whatever it scores), 1 and 2 (`scripts/train-default-model.sh`), "
+        heard = [json.loads((f / "evaluation.json").read_text(encoding="utf-8")).get("performer_heard_through") for f in folders]
+        if any((h is not None) != args.room for h in heard):
+            log.error("--room goes with evaluations made with --augment-performer, and only with them")
+            return 2
+        if args.room:
+            heading, body = "Seeds, heard through a room (held-out, mean and spread)", (
+                f"Seeds 0, 1 and 2 as above, each held-out performer heard through a random room, EQ, noise and gain "
+                f"(`antiphon evaluate ... --augment-performer {heard[0]['seed']}`; the fit is measured against the clean take).\n\n" + table)
+        else:
+            heading, body = "Seeds (held-out, mean and spread)", (
+                "The same command with seeds 0 (shipped, whatever it scores), 1 and 2 (`scripts/train-default-model.sh`), "
                 "each evaluated on the held-out pieces as above.\n\n" + table)
-        card = set_card_section(Path(args.model) / "README.md", "Seeds (held-out, mean and spread)", body)
+        card = set_card_section(Path(args.card or args.model) / "README.md", heading, body)
         log.info("wrote %s", card)
     return 0
 

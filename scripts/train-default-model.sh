@@ -9,7 +9,7 @@
 # on the demo's held-out chorales (labels and listening gain) and write that into its card. Seeds 1
 # and 2 are trained the same way into out/seeds/ for the card's mean and spread (none is picked by
 # its held-out figures: seed 0 is shipped whatever it scores).
-# About 1.5 hours on 2 cores (--no-seeds: about 50 minutes). Run after `bash scripts/setup.sh`.
+# About 1.7 hours on 2 cores (--no-seeds: about 50 minutes). Run after `bash scripts/setup.sh`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ANTIPHON=.venv/bin/antiphon
@@ -31,4 +31,10 @@ if [ "$seeds" -eq 1 ]; then
     $ANTIPHON evaluate --model "out/seeds/listener-seed$seed" "${EVAL[@]}" --out "out/seeds/listener-seed$seed/eval"
   done
   .venv/bin/python bench/seed_spread.py models/demo-soprano-bass out/seeds/listener-seed1/eval out/seeds/listener-seed2/eval --update-card
+  # the same three seeds with each held-out soprano heard through a random room, EQ, noise and gain
+  $ANTIPHON evaluate --model models/demo-soprano-bass "${EVAL[@]}" --augment-performer 0 --out out/seeds/heard-seed0 --update-card
+  for seed in 1 2; do
+    $ANTIPHON evaluate --model "out/seeds/listener-seed$seed" "${EVAL[@]}" --augment-performer 0 --out "out/seeds/heard-seed$seed"
+  done
+  .venv/bin/python bench/seed_spread.py out/seeds/heard-seed0 out/seeds/heard-seed1 out/seeds/heard-seed2 --room --card models/demo-soprano-bass --update-card
 fi

@@ -18,11 +18,12 @@ import numpy as np
 from tqdm import tqdm
 
 from agent import __version__
+from agent.audio_augment import AugmentConfig
 from agent.audio_io import PERCEPTION_RATE_HZ, audio_info, read_mono, write_audio
 from agent.chunking import ChunkingConfig
 from agent.codebook import CODEBOOK_FILE, STATS_FILE, Codebook
 from agent.corpus.format import AUDIO_DIR, FORMAT_NAME, FORMAT_VERSION, GRAINS_FILE, MANIFEST_FILE, is_corpus_folder
-from agent.corpus.perceive import perceive_pair
+from agent.corpus.perceive import perceive_pair, source_hearing
 from agent.errors import AntiphonError
 from agent.files import check_replaceable, sha256_file, write_json
 from agent.pairs import DEFAULT_LENGTH_TOLERANCE_S, read_heldout, renderings_of, scan_pairs
@@ -44,10 +45,13 @@ class CorpusBuildConfig:
     audio_rate_hz: int | None = None  # None: the target stem's own rate (of the first piece)
     length_tolerance_s: float = DEFAULT_LENGTH_TOLERANCE_S
     codebook_from: str | None = None  # folder holding codebook.npy + codebook_stats.npy to reuse instead of fitting
+    augment_source_share: float = 0.0  # share of pieces whose source is heard through a random room/EQ/noise (seeded by seed and name)
 
     def __post_init__(self) -> None:
         if self.source_stem == self.target_stem:
             raise AntiphonError(f"source and target must be different stems, both are '{self.source_stem}'")
+        if not 0.0 <= self.augment_source_share <= 1.0:
+            raise AntiphonError(f"augment_source_share must be between 0 and 1, got {self.augment_source_share}")
         if self.audio_rate_hz is not None and not 8000 <= self.audio_rate_hz <= 192_000:
             raise AntiphonError(f"audio_rate_hz must be between 8000 and 192000, got {self.audio_rate_hz}")
 
@@ -88,7 +92,8 @@ def build_corpus(pairs_dir: Path, out_dir: Path, config: CorpusBuildConfig, forc
 
     data: list[_PieceData] = []
     for piece in tqdm(pieces, desc="perceiving pieces", unit="piece", disable=None):
-        seen = perceive_pair(piece, config.source_stem, config.target_stem, config.chunking, perception, config.length_tolerance_s)
+        seen = perceive_pair(piece, config.source_stem, config.target_stem, config.chunking, perception, config.length_tolerance_s,
+                             hear_source=source_hearing(config.seed, piece.name, config.augment_source_share))
         if seen is None:
             continue
         target_audio, _ = read_mono(piece.stems[config.target_stem], audio_rate)
@@ -190,6 +195,7 @@ def _write(
         "target_stem": config.target_stem,
         "chunking": config.chunking.to_dict(),
         "perception": perception_identity,
+        "augment_source": {"share": config.augment_source_share, "seed": config.seed, "chain": AugmentConfig().to_dict()} if config.augment_source_share > 0 else None,
         "codebook": {
             "size": codebook.size,
             "seed": config.seed,

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
+from agent.audio_augment import augment, piece_rng
 from agent.audio_io import PERCEPTION_RATE_HZ
 from agent.chunking import ChunkingConfig, chunk_signal
 from agent.pairs import DEFAULT_LENGTH_TOLERANCE_S, PairAudio, Piece, load_pair
@@ -25,6 +27,16 @@ class PerceivedPair:
     target_features: np.ndarray  # [n, D]
 
 
+def source_hearing(seed: int, name: str, share: float) -> Callable[[np.ndarray], np.ndarray] | None:
+    """How one piece's source reaches the agent: through a random room, EQ, noise and gain
+    (``agent.audio_augment``) for a seeded ``share`` of the pieces (the same pieces and chains for
+    the same seed and names, whatever their order), else as recorded (None)."""
+    rng = piece_rng(seed, name)
+    if share <= 0.0 or rng.random() >= share:
+        return None
+    return lambda x: augment(x, PERCEPTION_RATE_HZ, rng)
+
+
 def perceive_pair(
     piece: Piece,
     source: str,
@@ -32,10 +44,14 @@ def perceive_pair(
     chunking: ChunkingConfig,
     perception: PerceptionBackend,
     length_tolerance_s: float = DEFAULT_LENGTH_TOLERANCE_S,
+    hear_source: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> PerceivedPair | None:
-    """Features of every chunk of both tracks; None (with a warning) if shorter than one chunk."""
+    """Features of every chunk of both tracks; None (with a warning) if shorter than one chunk.
+    ``hear_source``: how the source reaches the agent (e.g. through a room and a microphone,
+    ``agent.audio_augment``); it is chunked and perceived as heard, and ``pair`` keeps it clean."""
     pair = load_pair(piece, source, target, PERCEPTION_RATE_HZ, length_tolerance_s)
-    chunks = chunk_signal(pair.source, chunking)
+    heard = pair.source if hear_source is None else hear_source(pair.source)
+    chunks = chunk_signal(heard, chunking)
     if not chunks:
         log.warning("piece '%s' is shorter than one chunk; skipped", piece.name)
         return None

@@ -14,7 +14,7 @@ import numpy as np
 from tqdm import tqdm
 
 from agent.chunking import ChunkingConfig
-from agent.corpus.perceive import perceive_pair
+from agent.corpus.perceive import perceive_pair, source_hearing
 from agent.decision.checkpoint import DecisionBundle
 from agent.errors import AntiphonError
 from agent.listening.take import Take
@@ -35,10 +35,13 @@ class LabelledPiece:
 
 
 def label_pairs(
-    bundle: DecisionBundle, perception: PerceptionBackend, pairs_dir: Path, source: str, target: str, all_pieces: bool = False
+    bundle: DecisionBundle, perception: PerceptionBackend, pairs_dir: Path, source: str, target: str, all_pieces: bool = False,
+    augment_seed: int | None = None,
 ) -> list[LabelledPiece]:
     """The held-out pieces (or all of them), labelled with the model's own perception
-    (``agent.model_loader.model_perception``) and codebook."""
+    (``agent.model_loader.model_perception``) and codebook. ``augment_seed``: the performers are
+    heard through a random room, EQ, noise and gain (seeded per piece); their takes stay clean, so
+    the fit is measured against what they played."""
     facts = bundle.corpus_meta
     if (source, target) != (facts["source_stem"], facts["target_stem"]):
         log.warning(
@@ -58,7 +61,8 @@ def label_pairs(
     chunking = ChunkingConfig.from_dict(facts["chunking"])
     out = []
     for piece in tqdm(pieces, desc="labelling pieces", unit="piece", disable=None):
-        seen = perceive_pair(piece, source, target, chunking, perception)
+        hear = None if augment_seed is None else source_hearing(augment_seed, piece.name, 1.0)
+        seen = perceive_pair(piece, source, target, chunking, perception, hear_source=hear)
         if seen is not None:
             take = Take(
                 name=piece.name, performer=seen.pair.source, answer=seen.pair.target, bounds=seen.bounds,

@@ -19,6 +19,7 @@ with the corpus, not with its square.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import math
 import os
@@ -48,7 +49,7 @@ from agent.resume_state import load_resume, save_resume
 log = logging.getLogger(__name__)
 
 TARGETS_K = 8  # grains per soft target
-TARGETS_VERSION = 1  # of the nearest-answer search: part of its cache key
+TARGETS_VERSION = 2  # of the nearest-answer search: part of its cache key (2: keyed on the answer audio, bounds and split)
 SEARCH_BLOCK_BYTES = 256 * 2**20  # distances held at once by the search
 
 
@@ -74,7 +75,7 @@ def listener_data(corpus: Corpus, memory_pieces: list[int], stats: FeatureStats,
     memory = np.nonzero(np.isin(g.piece, memory_pieces))[0]
     if len(memory) <= k:
         raise AntiphonError(f"corpus {corpus.path} has {len(memory)} training grains; the listener needs more than {k}")
-    index, dist = nearest_other_work(answer, work, memory, k, cache_key=_targets_key(corpus, stats, memory, work, k))
+    index, dist = nearest_other_work(answer, work, memory, k, cache_key=_targets_key(corpus, memory, work, k))
     finite = np.isfinite(dist)
     tau = float(np.median(dist[:, 0][finite[:, 0]])) if finite[:, 0].any() else 1.0
     weight = np.where(finite, np.exp(-(dist - dist[:, :1]) / max(tau, 1e-6)), 0.0)
@@ -85,9 +86,17 @@ def listener_data(corpus: Corpus, memory_pieces: list[int], stats: FeatureStats,
     )
 
 
-def _targets_key(corpus: Corpus, stats: FeatureStats, memory: np.ndarray, work: np.ndarray, k: int) -> str:
-    digest = hashlib.sha256(f"v{TARGETS_VERSION}|{corpus.manifest['files']['grains.npz']}|{k}|".encode())
-    for array in (stats.array, memory, work):
+def _targets_key(corpus: Corpus, memory: np.ndarray, work: np.ndarray, k: int) -> str:
+    """The cache key of the nearest-answer search, from what decides its input exactly: the answer
+    audio (the manifest's hashes), how it was cut and perceived, the grains' bounds, the memory,
+    the works and k. Not the features themselves: two builds of one corpus differ in their last
+    float bits (threaded matrix products), and a corpus rebuilt with only its performer side
+    changed (``--augment-source``) has the same answers, so both reuse the search."""
+    m = corpus.manifest
+    facts = {"version": TARGETS_VERSION, "k": k, "perception": m["perception"], "chunking": m["chunking"],
+             "audio": [m["files"][p["audio"]] for p in m["pieces"]]}
+    digest = hashlib.sha256(json.dumps(facts, sort_keys=True).encode())
+    for array in (corpus.grains.start_sample, corpus.grains.end_sample, corpus.grains.piece, memory, work):
         digest.update(np.ascontiguousarray(array).tobytes())
     return digest.hexdigest()[:32]
 

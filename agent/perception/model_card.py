@@ -28,8 +28,8 @@ def write_perception_card(folder: Path) -> Path:
         f"# {folder.name}: Antiphon's small Wav2Vec2 (perception)",
         "",
         "A wav2vec 2.0 encoder pretrained here, self-supervised (contrastive objective with a quantizer,",
-        "transformers `Wav2Vec2ForPreTraining`), on every stem of the demo pairs' training pieces (the",
-        "held-out pieces are never seen). Saved with `save_pretrained` (safetensors); the `wav2vec2`",
+        "transformers `Wav2Vec2ForPreTraining`), on every stem of the training pieces of the pairs folder",
+        "named in the rebuild command below (its held-out pieces are never seen). Saved with `save_pretrained` (safetensors); the `wav2vec2`",
         "perception backend loads it like any hub checkpoint: `--perception wav2vec2 --checkpoint "
         f"models/{folder.name}`.",
         "",
@@ -48,11 +48,18 @@ def write_perception_card(folder: Path) -> Path:
         f" {arch.get('num_negatives')} negatives, Gumbel temperature {config.get('gumbel_start')} -> {config.get('gumbel_end')}, seed {config.get('seed')}",
         f"- {history['train_s'] / 60:.1f} min on this machine ({config.get('threads')} threads)",
     ]
+    if config.get("augment_prob"):
+        lines.append(f"- {100 * config['augment_prob']:.0f} % of the crops heard through a random room, EQ, noise and gain"
+                     " (`agent/audio_augment.py`) while the quantized targets come from the clean crop (meant to make the"
+                     " features ignore the room; measured in docs/listening.md, *Heard through a room*)")
     if rows:
         lines.append(f"- loss per masked frame, held-out pieces: {first['val_loss']:.3f} at step {first['step']} -> {last['val_loss']:.3f} at step {last['step']}"
                      f" (training: {first['train_loss']:.3f} -> {last['train_loss']:.3f}); curves in `loss.png`")
     if history.get("command"):
         lines += ["", "Rebuild:", "", "```", history["command"], "```"]
+        if folder.name == "antiphon-w2v2-small":
+            lines += ["", "`bash scripts/pretrain-perception.sh` renders the data and runs the shipped encoder's command into"
+                      " `models/antiphon-w2v2-small`, then measures it (below)."]
     lines += ["", "## Does it help? (`antiphon compare-perception`)", ""]
     if comparison is None:
         lines.append("Not measured yet: run `antiphon compare-perception`.")

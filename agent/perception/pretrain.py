@@ -5,7 +5,10 @@ crop, plus the codebook diversity loss (transformers' ``Wav2Vec2ForPreTraining``
 
 Data: every stem of every training piece (held-out pieces are never seen), resampled to 16 kHz,
 random crops of ``crop_s`` seconds (near-silent crops drawn again), each normalised to zero mean
-and unit variance as the perception backend does. Seeded per step (crops, masks, negatives and
+and unit variance as the perception backend does. With ``augment_prob`` > 0 that share of the
+crops is heard through a random room, EQ, noise and gain (``agent/audio_augment.py``) while the
+quantized targets come from the clean crop, to push the features to ignore the room and the
+microphone (tried on the chorales: the relation was lost, see docs/listening.md). Seeded per step (crops, masks, negatives and
 dropout), so a resumed run continues exactly as an uninterrupted one. The validation loss is
 measured on fixed crops of the held-out pieces (for the curve only: no model selection).
 
@@ -29,6 +32,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from agent.audio_augment import augment
 from agent.audio_io import PERCEPTION_RATE_HZ, read_mono
 from agent.errors import AntiphonError
 from agent.files import check_replaceable, json_object_or_none, write_json
@@ -66,7 +70,8 @@ def is_pretrain_folder(folder: Path) -> bool:
 
 @dataclass
 class _Audio:
-    """Every usable stem, concatenated per split, with where each stem starts (crops stay inside one)."""
+    """Every usable stem as 16-bit samples (half the memory: every chorale in three renderings is
+    about 44 hours of stems), with its name; crops stay inside one stem."""
 
     signals: list[np.ndarray]
     names: list[str]
@@ -85,7 +90,7 @@ def _load_stems(pairs_dir: Path, heldout: bool, crop_samples: int) -> _Audio:
         for stem, path in sorted(piece.stems.items()):
             x, _ = read_mono(path, PERCEPTION_RATE_HZ)
             if len(x) >= crop_samples:
-                signals.append(np.ascontiguousarray(x, dtype=np.float32))
+                signals.append(np.round(np.clip(x, -1.0, 1.0) * 32767.0).astype(np.int16))
                 labels.append(f"{piece.name}/{stem}")
     return _Audio(signals, labels)
 
@@ -94,19 +99,24 @@ def _normalise(x: np.ndarray) -> np.ndarray:
     return ((x - x.mean()) / np.sqrt(x.var() + 1e-7)).astype(np.float32)
 
 
-def _crops(audio: _Audio, count: int, crop: int, min_rms: float, rng: np.random.Generator) -> np.ndarray:
+def _crops(audio: _Audio, count: int, crop: int, min_rms: float, rng: np.random.Generator,
+           augment_prob: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """(inputs, targets), both normalised: a share ``augment_prob`` of the inputs is the target
+    crop heard through a random chain (``agent/audio_augment.py``); the others are the crop itself."""
     lengths = np.array([len(s) - crop + 1 for s in audio.signals], dtype=np.float64)
     weights = lengths / lengths.sum()
-    out = np.zeros((count, crop), dtype=np.float32)
+    inputs = np.zeros((count, crop), dtype=np.float32)
+    targets = np.zeros((count, crop), dtype=np.float32)
     for i in range(count):
         for _attempt in range(20):
             k = int(rng.choice(len(audio.signals), p=weights))
             start = int(rng.integers(0, int(lengths[k])))
-            x = audio.signals[k][start : start + crop]
+            x = audio.signals[k][start : start + crop].astype(np.float32) / 32767.0
             if float(np.sqrt(np.mean(x * x))) >= min_rms:
                 break
-        out[i] = _normalise(x)
-    return out
+        targets[i] = _normalise(x)
+        inputs[i] = _normalise(augment(x, PERCEPTION_RATE_HZ, rng)) if augment_prob > 0.0 and rng.random() < augment_prob else targets[i]
+    return inputs, targets
 
 
 def _masks(model: Any, batch: int, crop: int, rng_seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -124,20 +134,53 @@ def _masks(model: Any, batch: int, crop: int, rng_seed: int) -> tuple[torch.Tens
     return torch.from_numpy(mask).bool(), torch.from_numpy(negatives).long()
 
 
-def _losses(model: Any, x: np.ndarray, seed: int) -> tuple[torch.Tensor, float, float]:
-    """Total loss per masked frame, and its contrastive and diversity parts (floats)."""
+def _losses(model: Any, x: np.ndarray, seed: int, targets: np.ndarray | None = None) -> tuple[torch.Tensor, float, float]:
+    """Total loss per masked frame, and its contrastive and diversity parts (floats). ``targets``:
+    the clean crops whose quantized features the Transformer must find from ``x`` (None: ``x``'s own)."""
     mask, negatives = _masks(model, len(x), x.shape[1], seed)
-    out = model(torch.from_numpy(x), mask_time_indices=mask, sampled_negative_indices=negatives)
+    if targets is None or np.shares_memory(x, targets) or np.array_equal(x, targets):
+        out = model(torch.from_numpy(x), mask_time_indices=mask, sampled_negative_indices=negatives)
+        loss, contrastive, diversity = out.loss, out.contrastive_loss, out.diversity_loss
+    else:
+        loss, contrastive, diversity = _clean_target_loss(model, torch.from_numpy(x), torch.from_numpy(targets), mask, negatives)
     n = max(int(mask.sum()), 1)
-    return out.loss / n, float(out.contrastive_loss.detach()) / n, float(out.diversity_loss.detach()) / n
+    return loss / n, float(contrastive.detach()) / n, float(diversity.detach()) / n
 
 
-def _validate(model: Any, crops: np.ndarray, config: PretrainConfig) -> float:
+def _clean_target_loss(model: Any, x: torch.Tensor, clean: torch.Tensor, mask: torch.Tensor,
+                       negatives: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """transformers' ``Wav2Vec2ForPreTraining`` loss (contrastive + weighted diversity, summed over
+    masked frames), with the Transformer reading ``x`` and the quantizer reading ``clean``: the
+    encoder learns to hear through the room, EQ and noise. Equal to transformers' own loss when
+    ``x`` is ``clean`` (tested)."""
+    c = model.config
+    heard = model.wav2vec2(x, mask_time_indices=mask)
+    predicted = model.project_hid(heard.last_hidden_state)
+    _, clean_extract = model.wav2vec2.feature_projection(model.wav2vec2.feature_extractor(clean).transpose(1, 2))
+    quantized, perplexity = model.quantizer(model.dropout_features(clean_extract), mask_time_indices=mask)
+    quantized = model.project_q(quantized.to(model.project_q.weight.dtype))
+    batch, frames, size = quantized.shape
+    negative = quantized.view(-1, size)[negatives.view(-1)].view(batch, frames, -1, size).permute(2, 0, 1, 3)
+    logits = model.compute_contrastive_logits(quantized[None, :], negative, predicted, c.contrastive_logits_temperature)
+    same = (quantized == negative).all(-1)
+    if same.any():
+        logits[1:][same] = float("-inf")
+    logits = logits.transpose(0, 2).reshape(-1, logits.size(0))
+    target = ((1 - mask.long()) * -100).transpose(0, 1).flatten()
+    contrastive = torch.nn.functional.cross_entropy(logits.float(), target, reduction="sum")
+    codevectors = c.num_codevectors_per_group * c.num_codevector_groups
+    diversity = ((codevectors - perplexity) / codevectors) * mask.sum()
+    return contrastive + c.diversity_loss_weight * diversity, contrastive, diversity
+
+
+def _validate(model: Any, crops: tuple[np.ndarray, np.ndarray], config: PretrainConfig) -> float:
     model.eval()
     total, batches = 0.0, 0
+    inputs, targets = crops
     with torch.no_grad():
-        for start in range(0, len(crops), config.batch_size):
-            loss, _, _ = _losses(model, crops[start : start + config.batch_size], config.seed * 7919 + start)
+        for start in range(0, len(inputs), config.batch_size):
+            end = start + config.batch_size
+            loss, _, _ = _losses(model, inputs[start:end], config.seed * 7919 + start, targets[start:end])
             total += float(loss)
             batches += 1
     model.train()
@@ -167,7 +210,8 @@ def pretrain(pairs_dir: Path, out_dir: Path, arch: SmallWav2Vec2Config, config: 
         val_audio = train_audio
     log.info("pretraining on %d stems (%.0f min), validating on %d held-out stems (%.0f min)",
              len(train_audio.signals), train_audio.seconds / 60, len(val_audio.signals), val_audio.seconds / 60)
-    val_crops = _crops(val_audio, config.validation_crops, config.crop_samples, config.min_crop_rms, np.random.default_rng([config.seed, 1]))
+    val_crops = _crops(val_audio, config.validation_crops, config.crop_samples, config.min_crop_rms, np.random.default_rng([config.seed, 1]),
+                       config.augment_prob)
 
     model = new_pretraining_model(arch, config.seed)
     model.train()
@@ -184,12 +228,12 @@ def pretrain(pairs_dir: Path, out_dir: Path, arch: SmallWav2Vec2Config, config: 
     started = time.perf_counter() - state["train_s"]
     for step in range(state["step"], config.steps):
         rng = np.random.default_rng([config.seed, 0, step])
-        x = _crops(train_audio, config.batch_size, config.crop_samples, config.min_crop_rms, rng)
+        x, targets = _crops(train_audio, config.batch_size, config.crop_samples, config.min_crop_rms, rng, config.augment_prob)
         for group in optimizer.param_groups:
             group["lr"] = config.learning_rate_at(step)
         model.set_gumbel_temperature(config.gumbel_at(step))
         torch.manual_seed(config.seed * 1_000_003 + step)
-        loss, contrastive, diversity = _losses(model, x, int(rng.integers(2**31)))
+        loss, contrastive, diversity = _losses(model, x, int(rng.integers(2**31)), targets)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)

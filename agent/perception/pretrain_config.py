@@ -29,6 +29,7 @@ class PretrainConfig:
     checkpoint_every_steps: int = 100
     threads: int = 2
     seed: int = 0
+    augment_prob: float = 0.0  # share of crops heard through a random room/EQ/noise (agent/audio_augment.py); the targets stay clean
 
     def __post_init__(self) -> None:
         for name in ("steps", "batch_size", "validation_crops", "eval_every_steps", "checkpoint_every_steps", "threads"):
@@ -40,6 +41,8 @@ class PretrainConfig:
             raise AntiphonError(f"learning_rate must be in (0, 1), got {self.learning_rate}")
         if not 0 <= self.warmup_steps < self.steps:
             raise AntiphonError(f"warmup_steps must be in [0, steps), got {self.warmup_steps}")
+        if not 0.0 <= self.augment_prob <= 1.0:
+            raise AntiphonError(f"augment_prob must be between 0 and 1, got {self.augment_prob}")
         if not 0.0 < self.gumbel_end <= self.gumbel_start:
             raise AntiphonError(f"need 0 < gumbel_end <= gumbel_start, got {self.gumbel_end} and {self.gumbel_start}")
 

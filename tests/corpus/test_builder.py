@@ -133,3 +133,20 @@ def test_reusing_a_codebook_gives_identical_files_and_labels(dsp_corpus: Path, s
     assert two.manifest["codebook"]["fit_on"].startswith("reused from")
     with pytest.raises(AntiphonError, match="missing"):
         build_corpus(session_tone_pairs, tmp_path / "x", CorpusBuildConfig(source_stem="melody", target_stem="bass", codebook_from=str(tmp_path)))
+
+
+def test_augmenting_the_source_changes_what_is_heard_not_what_is_played(dsp_corpus: Path, session_tone_pairs: Path, tmp_path: Path) -> None:
+    base = dict(source_stem="melody", target_stem="bass", chunking=ChunkingConfig(mode="uniform", hop_s=0.25), codebook_from=str(dsp_corpus))
+    clean = load_corpus(build_corpus(session_tone_pairs, tmp_path / "clean", CorpusBuildConfig(**base)), with_audio=False)
+    heard = load_corpus(build_corpus(session_tone_pairs, tmp_path / "heard", CorpusBuildConfig(**base, augment_source_share=1.0)), with_audio=False)
+    again = load_corpus(build_corpus(session_tone_pairs, tmp_path / "again", CorpusBuildConfig(**base, augment_source_share=1.0)), with_audio=False)
+    np.testing.assert_array_equal(clean.grains.feature, heard.grains.feature)  # the answers as recorded
+    np.testing.assert_array_equal(clean.grains.start_sample, heard.grains.start_sample)
+    assert {k: v for k, v in clean.manifest["files"].items() if k.startswith("audio/")} == \
+        {k: v for k, v in heard.manifest["files"].items() if k.startswith("audio/")}
+    assert not np.allclose(clean.grains.source_feature, heard.grains.source_feature)  # the performer through a room
+    np.testing.assert_array_equal(heard.grains.source_feature, again.grains.source_feature)  # seeded
+    assert clean.manifest["augment_source"] is None
+    assert heard.manifest["augment_source"]["share"] == 1.0 and "reverb_rt60_s_max" in heard.manifest["augment_source"]["chain"]
+    with pytest.raises(AntiphonError, match="augment_source_share must be between 0 and 1"):
+        CorpusBuildConfig(**base, augment_source_share=2.0)

@@ -115,17 +115,23 @@ def test_nearest_other_work_is_exact_and_cached(tmp_path: Path, monkeypatch: pyt
     assert cached.is_file()
     again, _ = nearest_other_work(answer * 0, work, memory, 3, cache_key="k1")  # read back, not recomputed
     assert (again == index).all()
-    from agent.decision.listener import FeatureStats
+    from types import SimpleNamespace
+
     from agent.decision.train_listener import _targets_key
 
-    class Fake:  # what the key reads of a corpus
-        manifest = {"files": {"grains.npz": "abc"}}
+    def corpus(audio_hash: str = "abc", hop_s: float = 0.1, starts: np.ndarray = np.arange(60) * 10, source_feature: float = 0.0):
+        return SimpleNamespace(  # what the key reads of a corpus
+            manifest={"perception": {"backend": "dsp"}, "chunking": {"hop_s": hop_s}, "pieces": [{"audio": "audio/a.flac"}],
+                      "files": {"audio/a.flac": audio_hash}},
+            grains=SimpleNamespace(start_sample=starts, end_sample=starts + 10, piece=np.zeros(60, dtype=np.int32),
+                                   source_feature=np.full((60, 5), source_feature)))
 
-    stats = FeatureStats.fit(answer, answer)
-    keys = {_targets_key(Fake(), stats, memory, work, 3), _targets_key(Fake(), stats, memory[1:], work, 3),
-            _targets_key(Fake(), stats, memory, work[::-1].copy(), 3), _targets_key(Fake(), stats, memory, work, 4),
-            _targets_key(Fake(), FeatureStats.fit(answer + 1, answer), memory, work, 3)}
-    assert len(keys) == 5  # any input that changes the targets changes the key
+    keys = {_targets_key(corpus(), memory, work, 3), _targets_key(corpus(), memory[1:], work, 3),
+            _targets_key(corpus(), memory, work[::-1].copy(), 3), _targets_key(corpus(), memory, work, 4),
+            _targets_key(corpus(audio_hash="abd"), memory, work, 3), _targets_key(corpus(hop_s=0.2), memory, work, 3),
+            _targets_key(corpus(starts=np.arange(60) * 11), memory, work, 3)}
+    assert len(keys) == 7  # any input that changes the targets changes the key
+    assert _targets_key(corpus(source_feature=1.0), memory, work, 3) == _targets_key(corpus(), memory, work, 3)  # the performer side does not
     cached.write_bytes(b"not a zip")
     redone, _ = nearest_other_work(answer * 0 + np.arange(5, dtype=np.float32), work, memory, 3, cache_key="k1")  # unreadable: recomputed
     assert not (redone == index).all()
@@ -319,3 +325,12 @@ def test_evaluate_without_listening_and_card_refusals(related: tuple[Path, Path,
         refused = subprocess.run([*base, "--update-card", *extra], capture_output=True, text=True, timeout=120)
         assert refused.returncode == 2
         assert refused.stderr.strip().splitlines() == ["error: --update-card writes the held-out figures into the card: it cannot go with --no-listening or --all-pieces"]
+    card_before = (out / "README.md").read_text() if (out / "README.md").is_file() else ""  # other tests may have written it
+    heard = subprocess.run([*base, "--out", str(tmp_path / "heard"), "--augment-performer", "3", "--update-card"], capture_output=True, text=True, timeout=300)
+    assert heard.returncode == 0, heard.stderr
+    report = json.loads((tmp_path / "heard" / "evaluation.json").read_text())
+    assert report["performer_heard_through"]["seed"] == 3 and "noise_snr_db_min" in report["performer_heard_through"]["chain"]
+    card = (out / "README.md").read_text()
+    assert "## Heard through a room (held-out audio)" in card and "--augment-performer 3" in card
+    assert card.startswith(card_before.rstrip())  # a section of its own: the clean figures are untouched
+    assert "performer_heard_through" not in json.loads((tmp_path / "r" / "evaluation.json").read_text())

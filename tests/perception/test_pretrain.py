@@ -133,3 +133,41 @@ def test_random_encoder_is_the_initial_weights(tmp_path: Path) -> None:
     wa, wb, wc = (load_file(str(p / "model.safetensors")) for p in (a, b, c))
     assert all(np.array_equal(wa[k], wb[k]) for k in wa)
     assert not all(np.array_equal(wa[k], wc[k]) for k in wa)
+
+
+def test_the_clean_target_loss_is_transformers_loss_when_nothing_is_augmented() -> None:
+    import torch
+
+    from agent.perception.small_wav2vec2 import new_pretraining_model
+
+    model = new_pretraining_model(TINY, 0).eval()  # eval: no dropout, hard codevector choice
+    x = np.random.default_rng(0).standard_normal((2, 16000)).astype(np.float32)
+    mask, negatives = pretrain_module._masks(model, 2, 16000, 3)
+    with torch.no_grad():
+        theirs = model(torch.from_numpy(x), mask_time_indices=mask, sampled_negative_indices=negatives)
+        ours = pretrain_module._clean_target_loss(model, torch.from_numpy(x), torch.from_numpy(x.copy()), mask, negatives)
+        heard = pretrain_module._clean_target_loss(model, torch.from_numpy(x[::-1].copy()), torch.from_numpy(x), mask, negatives)
+    for mine, reference in zip(ours, (theirs.loss, theirs.contrastive_loss, theirs.diversity_loss)):
+        assert float(mine) == pytest.approx(float(reference), rel=1e-5)
+    assert float(heard[1]) != pytest.approx(float(theirs.contrastive_loss), rel=1e-3)  # other input, same targets: another loss
+
+
+def test_augmented_crops_keep_clean_targets(session_tone_pairs: Path) -> None:
+    audio = pretrain_module._load_stems(session_tone_pairs, heldout=False, crop_samples=16000)
+    assert all(s.dtype == np.int16 for s in audio.signals)
+    clean_in, clean_target = pretrain_module._crops(audio, 6, 16000, 0.005, np.random.default_rng(0))
+    np.testing.assert_array_equal(clean_in, clean_target)
+    inputs, targets = pretrain_module._crops(audio, 6, 16000, 0.005, np.random.default_rng(0), augment_prob=1.0)
+    np.testing.assert_array_equal(targets[0], clean_target[0])  # the first crop is drawn before any augmentation
+    assert all(not np.allclose(i, t) for i, t in zip(inputs, targets))
+    np.testing.assert_allclose(inputs.mean(axis=1), 0.0, atol=1e-4)
+    np.testing.assert_allclose(inputs.std(axis=1), 1.0, atol=1e-3)
+
+
+def test_a_run_with_augmentation_records_it(session_tone_pairs: Path, tmp_path: Path) -> None:
+    config = PretrainConfig(**{**asdict(SHORT), "augment_prob": 0.5})
+    out = pretrain(session_tone_pairs, tmp_path / "enc", TINY, config)
+    assert json.loads((out / "pretrain_config.json").read_text())["augment_prob"] == 0.5
+    assert all(np.isfinite(h["val_loss"]) for h in json.loads((out / "history.json").read_text())["history"])
+    with pytest.raises(AntiphonError, match="augment_prob must be between 0 and 1"):
+        PretrainConfig(augment_prob=1.5)
