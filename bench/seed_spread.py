@@ -65,6 +65,9 @@ def main() -> int:
         if any((h is not None) != args.room for h in heard):
             log.error("--room goes with evaluations made with --augment-performer, and only with them")
             return 2
+        if args.room and (args.card is None or len({h["seed"] for h in heard}) != 1):
+            log.error("--room --update-card needs --card MODEL_DIR and evaluations made with one --augment-performer seed")
+            return 2
         if args.room:
             heading, body = "Seeds, heard through a room (held-out, mean and spread)", (
                 f"Seeds 0, 1 and 2 as above, each held-out performer heard through a random room, EQ, noise and gain "

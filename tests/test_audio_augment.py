@@ -95,3 +95,13 @@ def test_bad_ranges_are_refused_in_one_line(bad: dict, words: str) -> None:
         augment(np.zeros((2, 100), dtype=np.float32), RATE, np.random.default_rng(0))
     with pytest.raises(AntiphonError, match="unknown augment"):
         AugmentConfig.from_dict({"wetness": 1.0})
+
+
+def test_a_negative_seed_is_refused_only_where_a_chain_is_drawn() -> None:
+    from agent.corpus.perceive import source_hearing
+
+    with pytest.raises(AntiphonError, match="an augmentation seed must be 0 or more, got -1"):
+        piece_rng(-1, "a")
+    assert source_hearing(-1, "a", 0.0) is None  # no augmentation: any corpus seed goes
+    with pytest.raises(AntiphonError, match="must be 0 or more"):
+        source_hearing(-1, "a", 1.0)

@@ -31,8 +31,10 @@ def source_hearing(seed: int, name: str, share: float) -> Callable[[np.ndarray],
     """How one piece's source reaches the agent: through a random room, EQ, noise and gain
     (``agent.audio_augment``) for a seeded ``share`` of the pieces (the same pieces and chains for
     the same seed and names, whatever their order), else as recorded (None)."""
+    if share <= 0.0:
+        return None
     rng = piece_rng(seed, name)
-    if share <= 0.0 or rng.random() >= share:
+    if rng.random() >= share:
         return None
     return lambda x: augment(x, PERCEPTION_RATE_HZ, rng)
 

@@ -75,7 +75,10 @@ def listener_data(corpus: Corpus, memory_pieces: list[int], stats: FeatureStats,
     memory = np.nonzero(np.isin(g.piece, memory_pieces))[0]
     if len(memory) <= k:
         raise AntiphonError(f"corpus {corpus.path} has {len(memory)} training grains; the listener needs more than {k}")
-    index, dist = nearest_other_work(answer, work, memory, k, cache_key=_targets_key(corpus, memory, work, k))
+    fitted_on_memory = FeatureStats.fit(g.source_feature[memory], g.feature[memory])
+    same_stats = np.allclose(stats.answer_mean, fitted_on_memory.answer_mean, atol=1e-5) and np.allclose(stats.answer_std, fitted_on_memory.answer_std, rtol=1e-5)
+    key = _targets_key(corpus, memory, work, k) if same_stats else None  # the key assumes the answer statistics of the memory
+    index, dist = nearest_other_work(answer, work, memory, k, cache_key=key)
     finite = np.isfinite(dist)
     tau = float(np.median(dist[:, 0][finite[:, 0]])) if finite[:, 0].any() else 1.0
     weight = np.where(finite, np.exp(-(dist - dist[:, :1]) / max(tau, 1e-6)), 0.0)
@@ -88,12 +91,13 @@ def listener_data(corpus: Corpus, memory_pieces: list[int], stats: FeatureStats,
 
 def _targets_key(corpus: Corpus, memory: np.ndarray, work: np.ndarray, k: int) -> str:
     """The cache key of the nearest-answer search, from what decides its input exactly: the answer
-    audio (the manifest's hashes), how it was cut and perceived, the grains' bounds, the memory,
-    the works and k. Not the features themselves: two builds of one corpus differ in their last
+    audio (the manifest's hashes), how it was cut and perceived (and by which Antiphon version: the
+    feature code), the grains' bounds, the memory, the works and k; the answer statistics are those
+    fitted on the memory (``listener_data`` uses no cache otherwise). Not the features themselves: two builds of one corpus differ in their last
     float bits (threaded matrix products), and a corpus rebuilt with only its performer side
     changed (``--augment-source``) has the same answers, so both reuse the search."""
     m = corpus.manifest
-    facts = {"version": TARGETS_VERSION, "k": k, "perception": m["perception"], "chunking": m["chunking"],
+    facts = {"version": TARGETS_VERSION, "antiphon": m.get("antiphon_version"), "k": k, "perception": m["perception"], "chunking": m["chunking"],
              "audio": [m["files"][p["audio"]] for p in m["pieces"]]}
     digest = hashlib.sha256(json.dumps(facts, sort_keys=True).encode())
     for array in (corpus.grains.start_sample, corpus.grains.end_sample, corpus.grains.piece, memory, work):

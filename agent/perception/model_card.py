@@ -51,7 +51,8 @@ def write_perception_card(folder: Path) -> Path:
     if config.get("augment_prob"):
         lines.append(f"- {100 * config['augment_prob']:.0f} % of the crops heard through a random room, EQ, noise and gain"
                      " (`agent/audio_augment.py`) while the quantized targets come from the clean crop (meant to make the"
-                     " features ignore the room; measured in docs/listening.md, *Heard through a room*)")
+                     " features ignore the room; measured in docs/listening.md, *Heard through a room*); the held-out loss"
+                     " below is measured on crops augmented the same way")
     if rows:
         lines.append(f"- loss per masked frame, held-out pieces: {first['val_loss']:.3f} at step {first['step']} -> {last['val_loss']:.3f} at step {last['step']}"
                      f" (training: {first['train_loss']:.3f} -> {last['train_loss']:.3f}); curves in `loss.png`")
