@@ -26,8 +26,8 @@ log = logging.getLogger("seed_spread")
 MODEL_ROW = "model (free-running)"
 
 
-def figures(folder: Path) -> dict[str, float]:
-    report = json.loads((folder / "evaluation.json").read_text(encoding="utf-8"))
+def figures(report: dict) -> dict[str, float]:
+    """The seed's row of the table, from its ``evaluation.json``."""
     rows = {(r["method"], r["mode"]): r for r in report["results"]}
     model = rows[("model", "free-running")]["accuracy"]
     lookup = rows[("lookup (answer given performer)", "free-running")]["accuracy"]
@@ -51,7 +51,8 @@ def main() -> int:
     parser.add_argument("--card", default=None, help="the model folder whose README.md gets the table (default: the first folder)")
     args = parser.parse_args()
     folders = [Path(args.model), *map(Path, args.evals)]
-    rows = [figures(f) for f in folders]
+    reports = [json.loads((f / "evaluation.json").read_text(encoding="utf-8")) for f in folders]
+    rows = [figures(r) for r in reports]
     names = list(rows[0])
     lines = ["| run | " + " | ".join(names) + " |", "| --- |" + " ---: |" * len(names)]
     for folder, row in zip(folders, rows):
@@ -61,7 +62,7 @@ def main() -> int:
     table = "\n".join(lines)
     sys.stdout.write(table + "\n")
     if args.update_card:
-        heard = [json.loads((f / "evaluation.json").read_text(encoding="utf-8")).get("performer_heard_through") for f in folders]
+        heard = [r.get("performer_heard_through") for r in reports]
         if any((h is not None) != args.room for h in heard):
             log.error("--room goes with evaluations made with --augment-performer, and only with them")
             return 2
