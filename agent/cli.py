@@ -11,14 +11,14 @@ from typing import Callable, Sequence
 import numpy as np
 
 from agent import __version__, paths
-from agent.decision.config import DecisionConfig, ListenerConfig, TrainConfig
+from agent.decision.config import DecisionConfig, LabelHeadConfig, ListenerConfig, TrainConfig
 from agent.demo.pop909_config import Pop909PairsConfig as Pop909Defaults
 from agent.engine.config import EngineConfig
 from agent.studies.perception_comparison import KINDS, CompareConfig
 from agent.perception.pretrain_config import PretrainConfig
 from agent.perception.small_wav2vec2 import SmallWav2Vec2Config
 from agent.errors import AntiphonError
-from agent.files import check_output_place
+from agent.files import invocation, check_output_place
 
 log = logging.getLogger("antiphon")
 
@@ -142,8 +142,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _invocation() -> str:
-    """The command line that ran, to record beside what it made ("" when not run as ``antiphon``)."""
-    return "antiphon " + " ".join(sys.argv[1:]) if Path(sys.argv[0]).name in ("antiphon", "__main__.py") else ""
+    return invocation()
 
 
 def cmd_pretrain_perception(args: argparse.Namespace) -> int:
@@ -219,6 +218,27 @@ def cmd_train(args: argparse.Namespace) -> int:
                          f"next: antiphon evaluate --model {out} --pairs DIR --source ... --target ... --update-card (listening gain into the card)\n")
         return 0
     train(Path(args.corpus), Path(args.out), model_config, config, resume=args.resume, force=args.force, command=_invocation())
+    return 0
+
+
+def cmd_fit_label_head(args: argparse.Namespace) -> int:
+    from agent.corpus.format import load_corpus
+    from agent.decision.checkpoint import load_model
+    from agent.decision.config import LabelHeadConfig
+    from agent.decision.label_head import fit_label_head
+    from agent.decision.model_card import label_head_card_text, set_card_section
+
+    config = LabelHeadConfig(hidden_width=args.hidden_width, max_epochs=args.max_epochs, patience_epochs=args.patience, seed=args.seed)
+    bundle = load_model(Path(args.model))
+    corpus = load_corpus(Path(args.corpus) if args.corpus else paths.corpus_dir_named(bundle.corpus_meta["name"]), with_audio=False)
+    record = fit_label_head(bundle.path, corpus, config, command=_invocation())
+    figures = f"validation accuracy {100 * record['val_accuracy_before']:.1f} % (trained with the trunk) vs {100 * record['val_accuracy']:.1f} % refitted on {record['corpus']}"
+    if not record["replaced"]:
+        sys.stdout.write(f"label head   {figures}: not better, the model is unchanged\nplot         {bundle.path / 'label_head.png'}\n")
+        return 0
+    card = set_card_section(bundle.path / "README.md", "Label head", label_head_card_text(record))
+    sys.stdout.write(f"label head   {figures} (epoch {record['best_epoch']}): replaced\nmodel card   {card}\nplot         {bundle.path / 'label_head.png'}\n"
+                     f"next: antiphon evaluate --model {bundle.path} ... --update-card (label accuracy; the grain choices are unchanged)\n")
     return 0
 
 
@@ -583,6 +603,15 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--seed", type=int, default=TrainConfig.seed, help="seed (split, crops, init, dropout)")
     p.set_defaults(handler=cmd_train)
 
+    p = sub.add_parser("fit-label-head", help="refit a listener's next-label head (an MLP) on a frozen trunk over a corpus's training pieces", formatter_class=fmt)
+    p.add_argument("--model", required=True, help="listener folder (rewritten in place: weights, config.json, card)")
+    p.add_argument("--corpus", default=None, help="corpus whose labels the head learns (same codebook; default: the corpus the model was trained on)")
+    p.add_argument("--hidden-width", type=int, default=LabelHeadConfig.hidden_width, help="width of the head's hidden layer")
+    p.add_argument("--max-epochs", type=int, default=LabelHeadConfig.max_epochs, help="epochs at most")
+    p.add_argument("--patience", type=int, default=LabelHeadConfig.patience_epochs, help="stop after this many epochs without a better validation accuracy")
+    p.add_argument("--seed", type=int, default=LabelHeadConfig.seed, help="seed of the head's initialisation and batch order (the split is the model's own)")
+    p.set_defaults(handler=cmd_fit_label_head)
+
     p = sub.add_parser("evaluate", help="held-out accuracy of a decision model against baselines (table, JSON, PNG)", formatter_class=fmt)
     p.add_argument("--model", required=True, help="model folder")
     p.add_argument("--pairs", required=True, help="pairs folder; its split.json names the held-out pieces")
@@ -640,6 +669,11 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--no-osc", action="store_true", help="audio only, no OSC server")
     _add_engine_args(p)
     p.set_defaults(handler=cmd_serve)
+
+    from agent.arranger import cli_commands, texture_cli
+
+    cli_commands.add_parsers(sub, fmt)
+    texture_cli.add_parsers(sub, fmt)
 
     p = sub.add_parser("osc-table", help="print the OSC address table as Markdown (docs/osc.md is its output)", formatter_class=fmt)
     p.set_defaults(handler=cmd_osc_table)

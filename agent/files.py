@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 import os
 from pathlib import Path
 from typing import Any, Callable
@@ -107,3 +108,8 @@ def check_output_place(path: Path, option: str = "--out", folder: bool = True) -
         raise AntiphonError(f"{option} {path}: {parent} is not a folder")
     if not _writable_folder(parent):
         raise AntiphonError(f"{option} {path}: {parent} is not a writable folder")
+
+
+def invocation() -> str:
+    """The command line that ran, to record beside what it made ("" when not run as ``antiphon``)."""
+    return "antiphon " + " ".join(sys.argv[1:]) if Path(sys.argv[0]).name in ("antiphon", "__main__.py") else ""

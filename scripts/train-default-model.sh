@@ -5,7 +5,8 @@
 # rebuilt by scripts/pretrain-perception.sh); render every four-part chorale music21 ships in 3
 # renderings each (as written, then twice transposed -5..+6 semitones with other instruments and
 # tempo: corpora/chorales-pairs, about 980 pieces) and build the training corpus from them with the
-# demo's codebook; train the listener on it (it plays the demo corpus by default), then evaluate it
+# demo's codebook; train the listener on it (it plays the demo corpus by default), refit its label
+# head on the frozen trunk (agent/decision/label_head.py), then evaluate it
 # on the demo's held-out chorales (labels and listening gain) and write that into its card. Seeds 1
 # and 2 are trained the same way into out/seeds/ for the card's mean and spread (none is picked by
 # its held-out figures: seed 0 is shipped whatever it scores).
@@ -24,10 +25,12 @@ TRAIN=(--corpus corpora/chorales --kind listener --max-epochs 8 --patience 2 --d
 EVAL=(--pairs corpora/demo-pairs --source soprano --target bass --corpus corpora/demo)
 $ANTIPHON train "${TRAIN[@]}" --out models/demo-soprano-bass --seed 0
 rm -rf models/demo-soprano-bass/checkpoint   # resume state: not shipped
+$ANTIPHON fit-label-head --model models/demo-soprano-bass   # an MLP label head on the frozen trunk (grain choices unchanged)
 $ANTIPHON evaluate --model models/demo-soprano-bass "${EVAL[@]}" --out models/demo-soprano-bass --update-card
 if [ "$seeds" -eq 1 ]; then
   for seed in 1 2; do
     $ANTIPHON train "${TRAIN[@]}" --out "out/seeds/listener-seed$seed" --seed "$seed"
+    $ANTIPHON fit-label-head --model "out/seeds/listener-seed$seed"
     $ANTIPHON evaluate --model "out/seeds/listener-seed$seed" "${EVAL[@]}" --out "out/seeds/listener-seed$seed/eval"
   done
   .venv/bin/python bench/seed_spread.py models/demo-soprano-bass out/seeds/listener-seed1/eval out/seeds/listener-seed2/eval --update-card

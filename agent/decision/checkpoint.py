@@ -123,6 +123,24 @@ def save_model(folder: Path, model: DecisionModel | ListenerModel, corpus: Any, 
     write_json(folder / CONFIG_FILE, meta)
 
 
+def rewrite_model(bundle: DecisionBundle, model: DecisionModel | ListenerModel, training: dict[str, Any]) -> None:
+    """Write new weights (and their config) into a loaded model's folder, with its training record
+    replaced; the corpus facts, codebook and statistics stay. config.json is written last, so an
+    interrupted rewrite leaves a folder whose weights fail their checksum (one-line refusal), never a
+    silent mix."""
+    folder = bundle.path
+    state = {k: v.detach().contiguous().clone() for k, v in model.state_dict().items()}
+    save_file(state, str(folder / WEIGHTS_FILE), metadata={"format": MODEL_FORMAT})
+    meta = dict(bundle.meta)
+    meta.update({
+        "antiphon_version": __version__,
+        "model": model.config.to_dict(),
+        "training": training,
+        "files": {**meta["files"], WEIGHTS_FILE: sha256_file(folder / WEIGHTS_FILE)},
+    })
+    write_json(folder / CONFIG_FILE, meta)
+
+
 def load_model(folder: Path) -> DecisionBundle:
     """Load a model folder, checking format, hashes, tensor names, shapes and dtypes."""
     folder = Path(folder)

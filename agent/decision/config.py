@@ -159,6 +159,7 @@ class ListenerConfig:
     dropout: float = 0.1
     key_dim: int = 64
     anticipation_chunks: int = 1
+    label_hidden: int = 0  # label head: 0 = one linear layer on the trunk; > 0 = an MLP of this width (``antiphon fit-label-head``)
 
     def __post_init__(self) -> None:
         require(
@@ -167,10 +168,12 @@ class ListenerConfig:
                 *_trunk_checks(self),
                 (1 <= self.key_dim <= 1024, f"key_dim must be 1..1024, got {self.key_dim}"),
                 (self.anticipation_chunks == 1, f"anticipation_chunks must be 1 for a listener, got {self.anticipation_chunks}"),
+                (0 <= self.label_hidden <= MAX_FFN_WIDTH, f"label_hidden must be 0..{MAX_FFN_WIDTH}, got {self.label_hidden}"),
             ],
             "listener config: ",
         )
-        inputs = (4 * self.feature_dim + self.key_dim) * self.width + self.feature_dim * self.key_dim + self.num_labels * self.width
+        head = self.num_labels * self.width if self.label_hidden == 0 else (self.width + self.num_labels) * self.label_hidden
+        inputs = (4 * self.feature_dim + self.key_dim) * self.width + self.feature_dim * self.key_dim + head
         require([_size_check(self, _trunk_parameters(self) + inputs)], "listener config: ")
 
     @property
@@ -187,6 +190,30 @@ class ListenerConfig:
     @classmethod
     def from_dict(cls, data: Any, where: str = "config.json") -> "ListenerConfig":
         return _numbers_to_config(cls, data, where)
+
+
+@dataclass(frozen=True)
+class LabelHeadConfig:
+    """How the label head is fitted (recorded in the model's config.json, training.label_head)."""
+
+    hidden_width: int = 512
+    max_epochs: int = 12
+    patience_epochs: int = 3
+    batch_size: int = 1024
+    learning_rate: float = 1e-3
+    weight_decay: float = 0.05
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        require([
+            (1 <= self.hidden_width <= 4096, f"hidden_width must be 1..4096, got {self.hidden_width}"),
+            (self.max_epochs >= 1, "max_epochs must be at least 1"),
+            (self.patience_epochs >= 1, "patience_epochs must be at least 1"),
+            (self.batch_size >= 1, "batch_size must be at least 1"),
+            (self.learning_rate > 0, "learning_rate must be positive"),
+            (self.weight_decay >= 0, "weight_decay must be 0 or positive"),
+            (self.seed >= 0, "seed must be 0 or positive"),
+        ], "label head config: ")
 
 
 def _numbers_to_config(cls: Any, data: Any, where: str) -> Any:

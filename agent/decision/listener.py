@@ -61,6 +61,14 @@ def grain_key_inputs(answer: np.ndarray, source: np.ndarray, piece: np.ndarray) 
     return np.concatenate([answer, source[prev], source], axis=1).astype(np.float32)
 
 
+def label_head(config: ListenerConfig) -> nn.Module:
+    """The next-label head on the trunk's output: linear, or (``label_hidden`` > 0) a one-hidden-layer
+    MLP, which ``antiphon fit-label-head`` fits on a frozen trunk (agent/decision/label_head.py)."""
+    if config.label_hidden == 0:
+        return nn.Linear(config.width, config.num_labels)
+    return nn.Sequential(nn.Linear(config.width, config.label_hidden), nn.GELU(), nn.Dropout(config.dropout), nn.Linear(config.label_hidden, config.num_labels))
+
+
 class ListenerModel(nn.Module):
     """Causal, windowed Transformer: performer features -> (grain query, next answer label logits)."""
 
@@ -74,7 +82,7 @@ class ListenerModel(nn.Module):
         self.query = nn.Linear(w, e)
         self.query_direct = nn.Linear(d, e)  # the heard chunk itself, straight to the query
         self.key = nn.Sequential(nn.Linear(3 * d, w), nn.GELU(), nn.Linear(w, e))
-        self.label_head = nn.Linear(w, config.num_labels)
+        self.label_head = label_head(config)
         self.dropout = nn.Dropout(config.dropout)
         self.register_buffer("slopes", alibi_slopes(config.num_heads), persistent=False)
         self.scale = 1.0 / float(np.sqrt(e))
@@ -83,14 +91,18 @@ class ListenerModel(nn.Module):
         if features.shape[-1] != self.config.feature_dim:
             raise ValueError(f"features must have dimension {self.config.feature_dim}, got {features.shape[-1]}")
 
-    def forward(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Whole-sequence causal pass: float [B, T, D] -> (queries [B, T, E], label logits [B, T, K])."""
+    def hidden(self, features: torch.Tensor) -> torch.Tensor:
+        """The trunk's causal output [B, T, W] for features [B, T, D] (what the query and the label head read)."""
         self._check(features)
         x = self.dropout(self.input(features))
         bias = window_bias(features.shape[1], self.config.context_chunks, self.slopes).to(x.dtype)
         for block in self.blocks:
             x = block(x, bias)
-        h = self.norm(x)
+        return self.norm(x)
+
+    def forward(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Whole-sequence causal pass: float [B, T, D] -> (queries [B, T, E], label logits [B, T, K])."""
+        h = self.hidden(features)
         return self.query(h) + self.query_direct(features), self.label_head(h)
 
     def keys(self, key_inputs: torch.Tensor) -> torch.Tensor:
@@ -102,7 +114,7 @@ class ListenerModel(nn.Module):
         return (queries @ keys.T) * self.scale
 
     def initial_state(self, batch: int = 1) -> DecisionState:
-        return empty_state(self.config, batch, self.label_head.weight.dtype)
+        return empty_state(self.config, batch, self.input.weight.dtype)
 
     @torch.no_grad()
     def step(self, state: DecisionState, feature: torch.Tensor | np.ndarray) -> tuple[torch.Tensor, torch.Tensor, DecisionState]:

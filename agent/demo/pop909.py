@@ -46,16 +46,22 @@ Note = tuple[float, float, int]  # onset (s), duration (s), MIDI pitch
 
 def song_tracks(midi_path: Path) -> dict[str, list[Note]]:
     """Notes of the MELODY and PIANO tracks in seconds (the file's tempo map applied)."""
+    return {stem: [(a, d, int(p)) for a, d, p, _ in notes.tolist()] for stem, notes in read_tracks(midi_path, TRACKS).items()}
+
+
+def read_tracks(midi_path: Path, tracks: dict[str, str]) -> dict[str, np.ndarray]:
+    """Notes of the named tracks (``{key: track name}``) as float64 [n, 4] (onset s, duration s, MIDI
+    pitch, velocity), sorted; the file's tempo map applied (one-line errors)."""
     try:
         midi = mido.MidiFile(str(midi_path))
     except (OSError, ValueError, EOFError, KeyError, IndexError) as exc:
         raise AntiphonError(f"{midi_path}: not a readable MIDI file ({exc})") from exc
     by_name = {t.name.strip().upper(): t for t in midi.tracks}
-    out: dict[str, list[Note]] = {}
-    for stem, name in TRACKS.items():
+    conductor = [m for m in midi.tracks[0] if m.is_meta and m.type in ("set_tempo", "time_signature")]
+    out: dict[str, np.ndarray] = {}
+    for key, name in tracks.items():
         if name not in by_name:
             raise AntiphonError(f"{midi_path}: no {name} track (POP909 songs have MELODY, BRIDGE and PIANO)")
-        conductor = [m for m in midi.tracks[0] if m.is_meta and m.type in ("set_tempo", "time_signature")]
         single = mido.MidiFile(type=1, ticks_per_beat=midi.ticks_per_beat)
         single.tracks.append(mido.MidiTrack(conductor))
         single.tracks.append(by_name[name])
@@ -63,12 +69,12 @@ def song_tracks(midi_path: Path) -> dict[str, list[Note]]:
         for msg in single:
             now += msg.time
             if msg.type == "note_on" and msg.velocity > 0:
-                sounding[msg.note] = now
+                sounding[msg.note] = (now, msg.velocity)
             elif msg.type in ("note_off", "note_on") and msg.note in sounding:
-                start = sounding.pop(msg.note)
+                start, velocity = sounding.pop(msg.note)
                 if now > start:
-                    notes.append((start, now - start, int(msg.note)))
-        out[stem] = sorted(notes)
+                    notes.append((start, now - start, msg.note, velocity))
+        out[key] = np.array(sorted(notes), dtype=np.float64).reshape(-1, 4)
     return out
 
 
@@ -96,15 +102,22 @@ def song_folders(source_dir: Path) -> list[Path]:
     return songs
 
 
-def make_pop909_pairs(source_dir: Path, out_dir: Path, config: Pop909PairsConfig, soundfont: Path | None = None, workers: int | None = None) -> list[str]:
-    """Write (or complete) a melody -> piano pairs folder from POP909; returns the song names."""
+def prepare_rendering(source_dir: Path, out_dir: Path, songs: int, soundfont: Path | None) -> tuple[Path, list[Path], Path]:
+    """Before rendering POP909 songs: (the soundfont, the first ``songs`` song folders, the output
+    folder, made); one-line errors without a soundfont, fluidsynth or songs."""
     soundfont = soundfont or paths.default_soundfont()
     if soundfont is None or not Path(soundfont).is_file():
         raise AntiphonError("no General MIDI soundfont found; install fluid-soundfont-gm")
     fluidsynth_path()
-    songs = song_folders(source_dir)[: config.songs]
+    folders = song_folders(source_dir)[:songs]
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    return Path(soundfont), folders, out_dir
+
+
+def make_pop909_pairs(source_dir: Path, out_dir: Path, config: Pop909PairsConfig, soundfont: Path | None = None, workers: int | None = None) -> list[str]:
+    """Write (or complete) a melody -> piano pairs folder from POP909; returns the song names."""
+    soundfont, songs, out_dir = prepare_rendering(source_dir, out_dir, config.songs, soundfont)
     plans: dict[str, dict] = {}
     jobs: list[tuple[str, str]] = []
     for song in songs:

@@ -19,24 +19,33 @@ PEAK_LEVEL = 0.5
 
 def write_midi(path: Path, notes: list[tuple[float, float, int]], bpm: float, program: int, velocity: int) -> None:
     """One-track MIDI file: tempo, program change, then the notes (times in quarter notes)."""
-    events: list[tuple[int, int, int]] = []  # (tick, 0 = off / 1 = on, pitch): offs sort first
-    for onset_q, duration_q, pitch in notes:
-        start = int(round(onset_q * TICKS_PER_BEAT))
-        end = max(start + 1, int(round((onset_q + duration_q) * TICKS_PER_BEAT)))
-        events.append((start, 1, pitch))
-        events.append((end, 0, pitch))
-    events.sort()
-    track = mido.MidiTrack()
-    track.append(mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(bpm), time=0))
-    track.append(mido.Message("program_change", program=program, channel=0, time=0))
-    now = 0
-    for tick, kind, pitch in events:
-        msg_type = "note_on" if kind else "note_off"
-        track.append(mido.Message(msg_type, note=pitch, velocity=velocity if kind else 0, channel=0, time=tick - now))
-        now = tick
-    track.append(mido.MetaMessage("end_of_track", time=TICKS_PER_BEAT))
+    write_parts_midi(path, [(program, [(a, d, p, velocity) for a, d, p in notes])], bpm)
+
+
+def write_parts_midi(path: Path, parts: list[tuple[int, list[tuple[float, float, int, int]]]], bpm: float) -> None:
+    """MIDI file of one track per part (program, notes of onset and duration in quarter notes,
+    pitch, velocity), each on its own channel (the drum channel 9 skipped)."""
     midi = mido.MidiFile(ticks_per_beat=TICKS_PER_BEAT)
-    midi.tracks.append(track)
+    for index, (program, notes) in enumerate(parts):
+        channel = index if index < 9 else index + 1
+        events: list[tuple[int, int, int, int]] = []  # (tick, 0 = off / 1 = on, pitch, velocity): offs sort first
+        for onset_q, duration_q, pitch, velocity in notes:
+            start = int(round(onset_q * TICKS_PER_BEAT))
+            end = max(start + 1, int(round((onset_q + duration_q) * TICKS_PER_BEAT)))
+            events.append((start, 1, int(pitch), int(velocity)))
+            events.append((end, 0, int(pitch), 0))
+        events.sort()
+        track = mido.MidiTrack()
+        if index == 0:
+            track.append(mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(bpm), time=0))
+        track.append(mido.Message("program_change", program=program, channel=channel, time=0))
+        now = 0
+        for tick, kind, pitch, velocity in events:
+            msg_type = "note_on" if kind else "note_off"
+            track.append(mido.Message(msg_type, note=pitch, velocity=max(1, min(127, velocity)) if kind else 0, channel=channel, time=tick - now))
+            now = tick
+        track.append(mido.MetaMessage("end_of_track", time=TICKS_PER_BEAT))
+        midi.tracks.append(track)
     midi.save(str(path))
 
 
@@ -58,10 +67,24 @@ def render_voice(
     soundfont: Path,
 ) -> None:
     """Render one voice to a mono file of exactly ``duration_s`` seconds, peak-normalised."""
+    render_parts(out_path, [(program, [(a, d, p, velocity) for a, d, p in notes])], duration_s, rate_hz, soundfont, bpm=bpm)
+
+
+def render_parts(
+    out_path: Path,
+    parts: list[tuple[int, list[tuple[float, float, int, int]]]],
+    duration_s: float,
+    rate_hz: int,
+    soundfont: Path,
+    bpm: float = 60.0,
+) -> None:
+    """Render parts (program, notes of onset and duration in quarter notes at ``bpm`` (at 60 bpm:
+    seconds), pitch, velocity) together to a mono file of exactly ``duration_s`` seconds,
+    peak-normalised."""
     with tempfile.TemporaryDirectory(prefix="antiphon-render-") as tmp:
         mid = Path(tmp) / "voice.mid"
         wav = Path(tmp) / "voice.wav"
-        write_midi(mid, notes, bpm, program, velocity)
+        write_parts_midi(mid, parts, bpm)
         cmd = [fluidsynth_path(), "-ni", "-q", "-R", "0", "-C", "0", "-g", "0.5", "-r", str(rate_hz), "-F", str(wav), str(soundfont), str(mid)]
         result = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False)
         if result.returncode != 0 or not wav.is_file():

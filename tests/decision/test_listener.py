@@ -187,37 +187,6 @@ def test_split_and_targets_keep_the_renderings_of_a_work_together(tmp_path: Path
         split_pieces(load_corpus(corpus.path, with_audio=False), 0.3, 0)
 
 
-def write_related_pairs(root: Path, pieces: int = 10, seconds: float = 16.0) -> Path:
-    """'melody' random notes of 0.75 s; 'bass' the same notes 19 semitones lower. Two held out."""
-    names = []
-    for i in range(pieces):
-        rng = np.random.default_rng(300 + i)
-        notes = list(rng.integers(64, 80, int(seconds / 0.75)))
-        folder = root / f"song{i}"
-        folder.mkdir(parents=True)
-        sf.write(folder / "melody.flac", note_train(16_000, notes, 0.75, seed=i), 16_000)
-        sf.write(folder / "bass.flac", note_train(16_000, [n - 19 for n in notes], 0.75, seed=50 + i), 16_000)
-        names.append(folder.name)
-    (root / "split.json").write_text(json.dumps({"heldout": names[-2:]}))
-    return root
-
-
-@pytest.fixture(scope="module")
-def related(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
-    """(pairs, corpus, trained listener): DSP features (they carry chroma), K=16, hop 0.25 s; every
-    training grain scored at each step (no sampled candidates)."""
-    from agent.corpus.builder import CorpusBuildConfig, build_corpus
-    from agent.decision.config import TrainConfig
-    from agent.decision.train_listener import train_listener
-
-    base = tmp_path_factory.mktemp("related")
-    pairs = write_related_pairs(base / "pairs")
-    corpus = build_corpus(pairs, base / "corpus", CorpusBuildConfig(source_stem="melody", target_stem="bass", codebook_size=16, seed=0))
-    model_config = ListenerConfig(feature_dim=120, num_labels=16, num_layers=1, width=32, num_heads=2, ffn_width=64, context_chunks=8, dropout=0.0, key_dim=16)
-    out = train_listener(corpus, base / "listener", model_config, TrainConfig(max_epochs=25, batch_size=4, crop_chunks=32, warmup_steps=5, patience_epochs=25, learning_rate=3e-3, negatives=0), command="test")
-    return pairs, corpus, out
-
-
 def test_a_trained_listener_loads_as_a_listener_and_refuses_bad_kinds(related: tuple[Path, Path, Path], tmp_path: Path) -> None:
     _, _, out = related
     bundle = load_model(out)

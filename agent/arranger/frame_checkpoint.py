@@ -1,0 +1,94 @@
+"""A frame model's folder (chord recogniser or beat tracker): ``model.safetensors``, ``config.json`` (format, configs, training
+record, file hashes), ``README.md`` (card) and ``loss.png``. Loading checks all of it and refuses a
+corrupt or foreign folder in one line."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from agent import __version__
+from agent.arranger.frame_config import (
+    FRAME_MODEL_FORMAT, FRAME_MODEL_FORMAT_VERSION, SpectrumConfig, FrameModelConfig, config_from_dict,
+)
+from agent.arranger.frame_model import FrameModel
+from agent.errors import AntiphonError
+from agent.files import read_json_object, sha256_file, verify_sha256, write_json
+
+WEIGHTS_FILE = "model.safetensors"
+CONFIG_FILE = "config.json"
+
+
+@dataclass(frozen=True)
+class FrameBundle:
+    path: Path
+    model: FrameModel
+    meta: dict[str, Any]
+
+    @property
+    def features(self) -> SpectrumConfig:
+        return self.model.features
+
+    @property
+    def config(self) -> FrameModelConfig:
+        return self.model.config
+
+
+def is_frame_model_folder(folder: Path) -> bool:
+    try:
+        return read_json_object(Path(folder) / CONFIG_FILE, "frame model config").get("format") == FRAME_MODEL_FORMAT
+    except AntiphonError:
+        return False
+
+
+def save_frame_model(folder: Path, model: FrameModel, training: dict[str, Any]) -> None:
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    # float16 on disk (half the size; the models run in float32, the difference is far below their errors)
+    save_file({k: v.detach().to(torch.float16).contiguous().clone() for k, v in model.state_dict().items()}, str(folder / WEIGHTS_FILE),
+              metadata={"format": FRAME_MODEL_FORMAT})
+    write_json(folder / CONFIG_FILE, {
+        "format": FRAME_MODEL_FORMAT,
+        "format_version": FRAME_MODEL_FORMAT_VERSION,
+        "antiphon_version": __version__,
+        "created_utc": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "features": asdict(model.features),
+        "model": asdict(model.config),
+        "training": training,
+        "files": {WEIGHTS_FILE: sha256_file(folder / WEIGHTS_FILE)},
+    })
+
+
+def load_frame_model(folder: Path) -> FrameBundle:
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise AntiphonError(f"model folder {folder} does not exist (train one with `antiphon train-chords` or `antiphon train-beats`)")
+    meta = read_json_object(folder / CONFIG_FILE, "frame model config")
+    if meta.get("format") != FRAME_MODEL_FORMAT:
+        raise AntiphonError(f"{folder / CONFIG_FILE}: not an Antiphon chord or beat model (format is {meta.get('format')!r})")
+    if meta.get("format_version") != FRAME_MODEL_FORMAT_VERSION:
+        raise AntiphonError(f"{folder / CONFIG_FILE}: frame model format version {meta.get('format_version')!r} is not supported (this Antiphon reads {FRAME_MODEL_FORMAT_VERSION})")
+    if not isinstance(meta.get("files"), dict):
+        raise AntiphonError(f"{folder / CONFIG_FILE}: 'files' must be an object")
+    features = config_from_dict(SpectrumConfig, meta.get("features"), f"{folder / CONFIG_FILE}: 'features'")
+    config = config_from_dict(FrameModelConfig, meta.get("model"), f"{folder / CONFIG_FILE}: 'model'")
+    verify_sha256(folder / WEIGHTS_FILE, meta["files"], WEIGHTS_FILE, folder / CONFIG_FILE)
+    model = FrameModel(config, features)
+    try:
+        tensors = load_file(str(folder / WEIGHTS_FILE))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise AntiphonError(f"{folder / WEIGHTS_FILE}: not a readable safetensors file ({' '.join(str(exc).split())})") from exc
+    expected = model.state_dict()
+    if set(tensors) != set(expected) or any(tensors[k].shape != expected[k].shape or tensors[k].dtype not in (torch.float16, torch.float32) for k in expected):
+        raise AntiphonError(f"{folder / WEIGHTS_FILE}: tensors do not fit the model its config.json describes (names, shapes, float16 or float32)")
+    if not all(torch.isfinite(t).all() for t in tensors.values()):
+        raise AntiphonError(f"{folder / WEIGHTS_FILE}: holds NaN or infinite values")
+    model.load_state_dict({k: v.to(expected[k].dtype) for k, v in tensors.items()})
+    model.eval()
+    return FrameBundle(path=folder, model=model, meta=meta)

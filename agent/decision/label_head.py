@@ -1,0 +1,149 @@
+"""`antiphon fit-label-head`: a listener's next-label head fitted again on a frozen trunk.
+
+Why: the listener chooses grains with its query; the label head is a by-product trained beside the
+grain loss, on every rendering of the training corpus. A label is a codebook word of the *answer
+corpus the model plays* (its instrument, register and timbre as well as its pitch), so this fits
+a small MLP head on the trunk's output over a corpus's own training pieces (by default the
+model's default corpus: the memory it plays), early-stopped on that corpus's validation pieces
+(split by the model's seed, by work). The trunk, the query and the grain keys are not touched:
+every grain choice, so every listening figure, stays exactly as it was.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+from tqdm import tqdm
+
+from agent.corpus.format import Corpus
+from agent.decision.checkpoint import DecisionBundle, check_model_fits_corpus, load_model, rewrite_model
+from agent.decision.config import LabelHeadConfig
+from agent.decision.listener import ListenerModel, label_head
+from agent.decision.train import split_pieces
+from agent.errors import AntiphonError
+from agent.plots import line_panels
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class HeadData:
+    """Trunk outputs [N, W] of the steps of some pieces and the answer label of each step's next chunk."""
+
+    hidden: torch.Tensor
+    label: torch.Tensor
+
+
+@torch.no_grad()
+def trunk_outputs(model: ListenerModel, bundle: DecisionBundle, corpus: Corpus, pieces: list[int]) -> HeadData:
+    """The trunk's output at every chunk t of ``pieces`` whose chunk t + 1 is in the same piece,
+    with the answer label of chunk t + 1 (what the head predicts, as in training and evaluation)."""
+    g = corpus.grains
+    stats = bundle.feature_stats
+    assert stats is not None  # a listener always has them (load_model)
+    model.eval()
+    hidden, labels = [], []
+    for p in pieces:
+        rows = np.nonzero(g.piece == p)[0]
+        if len(rows) < 2:
+            continue
+        h = model.hidden(torch.from_numpy(stats.source(g.source_feature[rows]))[None])[0]
+        hidden.append(h[:-1])
+        labels.append(torch.from_numpy(g.label[rows[1:]].astype(np.int64)))
+    if not hidden:
+        return HeadData(torch.zeros((0, model.config.width)), torch.zeros(0, dtype=torch.int64))
+    return HeadData(torch.cat(hidden), torch.cat(labels))
+
+
+@torch.no_grad()
+def head_accuracy(head: nn.Module, data: HeadData) -> float:
+    head.eval()
+    if len(data.label) == 0:
+        return math.nan
+    return float((head(data.hidden).argmax(-1) == data.label).float().mean())
+
+
+def fit_label_head(model_dir: Path, corpus: Corpus, config: LabelHeadConfig, command: str = "") -> dict[str, Any]:
+    """Fit a new label head of ``config.hidden_width`` on the listener in ``model_dir`` over
+    ``corpus``'s training pieces and keep the epoch of best validation accuracy. Only if it beats the
+    head trained with the trunk on those validation pieces is it written into the model folder
+    (weights, config.json's model.label_hidden and training.label_head); else the folder is left as
+    it was. Returns the figures (``replaced`` says which); ``label_head.png`` is written either way."""
+    bundle = load_model(Path(model_dir))
+    if bundle.kind != "listener":
+        raise AntiphonError(f"{bundle.path} is a {bundle.kind} model; fit-label-head refits a listener's label head")
+    check_model_fits_corpus(bundle, corpus)
+    training = bundle.meta.get("training", {})
+    fit, validation, _ = split_pieces(corpus, float(training.get("validation_fraction", 0.1)), int(training.get("seed", 0)))
+    model = bundle.model
+    assert isinstance(model, ListenerModel)
+    train_data = trunk_outputs(model, bundle, corpus, fit)
+    val_data = trunk_outputs(model, bundle, corpus, validation)
+    if len(train_data.label) == 0 or len(val_data.label) == 0:
+        raise AntiphonError(f"corpus {corpus.path} has no chunk to fit or validate a label head on (too few pieces?)")
+    before = head_accuracy(model.label_head, val_data)
+    torch.manual_seed(config.seed)
+    head = label_head(replace(bundle.config, label_hidden=config.hidden_width))
+    optimizer = torch.optim.AdamW(head.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
+    generator = torch.Generator().manual_seed(config.seed)
+    best_accuracy, best_epoch, best_state, bad = -1.0, 0, None, 0
+    history: list[dict[str, float]] = []
+    for epoch in tqdm(range(1, config.max_epochs + 1), desc="label head", unit="epoch", disable=None):
+        head.train()
+        order = torch.randperm(len(train_data.label), generator=generator)
+        losses = []
+        for start in range(0, len(order), config.batch_size):
+            rows = order[start : start + config.batch_size]
+            loss = F.cross_entropy(head(train_data.hidden[rows]), train_data.label[rows])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            losses.append(float(loss.detach()))
+        accuracy = head_accuracy(head, val_data)
+        history.append({"epoch": epoch, "train_loss": float(np.mean(losses)), "val_accuracy": accuracy})
+        log.info("label head epoch %d  train loss %.4f  val accuracy %.1f%%", epoch, np.mean(losses), 100 * accuracy)
+        if accuracy > best_accuracy:
+            best_accuracy, best_epoch, bad = accuracy, epoch, 0
+            best_state = {k: v.detach().clone() for k, v in head.state_dict().items()}
+        else:
+            bad += 1
+            if bad >= config.patience_epochs:
+                break
+    assert best_state is not None
+    record = {
+        **asdict(config),
+        "corpus": corpus.path.name,
+        "fit_pieces": len(fit),
+        "validation_pieces": len(validation),
+        "fit_chunks": int(len(train_data.label)),
+        "best_epoch": best_epoch,
+        "epochs_run": len(history),
+        "val_accuracy_before": round(before, 4),
+        "val_accuracy": round(best_accuracy, 4),
+        "replaced": bool(best_accuracy > before),
+        "command": command,
+    }
+    line_panels(bundle.path / "label_head.png", [h["epoch"] for h in history], "epoch", [
+        ("train cross-entropy (nats)", [("label head", [h["train_loss"] for h in history])]),
+        (f"validation next-label accuracy (%), {corpus.path.name}", [("refitted head", [100 * h["val_accuracy"] for h in history]),
+                                                                     ("head trained with the trunk", [100 * before] * len(history))]),
+    ], marks=[(best_epoch, f"best epoch {best_epoch}")])
+    if not record["replaced"]:
+        log.warning("label head of %s: the refitted head (%.1f%%) does not beat the one trained with the trunk (%.1f%%) on %s's validation pieces; "
+                    "the model is left as it was", bundle.path, 100 * best_accuracy, 100 * before, corpus.path.name)
+        return record
+    new_model = ListenerModel(replace(bundle.config, label_hidden=config.hidden_width))
+    state = {k: v for k, v in model.state_dict().items() if not k.startswith("label_head.")}
+    state.update({f"label_head.{k}": v for k, v in best_state.items()})
+    new_model.load_state_dict(state)
+    rewrite_model(bundle, new_model, {**training, "label_head": record})
+    log.info("label head of %s refitted on %s: validation accuracy %.1f%% -> %.1f%% (epoch %d)", bundle.path, corpus.path.name, 100 * before, 100 * best_accuracy, best_epoch)
+    return record

@@ -1,0 +1,54 @@
+"""`antiphon arrange` with the shipped models: a rendered song in, notes and files out; bad input refused in one line."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import mido
+import numpy as np
+import soundfile as sf
+
+from agent.arranger.songs import chord_class
+
+
+def arrange(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "agent", "-q", "arrange", *args], capture_output=True, text=True, timeout=600)
+
+
+def test_a_rendered_song_is_arranged_on_its_chords(fake_song_set: Path, tmp_path: Path) -> None:
+    """A held-out fake song (block chords on every beat, a melody of chord tones): the arrangement
+    has its bars, its recognised chords are the song's, and most of its notes sound in them."""
+    out = tmp_path / "arranged"
+    result = arrange("--input", str(fake_song_set / "006" / "mix.flac"), "--out", str(out), "--seed", "1")
+    assert result.returncode == 0, result.stderr
+    report = json.loads((out / "arrangement.json").read_text())
+    score = json.loads((fake_song_set / "006" / "score.json").read_text())
+    assert 6 <= report["bars"] <= 8 and report["notes"] > 20
+    assert abs(report["tempo_bpm"] - 60.0 / np.median(np.diff(score["beats"]))) < 3.0
+    true = [chord_class(c) for _, _, c in score["chords"]]
+    named = [chord_class(bar[0]) for bar in report["bar_chords"]]
+    assert sum(n in true for n in named) >= len(named) - 1, (named, true)
+    notes = [m for m in mido.MidiFile(str(out / "arrangement.mid")).tracks[0] if m.type == "note_on" and m.velocity > 0]
+    assert len(notes) == report["notes"]
+    rendered, rate = sf.read(out / "arrangement.wav")
+    assert rate == 22_050 and np.abs(rendered).max() > 0.05
+    assert (out / "mix.wav").is_file() and (out / "arrangement.png").stat().st_size > 10_000
+
+
+def test_bad_input_gets_one_line(tmp_path: Path) -> None:
+    rate = 22_050
+    sf.write(tmp_path / "silence.wav", np.zeros(rate * 10, np.float32), rate)
+    sf.write(tmp_path / "short.wav", 0.3 * np.sin(2 * np.pi * 440 * np.arange(rate) / rate).astype(np.float32), rate)
+    drone = 0.3 * np.sin(2 * np.pi * 220 * np.arange(rate * 10) / rate).astype(np.float32)  # one held tone: no beat to find
+    sf.write(tmp_path / "drone.wav", drone, rate)
+    (tmp_path / "broken.wav").write_bytes(b"RIFF....WAVE")
+    for name, message in (("silence.wav", "the input is silent"), ("short.wav", "the arranger needs at least 4 s"), ("drone.wav", "no beat found"),
+                          ("broken.wav", "cannot read audio"), ("missing.wav", "does not exist")):
+        result = arrange("--input", str(tmp_path / name), "--out", str(tmp_path / "out"))
+        assert result.returncode != 0 and message in result.stderr, (name, result.stderr)
+        assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    result = arrange("--input", str(tmp_path / "drone.wav"), "--out", str(tmp_path / "out"), "--tempo-bpm", "500")
+    assert result.returncode != 0 and "tempo_bpm must be 0 (follow) or 30..300" in result.stderr

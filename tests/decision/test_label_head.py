@@ -1,0 +1,116 @@
+"""`antiphon fit-label-head`: a new label head on a frozen listener trunk.
+
+On the related pairs (the bass is the melody 19 semitones down) the next bass label is
+predictable from what the listener heard; the refitted head must learn it, the grain queries
+must not move by a bit, the folder must load again with its new config, and bad requests are
+refused in one line without touching the model.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from agent.corpus.format import load_corpus
+from agent.decision.checkpoint import load_model, rewrite_model
+from agent.decision.config import LabelHeadConfig
+from agent.decision.label_head import fit_label_head, head_accuracy, trunk_outputs
+from agent.decision.train import split_pieces
+from agent.errors import AntiphonError
+
+
+def _queries(model_dir: Path, features: np.ndarray) -> torch.Tensor:
+    bundle = load_model(model_dir)
+    with torch.inference_mode():
+        return bundle.model(torch.from_numpy(bundle.feature_stats.source(features))[None])[0]
+
+
+def _untrained_head_copy(listener: Path, to: Path) -> Path:
+    """A copy of the listener whose label head is freshly initialised (a real model folder)."""
+    shutil.copytree(listener, to)
+    bundle = load_model(to)
+    torch.manual_seed(5)
+    bundle.model.label_head.reset_parameters()
+    rewrite_model(bundle, bundle.model, bundle.meta["training"])
+    return to
+
+
+def test_the_refitted_head_learns_the_next_label_and_leaves_the_grain_choice_alone(related: tuple[Path, Path, Path], tmp_path: Path) -> None:
+    pairs, corpus_dir, trained = related
+    model = _untrained_head_copy(trained, tmp_path / "listener")
+    corpus = load_corpus(corpus_dir, with_audio=False)
+    features = corpus.grains.source_feature[corpus.grains.piece == 0]
+    before = _queries(model, features)
+    record = fit_label_head(model, corpus, LabelHeadConfig(hidden_width=48, max_epochs=30, patience_epochs=30, batch_size=64, learning_rate=3e-3))
+    after = _queries(model, features)
+    assert torch.equal(before, after)  # the trunk, query and keys are untouched
+    assert record["replaced"] and record["val_accuracy"] > record["val_accuracy_before"]
+    bundle = load_model(model)  # hashes and tensor shapes check out with the new config
+    assert bundle.config.label_hidden == 48
+    assert isinstance(bundle.model.label_head, torch.nn.Sequential)
+    meta = json.loads((model / "config.json").read_text())
+    assert meta["training"]["label_head"]["val_accuracy"] == record["val_accuracy"]
+    assert meta["corpus"] == json.loads((trained / "config.json").read_text())["corpus"]  # still the corpus it was trained on
+    assert meta["model"]["label_hidden"] == 48
+    # the recorded figure is what the saved head scores on the validation pieces, and it learned the relation
+    _, validation, _ = split_pieces(corpus, 0.1, 0)
+    data = trunk_outputs(bundle.model, bundle, corpus, validation)
+    assert head_accuracy(bundle.model.label_head, data) == pytest.approx(record["val_accuracy"], abs=1e-4)
+    chance = np.bincount(corpus.grains.label, minlength=16).max() / len(corpus.grains.label)
+    assert record["val_accuracy"] > chance + 0.1, (record, chance)
+    # stepping (as live) and the whole pass still agree with the MLP head
+    state = bundle.model.initial_state(1)
+    stats = bundle.feature_stats
+    with torch.inference_mode():
+        _, logits = bundle.model(torch.from_numpy(stats.source(features[:5]))[None])
+        for t in range(5):
+            _, step_logits, state = bundle.model.step(state, stats.source(features[t]))
+            assert torch.allclose(step_logits[0], logits[0, t], atol=1e-5)
+    assert (model / "label_head.png").stat().st_size > 10_000
+
+
+def test_fit_label_head_cli_writes_the_card_and_refuses_bad_requests(related: tuple[Path, Path, Path], tmp_path: Path, trained: Path) -> None:
+    pairs, corpus_dir, listener = related
+    model = _untrained_head_copy(listener, tmp_path / "listener")
+    run = [sys.executable, "-m", "agent", "-q", "fit-label-head", "--model", str(model), "--corpus", str(corpus_dir), "--hidden-width", "32", "--max-epochs", "3"]
+    result = subprocess.run(run, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "## Label head" in (model / "README.md").read_text()
+    assert "validation accuracy" in result.stdout
+    weights = (model / "model.safetensors").read_bytes()
+    for args, message in (
+        (["--model", str(trained), "--corpus", str(corpus_dir)], "refits a listener's label head"),  # a label model
+        (["--model", str(model), "--corpus", str(tmp_path / "nowhere")], "nowhere"),
+        (["--model", str(model), "--corpus", str(corpus_dir), "--hidden-width", "0"], "hidden_width must be 1..4096"),
+    ):
+        bad = subprocess.run([sys.executable, "-m", "agent", "-q", "fit-label-head", *args], capture_output=True, text=True, timeout=300)
+        assert bad.returncode != 0 and message in bad.stderr, bad.stderr
+        assert len(bad.stderr.strip().splitlines()) == 1, bad.stderr
+    assert (model / "model.safetensors").read_bytes() == weights  # nothing changed
+
+
+def test_a_head_that_is_not_better_leaves_the_model_as_it_was(related: tuple[Path, Path, Path], tmp_path: Path) -> None:
+    """A one-unit MLP cannot tell 16 labels apart as well as the head trained with the trunk."""
+    _, corpus_dir, listener = related
+    model = tmp_path / "listener"
+    shutil.copytree(listener, model)
+    files = {p.name: p.read_bytes() for p in model.iterdir() if p.is_file()}
+    record = fit_label_head(model, load_corpus(corpus_dir, with_audio=False), LabelHeadConfig(hidden_width=1, max_epochs=2, patience_epochs=2))
+    assert not record["replaced"] and record["val_accuracy"] <= record["val_accuracy_before"]
+    assert {p.name: p.read_bytes() for p in model.iterdir() if p.is_file() and p.name in files} == files
+    assert (model / "label_head.png").is_file()
+
+
+def test_a_corpus_with_another_codebook_is_refused(related: tuple[Path, Path, Path], tone_corpus: Path, tmp_path: Path) -> None:
+    _, _, listener = related
+    model = tmp_path / "listener"
+    shutil.copytree(listener, model)
+    with pytest.raises(AntiphonError, match="predicts 16 labels|another codebook"):
+        fit_label_head(model, load_corpus(tone_corpus, with_audio=False), LabelHeadConfig(max_epochs=1))
