@@ -234,7 +234,7 @@ def cmd_fit_label_head(args: argparse.Namespace) -> int:
     record = fit_label_head(bundle.path, corpus, config, command=_invocation())
     figures = f"validation accuracy {100 * record['val_accuracy_before']:.1f} % (trained with the trunk) vs {100 * record['val_accuracy']:.1f} % refitted on {record['corpus']}"
     if not record["replaced"]:
-        sys.stdout.write(f"label head   {figures}: not better, the model is unchanged\nplot         {bundle.path / 'label_head.png'}\n")
+        sys.stdout.write(f"label head   {figures}: not better, the model is unchanged\n")
         return 0
     card = set_card_section(bundle.path / "README.md", "Label head", label_head_card_text(record))
     sys.stdout.write(f"label head   {figures} (epoch {record['best_epoch']}): replaced\nmodel card   {card}\nplot         {bundle.path / 'label_head.png'}\n"

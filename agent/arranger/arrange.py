@@ -75,10 +75,19 @@ class ArrangerModels:
     @classmethod
     def load(cls, mode: str, chords: Path | None = None, beats: Path | None = None, texture: Path | None = None) -> "ArrangerModels":
         default_chords = paths.MODELS_DIR / ("pop909-chords" if mode == "song" else "pop909-harmoniser")
+        if mode == "performer" and chords is None and not default_chords.is_dir():
+            raise AntiphonError("performer mode needs a harmoniser (chords from a melody alone); none is shipped yet: train one with "
+                                "`antiphon train-chords --hears melody` and pass --chords-model")
         bundle = cls(chords=load_frame_model(Path(chords or default_chords)), beats=load_frame_model(Path(beats or paths.MODELS_DIR / "pop909-beats")),
                      texture=load_texture_model(Path(texture or paths.MODELS_DIR / "pop909-texture")))
         if bundle.chords.config.task != "chords" or bundle.beats.config.task != "beats":
             raise AntiphonError(f"{bundle.chords.path} must be a chords model and {bundle.beats.path} a beats model")
+        hears = {"song": "mix", "performer": "melody"}[mode]
+        if bundle.chords.config.hears != hears:
+            raise AntiphonError(f"{mode} mode needs a chords model that hears the {hears}; {bundle.chords.path} hears the {bundle.chords.config.hears}")
+        if bundle.chords.features.sample_rate_hz != bundle.beats.features.sample_rate_hz:
+            raise AntiphonError(f"{bundle.chords.path} and {bundle.beats.path} hear audio at different rates "
+                                f"({bundle.chords.features.sample_rate_hz} and {bundle.beats.features.sample_rate_hz} Hz)")
         return bundle
 
 
@@ -166,6 +175,9 @@ def arrange_file(input_path: Path, out_dir: Path, config: ArrangeConfig, models:
     from agent.arranger.arrange_plot import plot_arrangement
     from agent.demo.render import render_parts, write_parts_midi
 
+    soundfont = soundfont or paths.default_soundfont()
+    if soundfont is None or not Path(soundfont).is_file():
+        raise AntiphonError("no General MIDI soundfont found to render the arrangement; install fluid-soundfont-gm")
     rate = models.chords.features.sample_rate_hz
     audio, _ = read_mono(Path(input_path), rate_hz=rate)
     heard = hear(audio, rate, models, config)
@@ -175,9 +187,6 @@ def arrange_file(input_path: Path, out_dir: Path, config: ArrangeConfig, models:
     out_dir.mkdir(parents=True, exist_ok=True)
     events = [(float(a), float(d), int(p), int(v)) for a, d, p, v in notes if d > 0]
     write_parts_midi(out_dir / "arrangement.mid", [(config.program, events)], bpm=60.0)
-    soundfont = soundfont or paths.default_soundfont()
-    if soundfont is None or not Path(soundfont).is_file():
-        raise AntiphonError("no General MIDI soundfont found to render the arrangement; install fluid-soundfont-gm")
     render_parts(out_dir / "arrangement.wav", [(config.program, events)], len(audio) / rate, rate, Path(soundfont))
     piano, _ = read_mono(out_dir / "arrangement.wav", rate_hz=rate)
     mix = audio / max(float(np.max(np.abs(audio))), 1e-9) * 0.5 + piano[: len(audio)] * 10 ** (config.mix_level_db / 20)

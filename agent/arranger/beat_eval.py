@@ -47,12 +47,12 @@ def track_beats(probs: np.ndarray, config: SpectrumConfig, bpm: float | None = N
     import librosa
 
     strength = (probs[:, 1] + probs[:, 2]).astype(np.float32)
-    if len(strength) < 8 or float(strength.max()) < 0.05:
+    if len(strength) < 8 or (not bpm and float(strength.max()) < 0.05):
         return np.zeros(0), np.zeros(0)
     kwargs = {"bpm": float(bpm)} if bpm else {}
     _, frames = librosa.beat.beat_track(onset_envelope=strength, sr=config.sample_rate_hz, hop_length=config.hop_samples, trim=False, **kwargs)
     frames = np.asarray(frames, dtype=int)
-    if len(frames) == 0 or float(strength[frames].mean()) < MIN_BEAT_STRENGTH:
+    if len(frames) == 0 or (not bpm and float(strength[frames].mean()) < MIN_BEAT_STRENGTH):  # a given tempo is trusted
         return np.zeros(0), np.zeros(0)
     phase = int(np.argmax([probs[frames[k::BEATS_PER_BAR], 2].sum() for k in range(min(BEATS_PER_BAR, len(frames)))]))
     times = frame_times(len(probs), config)[frames]

@@ -25,6 +25,17 @@ def cmd_make_song_set(args: argparse.Namespace) -> int:
     return 0
 
 
+def count(text: str) -> int:
+    """An argparse type: a whole number 0 or more (a one-line refusal otherwise)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} is negative")
+    return value
+
+
 HOP_SAMPLES = {"chords": 2048, "beats": 1024}  # frames of 93 ms for chords, 46 ms for beats (at 22050 Hz)
 
 
@@ -126,7 +137,7 @@ def add_parsers(sub: argparse._SubParsersAction, fmt: type) -> None:
     p.add_argument("--song-set", default=str(DEFAULT_SONG_SET), help="song-set folder; its split.json names the held-out songs")
     p.add_argument("--mode", choices=("song", "performer"), default="song", help="song: it hears the mix; performer: the melody alone")
     p.add_argument("--out", required=True, help="report folder (arranger-<mode>.json)")
-    p.add_argument("--songs", type=int, default=0, help="the first N held-out songs only (0: all)")
+    p.add_argument("--songs", type=count, default=0, help="the first N held-out songs only (0: all)")
     p.add_argument("--seed", type=int, default=0, help="seed of the texture model's sampling and the random-bar baseline")
     _model_options(p)
     p.set_defaults(handler=cmd_evaluate_arranger)
@@ -140,7 +151,7 @@ def add_parsers(sub: argparse._SubParsersAction, fmt: type) -> None:
     p.add_argument("--seed", type=int, default=SongSetConfig.seed, help="seed of the renderings' draws")
     p.add_argument("--sample-rate-hz", type=int, default=SongSetConfig.sample_rate_hz, help="audio rate")
     p.add_argument("--soundfont", default=None, help="GM soundfont (default: the system's FluidR3/GeneralUser)")
-    p.add_argument("--workers", type=int, default=None, help="fluidsynth processes at once (default: the CPU count)")
+    p.add_argument("--workers", type=count, default=None, help="fluidsynth processes at once (default: the CPU count)")
     p.set_defaults(handler=cmd_make_song_set)
 
     for task, help_text in (("chords", "train the causal chord recogniser on a song set (the mix: song mode; the melody: performer mode)"),
@@ -152,10 +163,10 @@ def add_parsers(sub: argparse._SubParsersAction, fmt: type) -> None:
         p.add_argument("--width", type=int, default=FrameModelConfig.width, help="width of the convolutions and the GRU")
         p.add_argument("--conv-layers", type=int, default=FrameModelConfig.conv_layers, help="dilated causal convolutions before the GRU")
         p.add_argument("--delay-frames", type=int, default=FrameModelConfig.delay_frames, help="classify each frame this many frames late (0: at once, causal)")
-        p.add_argument("--hop-samples", type=int, default=0, help=f"samples per frame at 22050 Hz (0: {HOP_SAMPLES[task]})")
+        p.add_argument("--hop-samples", type=count, default=0, help=f"samples per frame at 22050 Hz (0: {HOP_SAMPLES[task]})")
         p.add_argument("--max-epochs", type=int, default=FrameTrainConfig.max_epochs, help="epochs at most")
         p.add_argument("--patience", type=int, default=FrameTrainConfig.patience_epochs, help="stop after this many epochs without a better validation loss")
-        p.add_argument("--songs", type=int, default=0, help="train on the first N training songs only (0: all)")
+        p.add_argument("--songs", type=count, default=0, help="train on the first N training songs only (0: all)")
         p.add_argument("--seed", type=int, default=FrameTrainConfig.seed, help="seed of the initialisation, crops, transpositions and validation draw")
         p.add_argument("--resume", action="store_true", help="continue the training in --out")
         p.add_argument("--force", action="store_true", help="replace an existing model in --out")
@@ -169,6 +180,6 @@ def add_parsers(sub: argparse._SubParsersAction, fmt: type) -> None:
         p.add_argument("--model", required=True, help=f"{task} model folder")
         p.add_argument("--song-set", default=str(DEFAULT_SONG_SET), help="song-set folder; its split.json names the held-out songs")
         p.add_argument("--out", default=None, help="report folder (default <model>/eval)")
-        p.add_argument("--songs", type=int, default=0, help="the first N held-out songs only (0: all)")
+        p.add_argument("--songs", type=count, default=0, help="the first N held-out songs only (0: all)")
         p.add_argument("--update-card", action="store_true", help="write the scores into the model card (README.md)")
         p.set_defaults(handler=handler)

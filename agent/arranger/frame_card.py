@@ -37,7 +37,7 @@ def write_frame_card(folder: Path) -> Path:
         "",
         f"- song set `{t['song_set']}`: {len(t['fit_songs'])} fit renderings ({t['fit_frames']:,} frames), {len(t['validation_songs'])} validation, "
         f"{len(t['heldout_songs'])} held out (SHA-1 of the song name % 10 == 0)",
-        f"- every crop moved by a random -{t['transpose_semitones'] - 1}..+{t['transpose_semitones']} semitones (spectrum, and chord labels)" if t["transpose_semitones"] else "- no transposition",
+        f"- every crop moved by a random -{t['transpose_semitones'] - 1}..+{t['transpose_semitones']} semitones (spectrum" + (" and chord labels)" if c.task == "chords" else ")") if t["transpose_semitones"] else "- no transposition",
         "",
         "## Model",
         "",

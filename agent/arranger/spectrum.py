@@ -54,11 +54,12 @@ def normalise(magnitude: np.ndarray, config: SpectrumConfig) -> np.ndarray:
 
 
 def lookahead_s(config: SpectrumConfig) -> float:
-    """Half the longest constant-Q filter (librosa's, at the lowest bin): how far a frame looks ahead."""
+    """Half the longest constant-Q filter (librosa's own lengths): how far a frame looks ahead."""
     import librosa
 
-    q = 1.0 / (2.0 ** (1.0 / 12) - 1.0)
-    return 0.5 * q / float(librosa.midi_to_hz(config.fmin_midi))
+    freqs = librosa.midi_to_hz(config.fmin_midi + np.arange(config.bins))
+    lengths, _ = librosa.filters.wavelet_lengths(freqs=freqs, sr=config.sample_rate_hz)
+    return 0.5 * float(np.max(lengths)) / config.sample_rate_hz
 
 
 def transpose_features(features: np.ndarray, shift: int, config: SpectrumConfig) -> np.ndarray:

@@ -55,6 +55,8 @@ def cmd_evaluate_texture(args: argparse.Namespace) -> int:
     from agent.decision.model_card import set_card_section
     from agent.arranger.texture_model import load_texture_model
 
+    if args.update_card and args.songs:
+        raise AntiphonError("--update-card writes the held-out figures into the card: it cannot go with --songs")
     model = Path(args.model)
     out = Path(args.out) if args.out else model / "eval-heldout"
     check_output_place(out)
@@ -63,8 +65,6 @@ def cmd_evaluate_texture(args: argparse.Namespace) -> int:
     report = evaluate_folder(model, pop909, out, seed=args.seed, songs_limit=args.songs)
     sys.stdout.write(markdown_table(report) + "\n\n")
     if args.update_card:
-        if args.songs:
-            raise AntiphonError("--update-card writes the held-out figures into the card: it cannot go with --songs")
         import shutil
 
         for name in ("evaluation.json", "evaluation.png"):

@@ -4,7 +4,7 @@ Why: the listener chooses grains with its query; the label head is a by-product 
 grain loss, on every rendering of the training corpus. A label is a codebook word of the *answer
 corpus the model plays* (its instrument, register and timbre as well as its pitch), so this fits
 a small MLP head on the trunk's output over a corpus's own training pieces (by default the
-model's default corpus: the memory it plays), early-stopped on that corpus's validation pieces
+corpus the model was trained on; `--corpus` may name the one it plays), early-stopped on that corpus's validation pieces
 (split by the model's seed, by work). The trunk, the query and the grain keys are not touched:
 every grain choice, so every listening figure, stays exactly as it was.
 """
@@ -76,7 +76,7 @@ def fit_label_head(model_dir: Path, corpus: Corpus, config: LabelHeadConfig, com
     ``corpus``'s training pieces and keep the epoch of best validation accuracy. Only if it beats the
     head trained with the trunk on those validation pieces is it written into the model folder
     (weights, config.json's model.label_hidden and training.label_head); else the folder is left as
-    it was. Returns the figures (``replaced`` says which); ``label_head.png`` is written either way."""
+    it was (its plot ``label_head.png`` too). Returns the figures (``replaced`` says which)."""
     bundle = load_model(Path(model_dir))
     if bundle.kind != "listener":
         raise AntiphonError(f"{bundle.path} is a {bundle.kind} model; fit-label-head refits a listener's label head")
@@ -131,15 +131,15 @@ def fit_label_head(model_dir: Path, corpus: Corpus, config: LabelHeadConfig, com
         "replaced": bool(best_accuracy > before),
         "command": command,
     }
+    if not record["replaced"]:
+        log.warning("label head of %s: the refitted head (%.1f%%) does not beat the one trained with the trunk (%.1f%%) on %s's validation pieces; "
+                    "the model is left as it was", bundle.path, 100 * best_accuracy, 100 * before, corpus.path.name)
+        return record
     line_panels(bundle.path / "label_head.png", [h["epoch"] for h in history], "epoch", [
         ("train cross-entropy (nats)", [("label head", [h["train_loss"] for h in history])]),
         (f"validation next-label accuracy (%), {corpus.path.name}", [("refitted head", [100 * h["val_accuracy"] for h in history]),
                                                                      ("head trained with the trunk", [100 * before] * len(history))]),
     ], marks=[(best_epoch, f"best epoch {best_epoch}")])
-    if not record["replaced"]:
-        log.warning("label head of %s: the refitted head (%.1f%%) does not beat the one trained with the trunk (%.1f%%) on %s's validation pieces; "
-                    "the model is left as it was", bundle.path, 100 * best_accuracy, 100 * before, corpus.path.name)
-        return record
     new_model = ListenerModel(replace(bundle.config, label_hidden=config.hidden_width))
     state = {k: v for k, v in model.state_dict().items() if not k.startswith("label_head.")}
     state.update({f"label_head.{k}": v for k, v in best_state.items()})

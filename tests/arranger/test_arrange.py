@@ -52,3 +52,20 @@ def test_bad_input_gets_one_line(tmp_path: Path) -> None:
         assert len(result.stderr.strip().splitlines()) == 1, result.stderr
     result = arrange("--input", str(tmp_path / "drone.wav"), "--out", str(tmp_path / "out"), "--tempo-bpm", "500")
     assert result.returncode != 0 and "tempo_bpm must be 0 (follow) or 30..300" in result.stderr
+
+
+def test_evaluate_arranger_scores_the_held_out_fake_songs(fake_song_set: Path, tmp_path: Path) -> None:
+    """The whole arranger from the fake songs' mixes: the true part lays back on its own bars
+    exactly (chord fit of its block chords 1.0, its ratios 1.0), and every row is scored."""
+    result = subprocess.run([sys.executable, "-m", "agent", "-q", "evaluate-arranger", "--song-set", str(fake_song_set), "--out", str(tmp_path)],
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    report = json.loads((tmp_path / "arranger-song.json").read_text())
+    true = report["figures"]["true piano"]
+    assert true["chord_fit_full"] == 1.0 and true["onsets_ratio_to_true"] == 1.0 and true["bars"] > 10
+    assert {"arranger", "block triads (recognised chords)", "random bar (recognised chords)"} <= set(report["figures"])
+    assert all(f["bars"] == true["bars"] for f in report["figures"].values())  # every row on the same true bars of the songs arranged
+    assert report["figures"]["block triads (recognised chords)"]["chord_fit_triad"] > 0.8  # the chords were recognised
+    bad = subprocess.run([sys.executable, "-m", "agent", "-q", "evaluate-arranger", "--song-set", str(fake_song_set), "--out", str(tmp_path / "x"),
+                          "--songs", "-1"], capture_output=True, text=True, timeout=120)
+    assert bad.returncode != 0 and "is negative" in bad.stderr

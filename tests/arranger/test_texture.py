@@ -151,7 +151,9 @@ def test_generate_bar_is_seeded_and_grammatical() -> None:
     assert ((notes[:, 0] >= 0) & (notes[:, 0] < 16) & (notes[:, 2] >= 1) & (notes[:, 0] + notes[:, 2] <= 16)).all()
     order = notes[:, 0] * 128 + notes[:, 1]
     assert (np.diff(order) > 0).all()  # by onset, pitches rising within an onset
-    assert len(generate_bar(model, bar, None, SamplingConfig(0.0), None, melody_known=False)) >= 0
+    unknown = [generate_bar(model, bar, None, SamplingConfig(0.0), torch.Generator().manual_seed(3), melody_known=False) for _ in range(2)]
+    assert unknown[0].shape[1:] == (4,) and ((unknown[0][:, 0] >= 0) & (unknown[0][:, 0] + unknown[0][:, 2] <= 16)).all()
+    assert np.array_equal(unknown[0], unknown[1])  # no previous bar, the melody hidden: still seeded
 
 
 def test_save_load_round_trip_and_refusals(tmp_path: Path) -> None:
