@@ -50,6 +50,7 @@ def test_bad_input_gets_one_line(tmp_path: Path) -> None:
         result = arrange("--input", str(tmp_path / name), "--out", str(tmp_path / "out"))
         assert result.returncode != 0 and message in result.stderr, (name, result.stderr)
         assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+        assert not (tmp_path / "out").exists()  # nothing written
     result = arrange("--input", str(tmp_path / "drone.wav"), "--out", str(tmp_path / "out"), "--tempo-bpm", "500")
     assert result.returncode != 0 and "tempo_bpm must be 0 (follow) or 30..300" in result.stderr
 

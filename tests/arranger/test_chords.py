@@ -149,3 +149,23 @@ def test_the_shipped_recogniser_names_a_rendered_c_f_g_c_progression(tmp_path: P
         part = classes[int((2.0 * i + 0.5) / frame_s) : int((2.0 * i + 2.0) / frame_s)]
         named.append(np.bincount(part, minlength=25).argmax())
     assert named == [chord_class(label) for label, _ in chords], [int(c) for c in named]
+
+
+def test_a_delay_moves_the_targets_late_and_the_predictions_back(fake_song_set: Path) -> None:
+    """With ``delay_frames`` d the target at frame t is frame t - d's class (the first d ignored);
+    evaluation moves the predictions back by d so frame t is scored with what was named at t + d."""
+    from agent.arranger.chord_eval import predict_classes
+    from agent.arranger.frame_checkpoint import FrameBundle
+    from agent.arranger.frame_data import IGNORE, load_takes
+
+    config = SpectrumConfig()
+    plain = load_takes(fake_song_set, ["001"], "mix", config)[0]
+    late = load_takes(fake_song_set, ["001"], "mix", config, delay_frames=3)[0]
+    assert (late.labels[:3] == IGNORE).all() and np.array_equal(late.labels[3:], plain.labels[:-3])
+    torch.manual_seed(0)
+    model = FrameModel(FrameModelConfig(width=16, conv_layers=1, dropout=0.0, delay_frames=3), config).eval()
+    bundle = FrameBundle(path=Path("."), model=model, meta={})
+    with torch.no_grad():
+        named = model(torch.from_numpy(plain.features)[None])[0].argmax(-1).numpy()
+    moved = predict_classes(bundle, plain.features)
+    assert np.array_equal(moved[:-3], named[3:]) and (moved[-3:] == named[-1]).all()

@@ -36,3 +36,19 @@ def test_a_second_run_renders_nothing_and_bad_requests_are_refused(fake_pop909: 
         make_song_set(tmp_path / "nowhere", tmp_path / "out", SongSetConfig(songs=1))
     with pytest.raises(AntiphonError, match="seconds must be 0"):
         SongSetConfig(seconds=3.0)
+
+
+def test_make_song_set_from_the_command_line(fake_pop909: Path, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    out = tmp_path / "set"
+    result = subprocess.run([sys.executable, "-m", "agent", "-q", "make-song-set", "--pop909", str(fake_pop909), "--out", str(out), "--songs", "2",
+                             "--seconds", "10", "--workers", "1"], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in out.iterdir() if p.is_dir()) == ["001", "002"]
+    score = read_score(out / "001")
+    assert score["duration_s"] == pytest.approx(11.0) and max(a for a, _, _ in score["chords"]) < 10.0
+    bad = subprocess.run([sys.executable, "-m", "agent", "-q", "make-song-set", "--pop909", str(fake_pop909), "--out", str(tmp_path / "x"), "--workers", "-2"],
+                         capture_output=True, text=True, timeout=120)
+    assert bad.returncode != 0 and "is negative" in bad.stderr and not (tmp_path / "x").exists()
