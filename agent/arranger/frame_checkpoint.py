@@ -10,14 +10,14 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
 from agent import __version__
 from agent.arranger.frame_config import (
-    FRAME_MODEL_FORMAT, FRAME_MODEL_FORMAT_VERSION, SpectrumConfig, FrameModelConfig, config_from_dict,
+    FRAME_MODEL_FORMAT, FRAME_MODEL_FORMAT_VERSION, SpectrumConfig, FrameModelConfig,
 )
 from agent.arranger.frame_model import FrameModel
+from agent.arranger.model_files import read_weights, typed_config
 from agent.errors import AntiphonError
 from agent.files import read_json_object, sha256_file, verify_sha256, write_json
 
@@ -76,19 +76,10 @@ def load_frame_model(folder: Path) -> FrameBundle:
         raise AntiphonError(f"{folder / CONFIG_FILE}: frame model format version {meta.get('format_version')!r} is not supported (this Antiphon reads {FRAME_MODEL_FORMAT_VERSION})")
     if not isinstance(meta.get("files"), dict):
         raise AntiphonError(f"{folder / CONFIG_FILE}: 'files' must be an object")
-    features = config_from_dict(SpectrumConfig, meta.get("features"), f"{folder / CONFIG_FILE}: 'features'")
-    config = config_from_dict(FrameModelConfig, meta.get("model"), f"{folder / CONFIG_FILE}: 'model'")
+    features = typed_config(SpectrumConfig, meta.get("features"), str(folder / CONFIG_FILE), "features")
+    config = typed_config(FrameModelConfig, meta.get("model"), str(folder / CONFIG_FILE), "model")
     verify_sha256(folder / WEIGHTS_FILE, meta["files"], WEIGHTS_FILE, folder / CONFIG_FILE)
     model = FrameModel(config, features)
-    try:
-        tensors = load_file(str(folder / WEIGHTS_FILE))
-    except (SafetensorError, OSError, ValueError) as exc:
-        raise AntiphonError(f"{folder / WEIGHTS_FILE}: not a readable safetensors file ({' '.join(str(exc).split())})") from exc
-    expected = model.state_dict()
-    if set(tensors) != set(expected) or any(tensors[k].shape != expected[k].shape or tensors[k].dtype not in (torch.float16, torch.float32) for k in expected):
-        raise AntiphonError(f"{folder / WEIGHTS_FILE}: tensors do not fit the model its config.json describes (names, shapes, float16 or float32)")
-    if not all(torch.isfinite(t).all() for t in tensors.values()):
-        raise AntiphonError(f"{folder / WEIGHTS_FILE}: holds NaN or infinite values")
-    model.load_state_dict({k: v.to(expected[k].dtype) for k, v in tensors.items()})
+    model.load_state_dict(read_weights(folder / WEIGHTS_FILE, model))
     model.eval()
     return FrameBundle(path=folder, model=model, meta=meta)

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
-from typing import Any
+from dataclasses import dataclass
 
 from agent.arranger.songs import NUM_CHORDS
-from agent.errors import AntiphonError, require
+from agent.errors import require
 
 FRAME_MODEL_FORMAT = "antiphon-frame-model"
 FRAME_MODEL_FORMAT_VERSION = 1
@@ -97,27 +96,3 @@ class FrameTrainConfig:
             (0 < self.validation_fraction < 1, "validation_fraction must be in (0, 1)"),
             (self.seed >= 0, "seed must be 0 or positive"),
         ], "frame-model training: ")
-
-
-def config_from_dict(cls: Any, data: Any, where: str) -> Any:
-    """A config dataclass from a JSON object, with one-line errors."""
-    if not isinstance(data, dict):
-        raise AntiphonError(f"{where}: must be a JSON object")
-    names = {f.name: f for f in fields(cls)}
-    unknown = sorted(set(data) - set(names))
-    if unknown:
-        raise AntiphonError(f"{where}: unknown field(s) {', '.join(unknown)}")
-    values = {}
-    defaults = cls()
-    for name, value in data.items():
-        want = type(getattr(defaults, name))
-        if want is float and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-        if not isinstance(value, want) or (isinstance(value, bool) and want is not bool):
-            raise AntiphonError(f"{where}: '{name}' must be {want.__name__}, got {value!r}")
-        values[name] = value
-    return cls(**values)
-
-
-def config_to_dict(config: Any) -> dict[str, Any]:
-    return asdict(config)

@@ -9,11 +9,11 @@ semitones above that reference.
 
 from __future__ import annotations
 
-import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import Any
 
-from agent.errors import AntiphonError, require
+from agent.arranger.model_files import typed_config
+from agent.errors import require
 
 MAX_PARAMETERS = 5_000_000  # a hostile config.json cannot make the loader allocate much
 
@@ -147,24 +147,3 @@ class TextureTrainConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def typed_config(cls: Any, data: Any, where: str, section: str) -> Any:
-    """A config dataclass of int/float fields from JSON, with one-line errors naming the field."""
-    if not isinstance(data, dict):
-        raise AntiphonError(f"{where}: '{section}' must be a JSON object")
-    kinds = {f.name: f.type for f in fields(cls)}
-    unknown = sorted(set(data) - set(kinds))
-    if unknown:
-        raise AntiphonError(f"{where}: unknown '{section}' field(s) {', '.join(unknown)}")
-    values: dict[str, Any] = {}
-    for name, value in data.items():
-        want = float if kinds[name] in (float, "float") else int
-        number = isinstance(value, (int, float)) and not isinstance(value, bool)
-        if not number or (want is int and not isinstance(value, int)) or (want is float and not math.isfinite(value)):
-            raise AntiphonError(f"{where}: '{section}.{name}' must be a{'n integer' if want is int else ' finite number'}, got {value!r}")
-        values[name] = want(value)
-    try:
-        return cls(**values)
-    except AntiphonError as exc:
-        raise AntiphonError(f"{where}: {exc}") from None

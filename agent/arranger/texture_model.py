@@ -38,14 +38,14 @@ from typing import Any
 
 import numpy as np
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 from torch import nn
 from torch.nn import functional as F
 
 from agent import __version__
 from agent.arranger.bars import REST, STEPS_PER_BAR, Bar
 from agent.arranger.songs import NO_CHORD, NUM_CHORDS
+from agent.arranger.model_files import read_weights
 from agent.arranger.texture_config import SamplingConfig, TextureModelConfig
 from agent.errors import AntiphonError
 from agent.files import read_json_object, sha256_file, verify_sha256, write_json
@@ -444,29 +444,6 @@ def load_texture_model(folder: Path) -> TextureBundle:
     model.load_state_dict(read_weights(folder / WEIGHTS_FILE, model))
     model.eval()
     return TextureBundle(path=folder, config=config, sampling=sampling, model=model, meta=meta)
-
-
-def read_weights(path: Path, model: nn.Module) -> dict[str, torch.Tensor]:
-    """The tensors of ``path`` as float32, refused in one line unless they are exactly the model's."""
-    try:
-        tensors = load_file(str(path))
-    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
-        raise AntiphonError(f"{path}: not a readable safetensors file ({' '.join(str(exc).split())[:120]})") from None
-    expected = model.state_dict()
-    missing, extra = sorted(set(expected) - set(tensors)), sorted(set(tensors) - set(expected))
-    if missing or extra:
-        raise AntiphonError(f"{path}: tensors do not match the configured model ({'missing ' + missing[0] if missing else 'unexpected ' + extra[0]})")
-    out = {}
-    for name, value in tensors.items():
-        if value.dtype not in (torch.float16, torch.float32):
-            raise AntiphonError(f"{path}: tensor {name} is {value.dtype}, expected float16 or float32")
-        if tuple(value.shape) != tuple(expected[name].shape):
-            raise AntiphonError(f"{path}: tensor {name} has shape {tuple(value.shape)}, the config wants {tuple(expected[name].shape)}")
-        value = value.to(torch.float32)
-        if not bool(torch.isfinite(value).all()):
-            raise AntiphonError(f"{path}: tensor {name} holds NaN or infinite values")
-        out[name] = value
-    return out
 
 
 def parameter_count(model: nn.Module) -> int:

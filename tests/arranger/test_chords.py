@@ -97,7 +97,7 @@ def test_bad_models_and_requests_are_refused_in_one_line(small_recogniser: Path,
         load_frame_model(broken)
     meta = json.loads((small_recogniser / "config.json").read_text())
     for field, value, message in (("format", "other", "not an Antiphon chord or beat model"), ("model", {"hears": "drums"}, "hears must be one of"),
-                                  ("model", {"width": "wide"}, "'width' must be int")):
+                                  ("model", {"width": "wide"}, "'model.width' must be an integer")):
         shutil.copy(small_recogniser / "model.safetensors", broken / "model.safetensors")
         (broken / "config.json").write_text(json.dumps({**meta, field: value}))
         with pytest.raises(AntiphonError, match=message):
