@@ -321,7 +321,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             from agent.listening.answers import markdown_listening
 
             card = set_card_section(bundle.path / "README.md", "Heard through a room (held-out audio)", "\n".join([
-                f"The same evaluation with each held-out performer heard through a random room, EQ, noise and gain",
+                "The same evaluation with each held-out performer heard through a random room, EQ, noise and gain",
                 f"(`antiphon evaluate ... --augment-performer {args.augment_performer}`, chains seeded per piece; `agent/audio_augment.py`):",
                 "the model hears the augmented take, the fit is measured against the clean one.",
                 "",
@@ -377,6 +377,29 @@ def _engine_config(args: argparse.Namespace) -> EngineConfig:
     from agent.engine.config import setting_fields, spec_of
 
     return EngineConfig(**{f.name: getattr(args, f.name) for f in setting_fields() if spec_of(f).cli})
+
+
+LIVE_ARRANGE_RATE_HZ = 48_000  # `arrange --live` renders at a sound card's rate
+
+
+def cmd_arrange_live(args: argparse.Namespace) -> int:
+    """`arrange --live`: the live arranger agent rehearsed on the file (agent/engine/arranger_rehearsal.py)."""
+    from agent.engine.arranger_agent import ArrangerConfig, load_arranger
+    from agent.engine.arranger_rehearsal import rehearse_arranger
+    from agent.engine.config import EngineConfig
+
+    arranger = ArrangerConfig(mode=args.mode, program=args.program, tempo_bpm=args.tempo_bpm)
+    agent = load_arranger(arranger, EngineConfig(seed=args.seed), LIVE_ARRANGE_RATE_HZ, chords=args.chords_model, beats=args.beats_model,
+                          texture=args.texture_model)
+    report = rehearse_arranger(agent, Path(args.input), Path(args.out))
+    out = Path(args.out)
+    bars = report["bars"]
+    sys.stdout.write(f"{len(bars)} bars decided live (the first at {bars[0]['start_s']:.1f} s, at least "
+                     f"{min(b['decided_ahead_ms'] for b in bars):.0f} ms ahead), {report['notes']} notes, "
+                     f"{report['speed_x_realtime']}x real time\n"
+                     f"midi         {out / 'arrangement.mid'}\naudio        {out / 'arrangement.wav'}\nmix          {out / 'mix.wav'}\n"
+                     f"report       {out / 'arrangement.json'}\n")
+    return 0
 
 
 def cmd_rehearse(args: argparse.Namespace) -> int:
@@ -672,7 +695,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     from agent.arranger import cli_commands, texture_cli
 
-    cli_commands.add_parsers(sub, fmt)
+    cli_commands.add_parsers(sub, fmt, live_arrange=cmd_arrange_live)
     texture_cli.add_parsers(sub, fmt)
 
     p = sub.add_parser("osc-table", help="print the OSC address table as Markdown (docs/osc.md is its output)", formatter_class=fmt)

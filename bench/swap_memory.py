@@ -18,7 +18,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 
 from agent import paths
 from agent.audio_io import PERCEPTION_RATE_HZ, read_mono

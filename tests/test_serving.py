@@ -20,6 +20,8 @@ def test_agent_spec_is_parsed() -> None:
     assert spec.model == Path("models/x") and spec.corpus == Path("corpora/y")
     default = parse_agent_spec("name=solo")
     assert default.model == paths.DEFAULT_MODEL_DIR and default.corpus is None and default.voice.input_channel == 0
+    piano = parse_agent_spec("name=piano,kind=arranger,mode=performer,program=4,out=1")
+    assert piano.kind == "arranger" and piano.arranger == {"mode": "performer", "program": "4"} and piano.voice.output_channel == 1
 
 
 @pytest.mark.parametrize(
@@ -29,6 +31,9 @@ def test_agent_spec_is_parsed() -> None:
         ("name=a,colour=red", "expected comma-separated key=value"),
         ("name=a,in=left", "in and out are channel numbers"),
         ("name=", "expected comma-separated key=value"),
+        ("name=p,kind=drums", "kind must be one of answer, arranger"),
+        ("name=p,kind=arranger,model=models/x", "model is not a setting of an arranger agent"),
+        ("name=p,mode=song", "mode is not a setting of an answer agent"),
     ],
 )
 def test_bad_agent_spec_is_refused(text: str, reason: str) -> None:
@@ -39,6 +44,8 @@ def test_bad_agent_spec_is_refused(text: str, reason: str) -> None:
 @pytest.mark.parametrize(("spec", "line"), [
     ("name=a,in=x", "error: --agent 'name=a,in=x': in and out are channel numbers (0-based)"),
     ("name=status", "error: agent name 'status' cannot be used in OSC addresses"),
+    ("name=p,kind=arranger,program=x", "error: agent 'p': program must be a General MIDI program number 0..127, got 'x'"),
+    ("name=p,kind=arranger,mode=karaoke", "error: arranger: mode must be one of song, performer, got 'karaoke'"),
 ])
 def test_serve_refuses_a_bad_agent_in_one_line(spec: str, line: str, tmp_path: Path) -> None:
     result = subprocess.run([sys.executable, "-m", "agent", "serve", "--agent", spec, "--no-osc"], capture_output=True, text=True, timeout=60)

@@ -102,14 +102,19 @@ class Heard:
     bars: list[Bar]
 
 
-def hear(audio: np.ndarray, rate: int, models: ArrangerModels, config: ArrangeConfig) -> Heard:
-    """Beats, chords (and in performer mode the melody) of a mono recording, cut into bars."""
+def check_input(audio: np.ndarray, rate: int) -> None:
+    """Refuse (one line) an input too short to hold a few bars, or silent."""
     duration = len(audio) / rate
     if duration < MIN_SECONDS:
         raise AntiphonError(f"the input is {duration:.1f} s long; the arranger needs at least {MIN_SECONDS:.0f} s (a few bars)")
     peak = float(np.max(np.abs(audio))) if len(audio) else 0.0
     if peak <= 10 ** (SILENCE_DBFS / 20):
         raise AntiphonError(f"the input is silent (peak below {SILENCE_DBFS:.0f} dBFS): nothing to arrange")
+
+
+def hear(audio: np.ndarray, rate: int, models: ArrangerModels, config: ArrangeConfig) -> Heard:
+    """Beats, chords (and in performer mode the melody) of a mono recording, cut into bars."""
+    check_input(audio, rate)
     beat_probs = beat_probabilities(models.beats, spectrum(audio, models.beats.features))
     beats, downbeats = track_beats(beat_probs, models.beats.features, config.tempo_bpm or None)
     if len(beats) < MIN_BEATS or len(downbeats) < 2:

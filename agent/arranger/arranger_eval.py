@@ -49,8 +49,11 @@ def on_true_bars(song: Song, notes_s: np.ndarray) -> SongBars:
     return cut_bars(replace(song, notes={**song.notes, "piano": np.asarray(notes_s, float).reshape(-1, 4)}))
 
 
-def evaluate_arranger(song_set: Path, out_dir: Path, mode: str, models: ArrangerModels, songs: int = 0, seed: int = 0) -> dict[str, Any]:
-    """Arrange every held-out rendering (or the first ``songs``) and score it; writes ``arranger-<mode>.json``."""
+def evaluate_arranger(song_set: Path, out_dir: Path, mode: str, models: ArrangerModels, songs: int = 0, seed: int = 0,
+                      tempo_given: bool = False) -> dict[str, Any]:
+    """Arrange every held-out rendering (or the first ``songs``) and score it; writes ``arranger-<mode>.json``.
+    ``tempo_given``: each song's tempo is given (its annotated median beat period, as a performer sets
+    it with --tempo-bpm or /tempo); the beat phase and downbeats still come from the beat model."""
     song_set = Path(song_set)
     training, heldout = song_set_split(song_set)
     if not heldout:
@@ -68,6 +71,8 @@ def evaluate_arranger(song_set: Path, out_dir: Path, mode: str, models: Arranger
         song = score_song(score, name)
         truth = cut_bars(song)
         audio, _ = read_mono(song_set / name / ("mix.flac" if mode == "song" else "melody.flac"), rate_hz=rate)
+        if tempo_given:
+            config = replace(config, tempo_bpm=round(60.0 / float(np.median(np.diff(score["beats"]))), 2))
         try:
             heard = hear(audio, rate, models, config)
         except AntiphonError as exc:
@@ -99,7 +104,8 @@ def evaluate_arranger(song_set: Path, out_dir: Path, mode: str, models: Arranger
         comparisons[other] = {"model_minus_other": diff, "ci95_low": low, "ci95_high": high}
     a = figures["arranger"]
     report = {
-        "song_set": str(song_set), "mode": mode, "heldout_songs": len(heldout) - len(failed), "failed": failed,
+        "song_set": str(song_set), "mode": mode, "tempo": "given (annotated)" if tempo_given else "found by the beat model",
+        "heldout_songs": len(heldout) - len(failed), "failed": failed,
         "models": {"chords": str(models.chords.path), "beats": str(models.beats.path), "texture": str(models.texture.path)},
         "figures": figures, "texture_similarity_arranger_minus": comparisons,
         "checks": {

@@ -14,7 +14,6 @@ causal) is reported beside two baselines fitted on the training songs:
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import Any

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Callable
 
 from agent import paths
 from agent.arranger.frame_config import HEARS, FrameModelConfig, FrameTrainConfig, SpectrumConfig
@@ -93,6 +94,8 @@ def cmd_arrange(args: argparse.Namespace) -> int:
     config = ArrangeConfig(mode=args.mode, tempo_bpm=args.tempo_bpm, seed=args.seed, program=args.program)
     if not Path(args.input).is_file():
         raise AntiphonError(f"--input {args.input} does not exist")
+    if args.live:
+        return args.live_handler(args)  # agent/cli.py: the live agent belongs to the engine, a layer above
     models = ArrangerModels.load(config.mode, chords=args.chords_model, beats=args.beats_model, texture=args.texture_model)
     report = arrange_file(Path(args.input), Path(args.out), config, models)
     out = Path(args.out)
@@ -109,9 +112,34 @@ def cmd_evaluate_arranger(args: argparse.Namespace) -> int:
 
     check_output_place(Path(args.out))
     models = ArrangerModels.load(args.mode, chords=args.chords_model, beats=args.beats_model, texture=args.texture_model)
-    report = evaluate_arranger(Path(args.song_set), Path(args.out), args.mode, models, songs=args.songs, seed=args.seed)
-    sys.stdout.write(f"{report['heldout_songs']} held-out songs, {args.mode} mode, from their audio\n\n{markdown_arranger(report)}\n\n"
+    report = evaluate_arranger(Path(args.song_set), Path(args.out), args.mode, models, songs=args.songs, seed=args.seed, tempo_given=args.tempo_given)
+    sys.stdout.write(f"{report['heldout_songs']} held-out songs, {args.mode} mode, from their audio (tempo {report['tempo']})\n\n{markdown_arranger(report)}\n\n"
                      f"report       {Path(args.out) / f'arranger-{args.mode}.json'}\n")
+    return 0
+
+
+def cmd_fit_chord_forecast(args: argparse.Namespace) -> int:
+    from agent.arranger.chord_forecast import ChordForecast, bar_chords, forecast_accuracy
+    from agent.arranger.frame_data import song_set_split
+    from agent.arranger.song_set import read_score
+    from agent.files import check_output_place
+
+    check_output_place(Path(args.out))
+    training, heldout = song_set_split(Path(args.song_set))
+    originals = lambda names: [bar_chords(read_score(Path(args.song_set) / n)) for n in names if "@" not in n]  # noqa: E731 - transposed renderings repeat their song
+    forecast = ChordForecast.fit(originals(training))
+    scores = forecast_accuracy(forecast, originals(heldout))
+    forecast.save(Path(args.out), {"song_set": Path(args.song_set).name, "heldout_accuracy": scores,
+                                   "command": "antiphon fit-chord-forecast " + " ".join(sys.argv[2:])})
+    table = "\n".join(["| next bar's chord from | held-out accuracy |", "| --- | ---: |"] +
+                      [f"| {k} | {v:.3f} |" for k, v in scores.items() if k != "bars"])
+    (Path(args.out) / "README.md").write_text(
+        f"# Chord forecast ({Path(args.out).name})\n\nThe live arranger's next-bar chord (agent/arranger/chord_forecast.py): a table "
+        f"learned from {forecast.meta['fit_songs']} training songs' annotated bar chords ({forecast.meta['contexts']} contexts of the "
+        f"chords 8, 4 and 1 bars back, relative to the bar now). Scored on {scores['bars']} bars of the held-out songs' annotations "
+        f"(from each song's 9th bar):\n\n{table}\n\nRebuild: `antiphon fit-chord-forecast --song-set corpora/pop909-songs --out {args.out}`.\n",
+        encoding="utf-8")
+    sys.stdout.write(f"{table}\n\nforecast     {args.out}\n")
     return 0
 
 
@@ -121,7 +149,8 @@ def _model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--texture-model", default=None, help="texture model (default models/pop909-texture)")
 
 
-def add_parsers(sub: argparse._SubParsersAction, fmt: type) -> None:
+def add_parsers(sub: argparse._SubParsersAction, fmt: type, live_arrange: Callable[[argparse.Namespace], int]) -> None:
+    """The arranger's subcommands; ``live_arrange`` runs `arrange --live` (the live agent, in the engine)."""
     p = sub.add_parser("arrange", help="a recording in, a piano accompaniment out: .mid, rendered .wav, a mix and a piano roll", formatter_class=fmt)
     p.add_argument("--input", required=True, help="audio file: a song (--mode song) or a melody alone (--mode performer)")
     p.add_argument("--out", required=True, help="folder to write arrangement.mid, arrangement.wav, mix.wav, arrangement.png, arrangement.json")
@@ -129,8 +158,16 @@ def add_parsers(sub: argparse._SubParsersAction, fmt: type) -> None:
     p.add_argument("--tempo-bpm", type=float, default=0.0, help="the input's tempo (0: found by the beat model)")
     p.add_argument("--seed", type=int, default=0, help="seed of the texture model's sampling")
     p.add_argument("--program", type=int, default=0, help="General MIDI program the arrangement is rendered with (0: acoustic grand)")
+    p.add_argument("--live", action="store_true", help="rehearse the live arranger agent on the file instead (as `serve --agent "
+                   "kind=arranger` plays: each bar decided from what was heard before it; no piano roll)")
     _model_options(p)
-    p.set_defaults(handler=cmd_arrange)
+    p.set_defaults(handler=cmd_arrange, live_handler=live_arrange)
+
+    p = sub.add_parser("fit-chord-forecast", help="the live arranger's next-bar chord table, from a song set's training songs (scored on its held-out songs)",
+                       formatter_class=fmt)
+    p.add_argument("--song-set", default=str(DEFAULT_SONG_SET), help="song-set folder (antiphon make-song-set)")
+    p.add_argument("--out", default=str(paths.MODELS_DIR / "pop909-chord-forecast"), help="folder to write forecast.npz, config.json, README.md")
+    p.set_defaults(handler=cmd_fit_chord_forecast)
 
     p = sub.add_parser("evaluate-arranger", help="the whole arranger on a song set's held-out songs from their audio: chord fit, density, polyphony, texture vs baselines",
                        formatter_class=fmt)
@@ -139,6 +176,8 @@ def add_parsers(sub: argparse._SubParsersAction, fmt: type) -> None:
     p.add_argument("--out", required=True, help="report folder (arranger-<mode>.json)")
     p.add_argument("--songs", type=count, default=0, help="the first N held-out songs only (0: all)")
     p.add_argument("--seed", type=int, default=0, help="seed of the texture model's sampling and the random-bar baseline")
+    p.add_argument("--tempo-given", action="store_true", help="give each song's annotated tempo (as a performer sets --tempo-bpm or "
+                   "/tempo); the beat phase still comes from the beat model")
     _model_options(p)
     p.set_defaults(handler=cmd_evaluate_arranger)
 

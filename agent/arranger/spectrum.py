@@ -31,9 +31,42 @@ log = logging.getLogger(__name__)
 FEATURES_VERSION = 1
 
 
+FILTER_BANKS_KEPT = 64
+
+
+def memoise_cqt_filters() -> None:
+    """Keep the constant-Q filter banks librosa builds: it builds them anew on every call, about
+    70 % of the cost of a short stretch of audio (what the live arranger computes every chunk).
+    Keyed by the bank's arguments; librosa rescales the bank it gets in place, so every call gets a
+    copy. Done once; if librosa no longer has that (private) function, nothing changes."""
+    import librosa.core.constantq as constantq
+
+    build = getattr(constantq, "__vqt_filter_fft", None)
+    if build is None or getattr(build, "antiphon_memoised", False):
+        return
+    banks: dict[tuple, tuple] = {}
+
+    def memoised(sr, freqs, filter_scale, norm, sparsity, hop_length=None, window="hann", gamma=0.0, dtype=np.complex64, alpha=None):  # noqa: ANN001, ANN202 - librosa's own signature
+        if not isinstance(window, str):
+            return build(sr, freqs, filter_scale, norm, sparsity, hop_length=hop_length, window=window, gamma=gamma, dtype=dtype, alpha=alpha)
+        key = (float(sr), np.asarray(freqs).tobytes(), filter_scale, norm, sparsity, hop_length, window, gamma, np.dtype(dtype).str,
+               None if alpha is None else np.asarray(alpha).tobytes())
+        if key not in banks:
+            if len(banks) >= FILTER_BANKS_KEPT:
+                banks.clear()
+            banks[key] = build(sr, freqs, filter_scale, norm, sparsity, hop_length=hop_length, window=window, gamma=gamma, dtype=dtype, alpha=alpha)
+        basis, n_fft, lengths = banks[key]
+        return basis.copy(), n_fft, np.array(lengths, copy=True)
+
+    memoised.antiphon_memoised = True
+    setattr(constantq, "__vqt_filter_fft", memoised)
+
+
 def spectrum(audio: np.ndarray, config: SpectrumConfig) -> np.ndarray:
     """Features [T, bins + 1] float32 of mono audio at ``config.sample_rate_hz`` (frame t at t x hop)."""
     import librosa
+
+    memoise_cqt_filters()
 
     audio = np.asarray(audio, dtype=np.float32)
     if audio.ndim != 1:

@@ -489,7 +489,7 @@ def write_texture_card(out_dir: Path) -> Path:
         "",
         "## Data",
         "",
-        f"- POP909 (Wang et al., ISMIR 2020; MIT licence; github.com/music-x-lab/POP909-Dataset): PIANO track as target, MELODY and the chord annotations as conditions",
+        "- POP909 (Wang et al., ISMIR 2020; MIT licence; github.com/music-x-lab/POP909-Dataset): PIANO track as target, MELODY and the chord annotations as conditions",
         f"- songs: {len(t['fit_songs'])} fit ({t['fit_bars']} bars of 4 beats; {t['skipped_bars']} bars of other lengths skipped), "
         f"{len(t['validation_songs'])} validation (seeded), {len(t['heldout_songs'])} held out (SHA-1 of the name % 10 == 0; never read in training)",
         f"- augmentation: every bar transposed by a seeded -{tc['transpose_range_semitones'] - 1}..+{tc['transpose_range_semitones']} semitones; "

@@ -153,7 +153,7 @@ def label_head_card_text(record: dict) -> str:
     """The card's "Label head" section from what ``fit_label_head`` recorded."""
     r = record
     return "\n".join([
-        f"The next-label head was fitted again on the frozen trunk (`antiphon fit-label-head`, agent/decision/label_head.py): an MLP of width",
+        "The next-label head was fitted again on the frozen trunk (`antiphon fit-label-head`, agent/decision/label_head.py): an MLP of width",
         f"{r['hidden_width']} over corpus `{r['corpus']}`'s training pieces ({r['fit_pieces']} fit, {r['fit_chunks']:,} chunks;",
         f"{r['validation_pieces']} validation pieces, split by the model's seed). Validation next-label accuracy {100 * r['val_accuracy_before']:.1f} %",
         f"with the head trained beside the grain loss, {100 * r['val_accuracy']:.1f} % refitted (kept epoch {r['best_epoch']} of {r['epochs_run']}; `label_head.png`).",

@@ -14,7 +14,6 @@ is what free-running (live) use needs.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os

@@ -70,6 +70,8 @@ class StepResult:
     fallback: bool
     compute_s: float
     audio: np.ndarray
+    # OSC events this step announces: (sample offset in its slot when they are due, or None: at once; command; args)
+    events: tuple[tuple[int | None, str, tuple], ...] = ()
 
     def trace_row(self) -> dict:
         return {
@@ -96,6 +98,8 @@ def load_agent_parts(model_dir: Path, corpus_dir: Path | None = None) -> tuple[D
 
 class AnswerAgent:
     """Listens chunk by chunk and answers with corpus grains."""
+
+    kind = "answer"
 
     def __init__(
         self, bundle: DecisionBundle, corpus: Corpus, perception: PerceptionBackend, config: EngineConfig, output_rate_hz: int | None = None,
@@ -143,6 +147,11 @@ class AnswerAgent:
     def steady_level(self) -> float:
         """The output level the settings ask for (mute and gain), without the ramp ``level`` makes."""
         return self._target_level(self.config)
+
+    @property
+    def crossfade_samples(self) -> int:
+        """The crossfade's length now (a stop fades the answer out over it)."""
+        return self.renderer.crossfade
 
     def _crossfade_samples(self, config: EngineConfig) -> int:
         return int(round(config.crossfade_ms * 1e-3 * self.output_rate_hz))

@@ -75,6 +75,10 @@ class DrivenAgent(Protocol):
     def steady_level(self) -> float:
         """The output level the settings ask for."""
 
+    @property
+    def crossfade_samples(self) -> int:
+        """How long a stop fades the output out."""
+
 
 class OutputClock(Protocol):
     """Where answer slots are written, on an output sample clock."""

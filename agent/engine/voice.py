@@ -34,6 +34,7 @@ from agent.audio_io import PERCEPTION_RATE_HZ
 from agent.engine.agent import AnswerAgent
 from agent.engine.config import EngineConfig
 from agent.engine.driver import AgentDriver, Slot
+from agent.engine.event_timer import EventTimer
 from agent.engine.input_stream import InputStream
 from agent.engine.native import library as native
 from agent.errors import AntiphonError
@@ -111,6 +112,7 @@ class Voice:
         self._resampler = self._new_resampler()
         self._running = False
         self._thread: threading.Thread | None = None
+        self._timer: EventTimer | None = None  # sends an arranger's notes when they sound (made on first use)
         # what the worker heard (16 kHz) and did, kept only when asked (tests, debugging)
         self.keep_trace = keep_trace
         self.heard: list[np.ndarray] = []
@@ -198,6 +200,9 @@ class Voice:
         if self._thread is not None:
             self._thread.join(timeout=2.0)
             self._thread = None
+        if self._timer is not None:
+            self._timer.close()
+            self._timer = None
 
     def _work(self) -> None:
         block = self.block_frames
@@ -236,8 +241,22 @@ class Voice:
             self.last_labels = (step.input_label, step.played_label)
             if self.keep_trace:
                 self.trace.append({**step.trace_row(), "output_sample": slot.start})
-            self.notify("event/grain", self.name, step.index, step.input_label, step.played_label, step.grain,
-                        int(step.contiguous), int(step.fallback), round(1e3 * step.compute_s, 3))
+            if step.grain >= 0:
+                self.notify("event/grain", self.name, step.index, step.input_label, step.played_label, step.grain,
+                            int(step.contiguous), int(step.fallback), round(1e3 * step.compute_s, 3))
+            if step.events:
+                self._announce(slot.start, step.events)
+
+    def _announce(self, slot_start: int, events: tuple) -> None:
+        """A step's own events: at once, or (notes) when their sample of the output is played."""
+        now, head = time.monotonic(), self.out_read
+        for offset, command, args in events:
+            if offset is None:
+                self.notify(command, self.name, *args)
+                continue
+            if self._timer is None:
+                self._timer = EventTimer(lambda command, *a: self.notify(command, *a), name=f"antiphon-events-{self.name}")
+            self._timer.at(now + (slot_start + offset - head) / self.rate_hz, command, self.name, *args)
 
     def _write_out(self, start: int, audio: np.ndarray) -> None:
         cap = self.capacity
@@ -250,7 +269,7 @@ class Voice:
     def _fade_out(self) -> None:
         """Stop answering: what is scheduled fades out over one crossfade after the next block."""
         start = self.out_read + self.block_frames
-        n = min(max(self.agent.renderer.crossfade, 1), max(self.out_write - start, 0))
+        n = min(max(self.agent.crossfade_samples, 1), max(self.out_write - start, 0))
         if n > 0:
             idx = np.arange(start, start + n) % self.capacity
             self.out_ring[idx] *= np.cos(0.5 * np.pi * (np.arange(n) + 0.5) / n).astype(np.float32)
@@ -285,6 +304,8 @@ class Voice:
                 self.answering = False
                 self.scheduled = False
                 self._fade_out()
+                if self._timer is not None:
+                    self._timer.clear()
                 self.notify("event/state", self.name, "stopped")
             elif kind == "agent":
                 new, what, path = value
@@ -298,6 +319,9 @@ class Voice:
                 slots = self.driver.swap(new)  # the old grain's recording plays on under the new one's first
                 self.notify("event/loaded", self.name, what, path)
                 self._report(slots)
+            elif kind in ("tempo", "follow"):
+                getattr(self.agent, f"set_{kind}")(value)
+                self.notify("event/set", self.name, kind, float(value))
             elif kind == "input":
                 source, stream = value
                 self._set_source(stream)  # the callback reads the new source from its next block
@@ -317,6 +341,8 @@ class Voice:
         elif kind == "config":
             self.agent.check(value)
             self.pending = value
+        elif kind in ("tempo", "follow") and getattr(self.agent, "kind", "") != "arranger":
+            raise AntiphonError(f"agent '{self.name}' answers with grains; only an arranger agent has a {kind}")
         self.commands.put((kind, value))
 
     def settings(self, **changes: object) -> EngineConfig:

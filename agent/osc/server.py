@@ -279,6 +279,7 @@ class OscServer:
             ("agent", "start"): self._start_or_stop, ("agent", "stop"): self._start_or_stop,
             ("agent", "model"): self._load, ("agent", "corpus"): self._load, ("agent", "input"): self._load,
             ("agent", "record"): self._record_command,
+            ("agent", "tempo"): self._arranger_command, ("agent", "follow"): self._arranger_command,
         }
         wanted = {(a.scope, a.command) for a in TABLE if a.direction == "in" and a.setting is None}
         if wanted != set(handlers):
@@ -294,8 +295,15 @@ class OscServer:
     def _start_or_stop(self, cmd: Command, replies: PacketReplies) -> None:
         self.engine.voice(cmd.agent).request(cmd.name)
 
+    def _arranger_command(self, cmd: Command, replies: PacketReplies) -> None:
+        """/tempo bpm (0: follow the input's tempo) and /follow 0|1, for arranger agents (others refuse)."""
+        value = cmd.values[0]
+        self.engine.voice(cmd.agent).request(cmd.name, float(value) if cmd.name == "tempo" else bool(value))
+
     def _load(self, cmd: Command, replies: PacketReplies) -> None:
         voice, sender, address = self.engine.voice(cmd.agent), replies.sender, cmd.entry.address_for(cmd.agent)
+        if cmd.name in ("model", "corpus") and getattr(voice.agent, "kind", "") == "arranger":
+            raise AntiphonError(f"agent '{cmd.agent}' is an arranger: its models are chosen when the server starts (serve --agent)")
         path = self.readable_path(cmd.name, cmd.values[0])
         self.loader.submit(voice, cmd.name, path, lambda reason: self.error(address, reason, sender))
 

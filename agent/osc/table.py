@@ -106,6 +106,10 @@ TABLE: tuple[Address, ...] = (
     *_setting_addresses(),  # each playing setting, from its declaration in agent/engine/config.py
     _a("input", (Arg("source", STRING),), "'mic' for the live input channel, or an audio file played in a loop as the performer"),
     _a("record", (Arg("on", INT, 0, 1),), "1 starts recording input (left) and answer (right) to a WAV in the record folder, 0 stops"),
+    _a("tempo", (Arg("bpm", FLOAT, 30, 300, "bpm", also=(0.0,)),),
+       "arranger agents: play at this tempo (the beat phase still comes from the input); 0 follows the input's tempo again"),
+    _a("follow", (Arg("on", INT, 0, 1),),
+       "arranger agents: 1 follows the input's beats (tempo and phase), 0 keeps the current beat grid running on its own"),
     # --- sent by the server ---------------------------------------------------------------------
     _out("status", (AGENT_NAME, Arg("running", INT, 0, 1), Arg("xruns", INT), Arg("compute_p50", FLOAT, unit="ms"),
                     Arg("compute_p99", FLOAT, unit="ms"), Arg("fallbacks", INT), Arg("input_label", INT), Arg("answer_label", INT),
@@ -116,6 +120,11 @@ TABLE: tuple[Address, ...] = (
     _out("event/grain", (AGENT_NAME, Arg("chunk", INT), Arg("input_label", INT), Arg("answer_label", INT), Arg("grain", INT),
                          Arg("contiguous", INT, 0, 1), Arg("fallback", INT, 0, 1), Arg("compute", FLOAT, unit="ms")),
          "a decision: the grain scheduled for the next slot"),
+    _out("event/note", (AGENT_NAME, Arg("pitch", INT, 0, 127), Arg("velocity", INT, 1, 127), Arg("duration", FLOAT, unit="ms")),
+         "an arranger's note, sent when it starts to sound (the server also plays it on the agent's output channel)"),
+    _out("event/bar", (AGENT_NAME, Arg("bar", INT), Arg("chord", STRING), Arg("tempo", FLOAT, unit="bpm"), Arg("ahead", FLOAT, unit="ms")),
+         "an arranger decided its next bar: its chord (Harte label, N for none), the tempo it is played at and how long before "
+         "the bar starts it was decided"),
     _out("event/set", (AGENT_NAME, Arg("name", STRING), Arg("value", FLOAT)), "a playing setting the agent has applied (name as in the table)"),
     _out("event/state", (AGENT_NAME, Arg("state", STRING)), "'started' or 'stopped'"),
     _out("event/loaded", (AGENT_NAME, Arg("what", STRING), Arg("path", STRING)),

@@ -45,14 +45,34 @@ def test_bad_input_gets_one_line(tmp_path: Path) -> None:
     drone = 0.3 * np.sin(2 * np.pi * 220 * np.arange(rate * 10) / rate).astype(np.float32)  # one held tone: no beat to find
     sf.write(tmp_path / "drone.wav", drone, rate)
     (tmp_path / "broken.wav").write_bytes(b"RIFF....WAVE")
-    for name, message in (("silence.wav", "the input is silent"), ("short.wav", "the arranger needs at least 4 s"), ("drone.wav", "no beat found"),
-                          ("broken.wav", "cannot read audio"), ("missing.wav", "does not exist")):
-        result = arrange("--input", str(tmp_path / name), "--out", str(tmp_path / "out"))
-        assert result.returncode != 0 and message in result.stderr, (name, result.stderr)
-        assert len(result.stderr.strip().splitlines()) == 1, result.stderr
-        assert not (tmp_path / "out").exists()  # nothing written
+    for live in ((), ("--live",)):  # offline, and the live agent rehearsed on the file
+        for name, message in (("silence.wav", "the input is silent"), ("short.wav", "the arranger needs at least 4 s"), ("drone.wav", "no beat found"),
+                              ("broken.wav", "cannot read audio"), ("missing.wav", "does not exist")):
+            result = arrange("--input", str(tmp_path / name), "--out", str(tmp_path / "out"), *live)
+            assert result.returncode != 0 and message in result.stderr, (name, live, result.stderr)
+            assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+            assert not (tmp_path / "out").exists()  # nothing written
     result = arrange("--input", str(tmp_path / "drone.wav"), "--out", str(tmp_path / "out"), "--tempo-bpm", "500")
     assert result.returncode != 0 and "tempo_bpm must be 0 (follow) or 30..300" in result.stderr
+
+
+def test_the_live_arranger_rehearsed_on_a_song_writes_its_bars_and_notes(fake_song_set: Path, tmp_path: Path) -> None:
+    """`arrange --live`: the live agent on the fake song's mix at its tempo: bars decided ahead on the
+    song's bar lines, the notes it announced in the MIDI file and sounding in the rendering."""
+    out = tmp_path / "live"
+    score = json.loads((fake_song_set / "006" / "score.json").read_text())
+    bpm = 60.0 / float(np.median(np.diff(score["beats"])))
+    result = arrange("--input", str(fake_song_set / "006" / "mix.flac"), "--out", str(out), "--live", "--tempo-bpm", f"{bpm:.3f}")
+    assert result.returncode == 0, result.stderr
+    report = json.loads((out / "arrangement.json").read_text())
+    bars = report["bars"]
+    assert len(bars) >= 2 and all(b["decided_ahead_ms"] >= 400 for b in bars), bars
+    downbeats = np.asarray(score["beats"])[np.asarray(score["downbeats"], bool)]
+    assert all(np.min(np.abs(downbeats - b["start_s"])) < 0.1 for b in bars[:-1]), (bars, downbeats)
+    notes = [m for m in mido.MidiFile(str(out / "arrangement.mid")).tracks[0] if m.type == "note_on" and m.velocity > 0]
+    assert len(notes) == report["notes"] > 0
+    rendered, rate = sf.read(out / "arrangement.wav")
+    assert rate == 48_000 and np.abs(rendered).max() > 0.05 and (out / "mix.wav").is_file()
 
 
 def test_evaluate_arranger_scores_the_held_out_fake_songs(fake_song_set: Path, tmp_path: Path) -> None:

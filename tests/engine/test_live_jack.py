@@ -21,7 +21,7 @@ import pytest
 import soundfile as sf
 from scipy.signal import fftconvolve
 
-from agent.audio_io import PERCEPTION_RATE_HZ, read_mono, resample
+from agent.audio_io import PERCEPTION_RATE_HZ, read_mono
 from agent.engine.agent import AnswerAgent, load_agent_parts
 from agent.engine.config import EngineConfig
 from agent.engine.rehearsal import run_rehearsal

@@ -19,8 +19,10 @@ from agent import paths
 from agent.cli import main
 from agent.osc.messages import Refused, resolve
 from agent.osc.patches import patch_files
-from agent.osc.table import FLOAT, INT, STRING, TABLE
+from agent.osc.patches.abstraction import NOTE_EVENT, NOTE_VOICES, REPLY_PORT
+from agent.osc.table import FLOAT, INT, PREFIX, STRING, TABLE
 from agent.osc.table import OUTGOING as OUTGOING_ENTRIES
+from tests.osc.osc_client import message as osc_message
 from tests.osc.test_pd_roundtrip import DEADLINE_S, PdOutput, stop_pd
 
 PATCHES = paths.MAXPATCHES_DIR
@@ -395,3 +397,166 @@ def test_pd_finds_the_abstraction_on_its_path_and_talks_to_the_server(server, tm
     assert all(len(g.split()) == 3 + len(OUTGOING_ENTRIES["status"].args) for g in statuses), statuses
     voice = srv.engine.voice("answer")
     assert voice.agent.config.temperature == pytest.approx(0.3) and voice.agent.config.muted
+
+
+# -- the arranger: its controls, and its notes played -------------------------------------------------
+ARRANGER_CONTROLS = {"tempo": "number", "follow": "toggle"}  # command -> the control it gets
+NOTE_ADDRESS = f"{PREFIX}/{NOTE_EVENT}"
+PD_CHAR_PX, PD_BOX_PX = 7, 21  # a character's width and a box's height in a Pd patch at font size 12
+
+
+def pd_reaches(links: dict[int, list[tuple[int, int, int]]], start: int, goal: int) -> bool:
+    """Whether a chain of Pd connections leads from object ``start`` to object ``goal``."""
+    seen, todo = {start}, [start]
+    while todo:
+        for _, b, _ in links.get(todo.pop(), []):
+            if b not in seen:
+                seen.add(b)
+                todo.append(b)
+    return goal in seen
+
+
+def pd_feeding(objects: list[list[str]], links: dict[int, list[tuple[int, int, int]]], target: int) -> list[list[str]]:
+    """The objects connected into object ``target``."""
+    return [objects[a] for a, out in links.items() if any(b == target for _, b, _ in out)]
+
+
+def pd_rect(o: list[str]) -> tuple[int, int, int, int]:
+    """An object's box in a Pd patch (x, y, width, height), its width estimated from its text."""
+    x, y = int(o[1]), int(o[2])
+    if o[0] == "floatatom":
+        return x, y, int(o[3]) * PD_CHAR_PX + 4, PD_BOX_PX
+    if o[0] == "obj" and o[3] in ("tgl", "bng"):
+        return x, y, int(o[4]), int(o[4])
+    return x, y, len(" ".join(o[3:]).replace("\\", "")) * PD_CHAR_PX + 6, PD_BOX_PX
+
+
+def overlap(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
+    """Whether two boxes (x, y, width, height) overlap."""
+    return a[0] < b[0] + b[2] and b[0] < a[0] + a[2] and a[1] < b[1] + b[3] and b[1] < a[1] + a[3]
+
+
+def test_pd_arranger_controls_are_a_number_box_and_a_toggle() -> None:
+    objects, links = pd_graph(PD_ABSTRACTION.read_text())
+    for command, control in ARRANGER_CONTROLS.items():
+        (message,) = [i for i, o in enumerate(objects) if o[0] == "msg" and o[3:7] == ["set", "antiphon", "answer", command]]
+        (feeder,) = pd_feeding(objects, links, message)
+        if control == "toggle":
+            assert feeder[0] == "obj" and feeder[3] == "tgl", feeder
+        else:
+            arg = next(a for a in TABLE if a.direction == "in" and a.command == command).args[0]
+            assert feeder[0] == "floatatom" and [float(v) for v in feeder[4:6]] == [min(arg.low, *arg.also), arg.high], feeder
+
+
+def test_max_arranger_controls_are_a_number_box_and_a_toggle() -> None:
+    boxes, lines = max_boxes(json.loads(MAX_ABSTRACTION.read_text()))
+    for command, control in ARRANGER_CONTROLS.items():
+        (message,) = [i for i, b in boxes.items() if b["maxclass"] == "message" and b["text"] == f"{PREFIX}/answer/{command} $1"]
+        (feeder,) = [boxes[ln["source"][0]]["maxclass"] for ln in lines if ln["destination"][0] == message]
+        assert feeder == ("toggle" if control == "toggle" else "flonum"), (command, feeder)
+
+
+def test_pd_abstraction_routes_event_note_to_makenote_noteout_and_dac() -> None:
+    """/antiphon/event/note -> [unpack s f f f] -> [makenote] (duration, velocity, then pitch) ->
+    [noteout] and the voices ([osc~] x [vline~]) -> both channels of [dac~]."""
+    objects, links = pd_graph(PD_ABSTRACTION.read_text())
+    (events,) = [i for i in pd_find(objects, "route") if "note" in objects[i][4:]]
+    outlet = objects[events][4:].index("note")
+    (unpack,) = [b for o, b, _ in links[events] if o == outlet and objects[b][3:4] == ["unpack"]]
+    assert objects[unpack][3:] == ["unpack", "s", "f", "f", "f"]
+    (makenote,), (noteout,), (dac,) = pd_find(objects, "makenote"), pd_find(objects, "noteout"), pd_find(objects, "dac~")
+    assert sorted((o, i) for o, b, i in links[unpack] if b == makenote) == [(1, 0), (2, 1), (3, 2)]
+    assert sorted((o, i) for o, b, i in links[makenote] if b == noteout) == [(0, 0), (1, 1)]
+    oscillators, envelopes = pd_find(objects, "osc~"), pd_find(objects, "vline~")
+    assert len(oscillators) == len(envelopes) == NOTE_VOICES
+    assert all(pd_reaches(links, makenote, o) and pd_reaches(links, o, dac) for o in oscillators + envelopes)
+    assert {i for a, out in links.items() for _, b, i in out if b == dac} == {0, 1}
+
+
+def max_cords(lines: list[dict], a: str, b: str) -> list[tuple[int, int]]:
+    """The (outlet, inlet) pairs of the cords from box ``a`` to box ``b``, sorted."""
+    return sorted((ln["source"][1], ln["destination"][1]) for ln in lines if ln["source"][0] == a and ln["destination"][0] == b)
+
+
+def max_targets(boxes: dict[str, dict], lines: list[dict], source: str, outlet: int | None = None) -> list[dict]:
+    """The boxes cords lead to from box ``source`` (from one ``outlet`` of it, or any)."""
+    return [boxes[ln["destination"][0]] for ln in lines
+            if ln["source"][0] == source and (outlet is None or ln["source"][1] == outlet)]
+
+
+def test_max_abstraction_routes_event_note_to_makenote_noteout_and_ezdac() -> None:
+    """/antiphon/event/note -> [unpack s i i f] -> [makenote] -> [noteout] and the voices
+    ([cycle~] x [line~]) -> both channels of [ezdac~]."""
+    boxes, lines = max_boxes(json.loads(MAX_ABSTRACTION.read_text()))
+    (route,) = [b for b in max_targets(boxes, lines, max_one(boxes, "udpreceive")) if NOTE_ADDRESS in b.get("text", "").split()]
+    outlet = route["text"].split()[1:].index(NOTE_ADDRESS)
+    (unpack,) = [b for b in max_targets(boxes, lines, route["id"], outlet) if b.get("text", "").startswith("unpack")]
+    assert unpack["text"] == "unpack s i i f"
+    makenote, noteout = max_one(boxes, "makenote"), max_one(boxes, "noteout")
+    assert max_cords(lines, unpack["id"], makenote) == [(1, 0), (2, 1), (3, 2)]  # pitch, velocity, duration
+    assert max_cords(lines, makenote, noteout) == [(0, 0), (1, 1)]
+    (dac,) = [i for i, b in boxes.items() if b["maxclass"] == "ezdac~"]
+    voices = [i for i, b in boxes.items() if b["maxclass"] == "newobj" and b["text"].split()[0] in ("cycle~", "line~")]
+    assert len(voices) == 2 * NOTE_VOICES
+    assert all(reaches(lines, makenote, v) and reaches(lines, v, dac) for v in voices)
+    assert {ln["destination"][1] for ln in lines if ln["destination"][0] == dac} == {0, 1}
+
+
+def test_max_abstraction_boxes_do_not_overlap() -> None:
+    boxes, _ = max_boxes(json.loads(MAX_ABSTRACTION.read_text()))
+    rects = [(i, b["patching_rect"]) for i, b in boxes.items()]
+    clashes = [(a, b) for k, (a, ra) in enumerate(rects) for b, rb in rects[k + 1:] if overlap(ra, rb)]
+    assert not clashes, clashes
+
+
+def test_pd_note_section_boxes_do_not_overlap() -> None:
+    """The boxes of the notes' section (from their [unpack] down) overlap neither each other nor anything
+    else (widths estimated from the text)."""
+    objects, _ = pd_graph(PD_ABSTRACTION.read_text())
+    boxes = [(i, pd_rect(o)) for i, o in enumerate(objects) if o[0] in ("obj", "msg", "floatatom")]
+    (top,) = [pd_rect(o)[1] for o in objects if o[0] == "obj" and o[3:] == ["unpack", "s", "f", "f", "f"]]
+    clashes = [(a, b) for k, (a, ra) in enumerate(boxes) for b, rb in boxes[k + 1:]
+               if max(ra[1], rb[1]) >= top and overlap(ra, rb)]
+    assert not clashes, [(" ".join(objects[a][3:]), " ".join(objects[b][3:])) for a, b in clashes]
+
+
+def pd_levels(output: PdOutput) -> list[float]:
+    """The synth's output level (dB, 100 = full scale) Pd printed, oldest first."""
+    return [float(line.split()[1]) for line in output.text().splitlines() if line.startswith("level:")]
+
+
+@pytest.mark.real_program("pd", "puredata-core")
+def test_pd_plays_a_note_on_midi_and_audio(tmp_path: Path) -> None:
+    """A copy of the abstraction whose [noteout 1] prints (midi: pitch velocity) and whose [dac~] feeds
+    [env~] -> print (level: dB) gets /antiphon/event/note over UDP: the note-on and, after the note's
+    duration, the note-off come out, and the synth sounds while the note lasts and falls silent after."""
+    listen = free_udp_port()
+    text = PD_ABSTRACTION.read_text().replace(f"netreceive -u -b {REPLY_PORT};", f"netreceive -u -b {listen};")
+    objects, _ = pd_graph(text)
+    (noteout,), (dac,) = pd_find(objects, "noteout"), pd_find(objects, "dac~")
+    text = re.sub(r"^(#X obj \d+ \d+) noteout 1;$", r"\1 pack f f;", text, flags=re.M)  # two inlets, like pitch and velocity
+    text = re.sub(r"^(#X obj \d+ \d+) dac~;$", r"\1 +~;", text, flags=re.M)  # two signal inlets, summed
+    n = len(objects)
+    text += (f"#X obj 1000 10 print midi;\n#X obj 1100 10 env~ 4096;\n#X obj 1100 40 print level;\n"
+             f"#X connect {noteout} 0 {n} 0;\n#X connect {dac} 0 {n + 1} 0;\n#X connect {n + 1} 0 {n + 2} 0;\n")
+    patch = tmp_path / "antiphon.pd"
+    patch.write_text(text)
+    pd = subprocess.Popen(["pd", "-nogui", "-nosound", "-nomidi", "-stderr", "-open", str(patch), "-send", "pd dsp 1"],
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tmp_path)
+    output = PdOutput(pd)
+    note = osc_message(NOTE_ADDRESS, "answer", 69, 100, 300.0, types="siif")
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender:
+            end = time.monotonic() + DEADLINE_S
+            while "midi: 69 100" not in output.text():  # until Pd listens and plays it
+                assert pd.poll() is None and time.monotonic() < end, output.text()
+                sender.sendto(note, ("127.0.0.1", listen))
+                time.sleep(0.5)
+        while "midi: 69 0" not in output.text() or not pd_levels(output) or pd_levels(output)[-1] > 0:
+            assert pd.poll() is None and time.monotonic() < end, output.text()
+            time.sleep(0.05)
+    finally:
+        stop_pd(pd, output)
+    log = output.text()
+    assert "error" not in log.lower() and "couldn't create" not in log, log
+    assert max(pd_levels(output)) > 60, log  # a sine at velocity 100 and gain 0.1, on both channels: about 81 dB

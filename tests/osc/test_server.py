@@ -45,6 +45,9 @@ def errors(messages: list) -> list[str]:
         ("/antiphon/answer/record", [0], None, "agent 'answer' is not recording"),
         ("/antiphon/answer/hop", [0.05], None, "seconds out of range: 0.05 s (allowed 0.1 to 0.5 or 0 s)"),
         ("/antiphon/unregister", [9], None, "port 9 on 127.0.0.1 is not registered"),
+        ("/antiphon/answer/tempo", [120.0], None, "agent 'answer' answers with grains; only an arranger agent has a tempo"),
+        ("/antiphon/answer/tempo", [10.0], None, "bpm out of range: 10 bpm (allowed 30 to 300 or 0 bpm)"),
+        ("/antiphon/answer/follow", [1], None, "agent 'answer' answers with grains; only an arranger agent has a follow"),
     ],
 )
 def test_every_refusal_is_answered_with_its_reason(server, address, args, types, reason) -> None:

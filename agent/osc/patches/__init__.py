@@ -18,7 +18,9 @@ The abstraction has one control per incoming address (number boxes, toggles, but
 message boxes for paths) for the agent ``answer``, sends through ``udpsend`` (Max) or ``oscformat``
 + ``netsend -u -b`` (Pd) to 127.0.0.1:7400, and receives on 7401 (``udpreceive`` /
 ``netreceive -u -b`` + ``oscparse``), routing status, events, errors and pongs to displays and
-prints. Its inlet takes any OSC message (``/antiphon/<agent>/<command> args``: sent as is) and two
+prints, and plays an arranger's notes (``/antiphon/event/note``): ``makenote`` -> ``noteout`` for a
+MIDI synth, and a small sine synth (``poly``, one ``mtof`` -> oscillator x envelope per voice) on the
+audio output. Its inlet takes any OSC message (``/antiphon/<agent>/<command> args``: sent as is) and two
 messages of its own, ``connect <host> <port>`` (where to send) and ``listen <port>`` (where to
 receive); its outlet gives every message received. Help patches, the overview and the refpage
 explain every address with the table's help text.

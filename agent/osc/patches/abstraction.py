@@ -32,6 +32,23 @@ SERVE_HELP = (
     "Several agents: antiphon serve --agent name=bass,model=DIR,corpus=DIR,in=0,out=1 ... (addresses /antiphon/bass/...). See docs/osc.md.",
 )
 
+# the arranger's notes (/antiphon/event/note agent pitch velocity duration), played by the abstraction
+NOTE_EVENT = "event/note"
+NOTE_VOICES = 8  # the sine synth's polyphony: a ninth note at once takes the oldest voice
+NOTE_GAIN = 0.1  # the synth's output gain (a full-velocity note at most), before the dac
+NOTE_ATTACK_MS = 5  # the envelope's rise to velocity/127 at a note-on
+NOTE_RELEASE_MS = 80  # its fall to 0 at the note-off [makenote] sends after the note's duration
+NOTE_DEFAULTS = "100 500"  # [makenote]'s velocity and duration (ms) until a note gives its own
+
+
+def notes_help(midi_out: str, dac: str, audio_on: str) -> str:
+    """How the abstraction plays the arranger's notes, with the host's object names: ``midi_out``
+    the MIDI output object, ``dac`` the audio output, ``audio_on`` how to turn audio on."""
+    return (f"Arranger notes ({PREFIX}/{NOTE_EVENT} <agent> <pitch> <velocity> <duration>, from every agent) are played: "
+            f"[makenote] -> [{midi_out}] for a MIDI synth, and a sine synth of {NOTE_VOICES} voices ([poly {NOTE_VOICES} 1] -> "
+            f"[mtof] -> sine x envelope, gain {NOTE_GAIN:g}) -> [{dac}]: {audio_on} to hear it.")
+
+
 # the control an incoming address gets (see control_kind)
 BUTTON, TEXT, TOGGLE, NUMBER = "button", "text", "toggle", "number"
 TEXT_DEFAULTS = {"model": "models/demo-soprano-bass", "corpus": "corpora/demo", "input": "mic"}  # what a TEXT control sends

@@ -3,15 +3,18 @@ help (``help/antiphon.maxhelp``) and the overview (``extras/antiphon-overview.ma
 patcher dictionaries (written as JSON), and the boxes and patch lines they are built from.
 
 The abstraction sends through ``udpsend`` and receives through ``udpreceive``, routing every
-outgoing address of the table to prints and the status numbers to number boxes.
+outgoing address of the table to prints and the status numbers to number boxes, and plays the
+arranger's notes (``/antiphon/event/note``) through ``makenote`` to ``noteout`` and to a small
+sine synth on ``ezdac~`` (objects of Max 8, no ``poly~`` voice file).
 """
 
 from __future__ import annotations
 
 from agent import __version__
 from agent.osc.patches.abstraction import (
-    ADDRESSES_TITLE, AGENT, BUTTON, HEADER, INCOMING, INLET_HELP, OUTGOING, OUTLET_HELP, RECEIVED_NOTE, REPLY_PORT, ROW_PX,
-    SERVE_HELP, SERVER_HOST, SERVER_PORT, TEXT, TITLE, TOGGLE, control_kind, entry_line, example_messages, text_default,
+    ADDRESSES_TITLE, AGENT, BUTTON, HEADER, INCOMING, INLET_HELP, NOTE_ATTACK_MS, NOTE_DEFAULTS, NOTE_EVENT, NOTE_GAIN,
+    NOTE_RELEASE_MS, NOTE_VOICES, OUTGOING, OUTLET_HELP, RECEIVED_NOTE, REPLY_PORT, ROW_PX, SERVE_HELP, SERVER_HOST,
+    SERVER_PORT, TEXT, TITLE, TOGGLE, control_kind, entry_line, example_messages, notes_help, text_default,
 )
 from agent.osc.patches.folders import NAME
 from agent.osc.table import FLOAT, TABLE, Address, Arg
@@ -41,8 +44,9 @@ class _MaxPatcher:
     def comment(self, x: float, y: float, text: str, width: float = 860.0, **extra: object) -> str:
         return self.add("comment", x, y, text, inlets=1, outlets=0, width=width, **extra)
 
-    def obj(self, x: float, y: float, text: str, inlets: int = 1, outlets: int = 1, width: float = 120.0) -> str:
-        return self.add("newobj", x, y, text, inlets=inlets, outlets=outlets, width=width)
+    def obj(self, x: float, y: float, text: str, inlets: int = 1, outlets: int = 1, width: float = 120.0,
+            outlettype: list[str] | None = None) -> str:
+        return self.add("newobj", x, y, text, inlets=inlets, outlets=outlets, outlettype=outlettype, width=width)
 
     def message(self, x: float, y: float, text: str, width: float = 240.0) -> str:
         return self.add("message", x, y, text, inlets=2, outlets=1, width=width)
@@ -90,7 +94,8 @@ def _max_controls(p: _MaxPatcher, send: str) -> float:
 
 
 def _max_receiver(p: _MaxPatcher, y: float) -> str:
-    """udpreceive -> route per outgoing address -> number boxes and prints; returns udpreceive."""
+    """udpreceive -> route per outgoing address -> number boxes and prints, and the notes to
+    :func:`_max_notes`; returns udpreceive."""
     p.comment(10, y, RECEIVED_NOTE, width=600.0)
     y += ROW_PX
     receive = p.obj(10, y, f"udpreceive {REPLY_PORT}")
@@ -105,7 +110,75 @@ def _max_receiver(p: _MaxPatcher, y: float) -> str:
         p.comment(10 + 75 * (i - 1), y + 145, arg.name, width=72.0)
     for i, entry in enumerate(OUTGOING):
         p.connect(route, i, p.obj(10 + 110 * (i % 9), y + 190 + 30 * (i // 9), f"print {entry.command.replace('/', '-')}", outlets=0, width=105.0))
+    notes = next(i for i, entry in enumerate(OUTGOING) if entry.command == NOTE_EVENT)
+    _max_notes(p, route, notes, y + 190 + 30 * ((len(OUTGOING) + 8) // 9) + 20)
     return receive
+
+
+# -- the arranger's notes -----------------------------------------------------------------------------
+MAX_VOICE_PX = 150.0  # the width of one synth voice's column
+MAX_NOTES_PX = 540.0  # the height of the notes' section, below the prints
+SIGNAL = ["signal"]
+
+
+def _max_notes(p: _MaxPatcher, route: str, outlet: int, y: float) -> None:
+    """``<agent> <pitch> <velocity> <duration>`` (every agent, like the other events) -> [makenote],
+    whose note-on and note-off (after the duration) go to [noteout] and to the synth."""
+    p.comment(10, y, notes_help("noteout", "ezdac~", "click the loudspeaker (ezdac~) to turn audio on"), width=1100.0)
+    unpack = p.obj(10, y + 40, "unpack s i i f", outlets=4, width=110.0, outlettype=["", "int", "int", "float"])
+    makenote = p.obj(10, y + 70, f"makenote {NOTE_DEFAULTS}", inlets=3, outlets=2, width=110.0, outlettype=["float", "float"])
+    p.connect(route, outlet, unpack)
+    for arg in (3, 2, 1):  # duration, velocity (cold inlets), then pitch (hot)
+        p.connect(unpack, arg, makenote, arg - 1)
+    noteout = p.obj(10, y + 100, "noteout", inlets=3, outlets=0, width=60.0)
+    for i in (0, 1):
+        p.connect(makenote, i, noteout, i)
+    _max_synth(p, makenote, y + 100)
+
+
+def _max_synth(p: _MaxPatcher, makenote: str, y: float) -> None:
+    """[poly] gives each note a voice ("voice pitch velocity") -> [route 1 .. N] -> the voices,
+    summed into a gain (a number box sets it) -> both channels of [ezdac~], which turns audio on and off."""
+    poly = p.obj(160, y, f"poly {NOTE_VOICES} 1", inlets=2, outlets=3, width=70.0, outlettype=["int", "int", "int"])
+    pack = p.obj(160, y + 30, "pack i i i", inlets=3, width=70.0)
+    voices = " ".join(str(v) for v in range(1, NOTE_VOICES + 1))
+    route = p.obj(160, y + 60, f"route {voices}", inlets=2, outlets=NOTE_VOICES + 1, width=200.0)
+    for i in (0, 1):
+        p.connect(makenote, i, poly, i)
+    for i in (0, 1, 2):
+        p.connect(poly, i, pack, i)
+    p.connect(pack, 0, route)
+    level = p.add("flonum", 70, y + 330, inlets=1, outlets=2, outlettype=["", "bang"], width=60.0)
+    p.comment(135, y + 330, f"gain (starts at {NOTE_GAIN:g})", width=160.0)
+    gain = p.obj(10, y + 360, f"*~ {NOTE_GAIN:g}", inlets=2, width=50.0, outlettype=SIGNAL)
+    p.connect(level, 0, gain, 1)
+    for v in range(NOTE_VOICES):
+        voice_in, voice_out = _max_voice(p, 10 + MAX_VOICE_PX * v, y + 100)
+        p.connect(route, v, voice_in)
+        p.connect(voice_out, 0, gain)
+    dac = p.add("ezdac~", 10, y + 390, inlets=2, outlets=0, width=45.0, patching_rect=[10.0, y + 390, 45.0, 45.0])
+    p.connect(gain, 0, dac, 0)
+    p.connect(gain, 0, dac, 1)
+
+
+def _max_voice(p: _MaxPatcher, x: float, y: float) -> tuple[str, str]:
+    """One voice: ``pitch velocity`` -> a [cycle~] at mtof(pitch) times a [line~] envelope that rises
+    to velocity/127 (a note-on) or falls to 0 (velocity 0: the note-off); returns (its input, its [*~])."""
+    unpack = p.obj(x, y, "unpack i i", outlets=2, width=70.0, outlettype=["int", "int"])
+    mtof = p.obj(x, y + 30, "mtof", width=45.0)
+    select = p.obj(x + 55, y + 30, "sel 0", inlets=2, outlets=2, width=45.0, outlettype=["bang", ""])
+    osc = p.obj(x, y + 60, "cycle~", inlets=2, width=50.0, outlettype=SIGNAL)
+    release = p.message(x + 55, y + 90, f"0 {NOTE_RELEASE_MS}", width=40.0)
+    level = p.obj(x + 100, y + 60, "/ 127.", inlets=2, width=45.0)
+    attack = p.message(x + 100, y + 90, f"$1 {NOTE_ATTACK_MS}", width=40.0)
+    envelope = p.obj(x + 55, y + 130, "line~", inlets=2, outlets=2, width=45.0, outlettype=["signal", "bang"])
+    amp = p.obj(x, y + 170, "*~", inlets=2, width=45.0, outlettype=SIGNAL)
+    for a, b in ((unpack, mtof), (mtof, osc), (osc, amp), (select, release), (release, envelope), (level, attack), (attack, envelope)):
+        p.connect(a, 0, b)
+    p.connect(unpack, 1, select)
+    p.connect(select, 1, level)
+    p.connect(envelope, 0, amp, 1)
+    return unpack, amp
 
 
 def _max_inlet(p: _MaxPatcher, send: str, receive: str) -> None:
@@ -130,7 +203,7 @@ def _max_inlet(p: _MaxPatcher, send: str, receive: str) -> None:
 
 def max_patch() -> dict:
     """The Max abstraction ``patchers/antiphon.maxpat``."""
-    p = _MaxPatcher(1300, (len(INCOMING) + len(OUTGOING) + 10) * ROW_PX)
+    p = _MaxPatcher(1300, (len(INCOMING) + len(OUTGOING) + 10) * ROW_PX + MAX_NOTES_PX)
     p.comment(10, 5, f"{TITLE} Inlet: {INLET_HELP}.", width=1200.0)
     send = p.obj(700, 40, f"udpsend {SERVER_HOST} {SERVER_PORT}", outlets=0, width=160.0)
     y = _max_controls(p, send)

@@ -2,14 +2,17 @@
 built on (Pd's text format: objects numbered in order of appearance, then ``#X connect`` lines).
 
 The abstraction sends through ``oscformat`` + ``netsend -u -b`` and receives through
-``netreceive -u -b`` + ``oscparse``, routing status, events, errors and pongs to number boxes and prints.
+``netreceive -u -b`` + ``oscparse``, routing status, events, errors and pongs to number boxes and prints,
+and plays the arranger's notes (``/antiphon/event/note``) through ``makenote`` to ``noteout`` and to a
+small sine synth on ``dac~`` (vanilla objects only).
 """
 
 from __future__ import annotations
 
 from agent.osc.patches.abstraction import (
-    ADDRESSES_TITLE, AGENT, BUTTON, HEADER, INCOMING, INLET_HELP, OUTGOING, OUTLET_HELP, RECEIVED_NOTE, REPLY_PORT, ROW_PX,
-    SERVE_HELP, SERVER_HOST, SERVER_PORT, TEXT, TITLE, TOGGLE, control_kind, entry_line, example_messages, text_default,
+    ADDRESSES_TITLE, AGENT, BUTTON, HEADER, INCOMING, INLET_HELP, NOTE_ATTACK_MS, NOTE_DEFAULTS, NOTE_EVENT, NOTE_GAIN,
+    NOTE_RELEASE_MS, NOTE_VOICES, OUTGOING, OUTLET_HELP, RECEIVED_NOTE, REPLY_PORT, ROW_PX, SERVE_HELP, SERVER_HOST,
+    SERVER_PORT, TEXT, TITLE, TOGGLE, control_kind, entry_line, example_messages, notes_help, text_default,
 )
 from agent.osc.patches.folders import NAME
 from agent.osc.table import OUTGOING_TOPS, PREFIX, TABLE, Address
@@ -144,12 +147,80 @@ def _pd_status(c: _PdCanvas, top: int, outlet: int, y: int) -> None:
 
 
 def _pd_events(c: _PdCanvas, top: int, outlet: int, y: int) -> None:
-    """/antiphon/event/...: one print per event."""
+    """/antiphon/event/...: one print per event; the notes are also played (:func:`_pd_notes`)."""
     events = [a.command.split("/", 1)[1] for a in OUTGOING if a.command.startswith("event/")]
     event_route = c.add("obj", 10, y + 300, "route " + " ".join(events))
     c.connect(top, outlet, event_route)
     for i, event in enumerate(events):
         c.connect(event_route, i, c.add("obj", 10 + 130 * i, y + 340, f"print event-{event}"))
+    _pd_notes(c, event_route, events.index(NOTE_EVENT.split("/", 1)[1]), y + 390)
+
+
+# -- the arranger's notes -----------------------------------------------------------------------------
+PD_VOICE_PX = 150  # the width of one synth voice's column
+PD_NOTES_PX = 480  # the height of the notes' section, below the event prints
+
+
+def _pd_notes(c: _PdCanvas, event_route: int, outlet: int, y: int) -> None:
+    """``<agent> <pitch> <velocity> <duration>`` (every agent, like the other events) -> [makenote],
+    whose note-on and note-off (after the duration) go to [noteout 1] and to the synth."""
+    c.text(10, y, notes_help("noteout 1", "dac~", "turn DSP on (the message boxes below)"), width_chars=170)
+    unpack = c.add("obj", 10, y + 40, "unpack s f f f")
+    makenote = c.add("obj", 10, y + 70, f"makenote {NOTE_DEFAULTS}")
+    c.connect(event_route, outlet, unpack)
+    for arg in (3, 2, 1):  # duration, velocity (cold inlets), then pitch (hot)
+        c.connect(unpack, arg, makenote, arg - 1)
+    noteout = c.add("obj", 10, y + 100, "noteout 1")
+    for i in (0, 1):
+        c.connect(makenote, i, noteout, i)
+    _pd_synth(c, makenote, y + 100)
+
+
+def _pd_synth(c: _PdCanvas, makenote: int, y: int) -> None:
+    """[poly] gives each note a voice ("voice pitch velocity") -> [route 1 .. N] -> the voices,
+    summed into a gain (a number box sets it) -> both channels of [dac~]; message boxes turn DSP on and off."""
+    poly = c.add("obj", 160, y, f"poly {NOTE_VOICES} 1")
+    pack = c.add("obj", 160, y + 30, "pack f f f")
+    route = c.add("obj", 160, y + 60, "route " + " ".join(str(v) for v in range(1, NOTE_VOICES + 1)))
+    for i in (0, 1):
+        c.connect(makenote, i, poly, i)
+    for i in (0, 1, 2):
+        c.connect(poly, i, pack, i)
+    c.connect(pack, 0, route)
+    level = c.add("floatatom", 70, y + 290, "5 0 1 0 - - - 0")
+    c.text(125, y + 290, f"gain (starts at {NOTE_GAIN:g})")
+    gain = c.add("obj", 10, y + 320, f"*~ {NOTE_GAIN:g}")
+    c.connect(level, 0, gain, 1)
+    for v in range(NOTE_VOICES):
+        voice_in, voice_out = _pd_voice(c, 10 + PD_VOICE_PX * v, y + 100)
+        c.connect(route, v, voice_in)
+        c.connect(voice_out, 0, gain)
+    dac = c.add("obj", 10, y + 350, "dac~")
+    c.connect(gain, 0, dac, 0)
+    c.connect(gain, 0, dac, 1)
+    c.add("msg", 200, y + 330, "\\; pd dsp 1")
+    c.add("msg", 300, y + 330, "\\; pd dsp 0")
+
+
+def _pd_voice(c: _PdCanvas, x: int, y: int) -> tuple[int, int]:
+    """One voice: ``pitch velocity`` -> a sine at mtof(pitch) times a [vline~] envelope that rises to
+    velocity/127 (a note-on) or falls to 0 (velocity 0: the note-off); returns (its input, its [*~])."""
+    unpack = c.add("obj", x, y, "unpack f f")
+    mtof = c.add("obj", x, y + 30, "mtof")
+    select = c.add("obj", x + 55, y + 30, "sel 0")
+    osc = c.add("obj", x, y + 60, "osc~")
+    release = c.add("msg", x + 45, y + 60, f"0 {NOTE_RELEASE_MS}")
+    level = c.add("obj", x + 95, y + 60, "/ 127")
+    attack = c.add("msg", x + 95, y + 90, f"\\$1 {NOTE_ATTACK_MS}")
+    envelope = c.add("obj", x + 45, y + 120, "vline~")
+    amp = c.add("obj", x, y + 150, "*~")
+    c.chain(unpack, mtof, osc, amp)
+    c.connect(unpack, 1, select)
+    c.chain(select, release, envelope)
+    c.connect(select, 1, level)
+    c.chain(level, attack, envelope)
+    c.connect(envelope, 0, amp, 1)
+    return unpack, amp
 
 
 def _pd_receiver(c: _PdCanvas, y: int) -> tuple[int, int]:
@@ -176,7 +247,7 @@ def _pd_receiver(c: _PdCanvas, y: int) -> tuple[int, int]:
 
 def pd_patch() -> str:
     """The Pd abstraction ``antiphon.pd``."""
-    c = _PdCanvas(1300, (len(INCOMING) + len(OUTGOING) + 8) * ROW_PX)
+    c = _PdCanvas(1300, (len(INCOMING) + len(OUTGOING) + 8) * ROW_PX + PD_NOTES_PX)
     c.text(10, 5, f"{TITLE} Inlet: {INLET_HELP}. Outlet: {OUTLET_HELP}.", width_chars=180)
     fmt, netsend = _pd_sender(c)
     y = _pd_controls(c, fmt)

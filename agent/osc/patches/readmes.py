@@ -1,11 +1,13 @@
 """The READMEs ``antiphon osc-patches`` writes: the output folder's (what is there, how to install
-each), the Max package's and the Pd folder's, built from shared sections (the protocol, how to
-install in Max, how to install in Pd)."""
+each), the Max package's and the Pd folder's, built from shared sections (the protocol, how the
+arranger's notes are played, how to install in Max, how to install in Pd)."""
 
 from __future__ import annotations
 
 from agent import __version__
-from agent.osc.patches.abstraction import AGENT, REPLY_PORT, SERVER_HOST, SERVER_PORT
+from agent.osc.patches.abstraction import (
+    AGENT, NOTE_ATTACK_MS, NOTE_DEFAULTS, NOTE_EVENT, NOTE_GAIN, NOTE_RELEASE_MS, NOTE_VOICES, REPLY_PORT, SERVER_HOST, SERVER_PORT,
+)
 from agent.osc.patches.folders import MAX_PACKAGE, MAX_VERSION_MIN, NAME, OVERVIEW, PD_FOLDER, PD_VERSION_MIN, REFPAGE
 
 GENERATED_NOTE = ("Written by `antiphon osc-patches` from the OSC address table (`agent/osc/table.py`); do not edit by hand: a test\n"
@@ -44,10 +46,37 @@ def _install_pd(where: str) -> list[str]:
 def _protocol_lines() -> list[str]:
     return [
         f"The abstraction sends OSC to {SERVER_HOST}:{SERVER_PORT} and listens on {REPLY_PORT}, the defaults of `antiphon serve`",
-        f"(`--osc-port`, `--reply-port`); `connect <host> <port>` and `listen <port>` into its inlet change them. Its controls",
+        "(`--osc-port`, `--reply-port`); `connect <host> <port>` and `listen <port>` into its inlet change them. Its controls",
         f"address the agent `{AGENT}`; any other message into the inlet is sent as OSC as it is (`/antiphon/<agent>/gain -6`), and its",
         "outlet gives every message received. Start the server first: `bash scripts/setup.sh` once, then `.venv/bin/antiphon serve`",
         "in the repository folder. The addresses: `docs/osc.md`.",
+        "",
+    ]
+
+
+def _notes_lines() -> list[str]:
+    """How the abstraction plays an arranger agent's notes, in both hosts (the MIDI and the audio path)."""
+    velocity, duration = NOTE_DEFAULTS.split()
+    return [
+        "## The arranger's notes",
+        "",
+        "An arranger agent plays notes instead of audio grains and sends each one, as it starts to sound, on",
+        f"`/antiphon/{NOTE_EVENT} <agent> <pitch> <velocity> <duration ms>`. The abstraction plays the notes of every agent",
+        "(as it shows every agent's events), in two ways at once:",
+        "",
+        "- MIDI: `[unpack]` -> `[makenote]` (the note's own velocity and duration; the note-off comes after the duration) ->",
+        "  `[noteout]` (Max) / `[noteout 1]` (Pd), to whatever MIDI output the host is set to: choose a synth there (Max:",
+        "  *Options > MIDI Setup*; Pd: *Preferences > MIDI*, or start Pd with `-midioutdev N`).",
+        f"- Audio: a sine synth of {NOTE_VOICES} voices: `[makenote]` -> `[poly {NOTE_VOICES} 1]` (a voice per note; a note",
+        f"  beyond {NOTE_VOICES} takes the oldest) -> `[route 1 .. {NOTE_VOICES}]` -> per voice `[mtof]` -> `[cycle~]` (Max) /",
+        "  `[osc~]` (Pd) times an envelope (`[line~]` / `[vline~]`: up to velocity/127",
+        f"  in {NOTE_ATTACK_MS} ms at the note-on, down to 0 in {NOTE_RELEASE_MS} ms at the note-off) -> `[*~ {NOTE_GAIN:g}]` (a number",
+        "  box beside it sets the gain) -> both channels of `[ezdac~]` (Max: click it to turn audio on) / `[dac~]` (Pd:",
+        "  click the `; pd dsp 1` message box beside it).",
+        "",
+        f"`[makenote {velocity} {duration}]`'s arguments are only its defaults: every note brings its own velocity and duration.",
+        "The server also plays the notes on the agent's output channel; the patch's synth sounds where the patch runs (a gain",
+        "of 0 silences it).",
         "",
     ]
 
@@ -59,7 +88,7 @@ def _markdown(lines: list[str]) -> str:
 
 def _folder_readme(title: str, install: list[str]) -> str:
     """The README of one folder (the Max package or the Pd folder): title, note, protocol, how to install it."""
-    return _markdown([f"# {title} (version {__version__})", "", GENERATED_NOTE, *_protocol_lines(), *install])
+    return _markdown([f"# {title} (version {__version__})", "", GENERATED_NOTE, *_protocol_lines(), *_notes_lines(), *install])
 
 
 def top_readme() -> str:
@@ -73,6 +102,7 @@ def top_readme() -> str:
         f"- `{PD_FOLDER}/`: a Pure Data abstraction folder: `{NAME}.pd`, its help `{NAME}-help.pd` and a README.",
         "",
         *_protocol_lines(),
+        *_notes_lines(),
         *_install_max(f"maxpatches/{MAX_PACKAGE}"),
         *_install_pd(f"maxpatches/{PD_FOLDER}"),
     ])

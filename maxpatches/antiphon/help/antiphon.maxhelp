@@ -13,7 +13,7 @@
    40.0,
    40.0,
    1260.0,
-   1176.0
+   1272.0
   ],
   "default_fontsize": 12.0,
   "gridsize": [
@@ -552,7 +552,7 @@
       1200.0,
       22.0
      ],
-     "text": "<- /antiphon/status <agent> <running> <xruns> <compute_p50> <compute_p99> <fallbacks> <input_label> <answer_label> <skipped> <steps> <resyncs> <input_starved>: one per agent, every second and on request (labels are -1 before the first decision; skipped: chunks not decided because the worker was held up; resyncs: restarts after the continuation ran out; input_starved: blocks of an input file the worker did not supply in time)"
+     "text": "-> /antiphon/<agent>/tempo <bpm>: arranger agents: play at this tempo (the beat phase still comes from the input); 0 follows the input's tempo again"
     }
    },
    {
@@ -567,7 +567,7 @@
       1200.0,
       22.0
      ],
-     "text": "<- /antiphon/event/grain <agent> <chunk> <input_label> <answer_label> <grain> <contiguous> <fallback> <compute>: a decision: the grain scheduled for the next slot"
+     "text": "-> /antiphon/<agent>/follow <on>: arranger agents: 1 follows the input's beats (tempo and phase), 0 keeps the current beat grid running on its own"
     }
    },
    {
@@ -582,7 +582,7 @@
       1200.0,
       22.0
      ],
-     "text": "<- /antiphon/event/set <agent> <name> <value>: a playing setting the agent has applied (name as in the table)"
+     "text": "<- /antiphon/status <agent> <running> <xruns> <compute_p50> <compute_p99> <fallbacks> <input_label> <answer_label> <skipped> <steps> <resyncs> <input_starved>: one per agent, every second and on request (labels are -1 before the first decision; skipped: chunks not decided because the worker was held up; resyncs: restarts after the continuation ran out; input_starved: blocks of an input file the worker did not supply in time)"
     }
    },
    {
@@ -597,7 +597,7 @@
       1200.0,
       22.0
      ],
-     "text": "<- /antiphon/event/state <agent> <state>: 'started' or 'stopped'"
+     "text": "<- /antiphon/event/grain <agent> <chunk> <input_label> <answer_label> <grain> <contiguous> <fallback> <compute>: a decision: the grain scheduled for the next slot"
     }
    },
    {
@@ -612,7 +612,7 @@
       1200.0,
       22.0
      ],
-     "text": "<- /antiphon/event/loaded <agent> <what> <path>: a model, corpus or input file is in use ('model', 'corpus', 'input')"
+     "text": "<- /antiphon/event/note <agent> <pitch> <velocity> <duration>: an arranger's note, sent when it starts to sound (the server also plays it on the agent's output channel)"
     }
    },
    {
@@ -627,7 +627,7 @@
       1200.0,
       22.0
      ],
-     "text": "<- /antiphon/event/recording <agent> <on> <path>: recording started or stopped, and its file"
+     "text": "<- /antiphon/event/bar <agent> <bar> <chord> <tempo> <ahead>: an arranger decided its next bar: its chord (Harte label, N for none), the tempo it is played at and how long before the bar starts it was decided"
     }
    },
    {
@@ -642,7 +642,7 @@
       1200.0,
       22.0
      ],
-     "text": "<- /antiphon/event/xrun <total>: the audio stream dropped or repeated a block (total since start)"
+     "text": "<- /antiphon/event/set <agent> <name> <value>: a playing setting the agent has applied (name as in the table)"
     }
    },
    {
@@ -657,7 +657,7 @@
       1200.0,
       22.0
      ],
-     "text": "<- /antiphon/event/skipped <agent> <total>: a chunk was not decided (several completed at once: the worker was held up); the grain's continuation played on"
+     "text": "<- /antiphon/event/state <agent> <state>: 'started' or 'stopped'"
     }
    },
    {
@@ -672,7 +672,7 @@
       1200.0,
       22.0
      ],
-     "text": "<- /antiphon/error <address> <reason>: a message was refused, and why; nothing was changed"
+     "text": "<- /antiphon/event/loaded <agent> <what> <path>: a model, corpus or input file is in use ('model', 'corpus', 'input')"
     }
    },
    {
@@ -687,7 +687,7 @@
       1200.0,
       22.0
      ],
-     "text": "<- /antiphon/log <level> <message>: a line of the server's log: loads, refused loads, warnings (level INFO, WARNING or ERROR; INFO lines not with serve --quiet)"
+     "text": "<- /antiphon/event/recording <agent> <on> <path>: recording started or stopped, and its file"
     }
    },
    {
@@ -699,6 +699,66 @@
      "patching_rect": [
       10,
       1006.0,
+      1200.0,
+      22.0
+     ],
+     "text": "<- /antiphon/event/xrun <total>: the audio stream dropped or repeated a block (total since start)"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-45",
+     "maxclass": "comment",
+     "numinlets": 1,
+     "numoutlets": 0,
+     "patching_rect": [
+      10,
+      1030.0,
+      1200.0,
+      22.0
+     ],
+     "text": "<- /antiphon/event/skipped <agent> <total>: a chunk was not decided (several completed at once: the worker was held up); the grain's continuation played on"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-46",
+     "maxclass": "comment",
+     "numinlets": 1,
+     "numoutlets": 0,
+     "patching_rect": [
+      10,
+      1054.0,
+      1200.0,
+      22.0
+     ],
+     "text": "<- /antiphon/error <address> <reason>: a message was refused, and why; nothing was changed"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-47",
+     "maxclass": "comment",
+     "numinlets": 1,
+     "numoutlets": 0,
+     "patching_rect": [
+      10,
+      1078.0,
+      1200.0,
+      22.0
+     ],
+     "text": "<- /antiphon/log <level> <message>: a line of the server's log: loads, refused loads, warnings (level INFO, WARNING or ERROR; INFO lines not with serve --quiet)"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-48",
+     "maxclass": "comment",
+     "numinlets": 1,
+     "numoutlets": 0,
+     "patching_rect": [
+      10,
+      1102.0,
       1200.0,
       22.0
      ],

@@ -13,7 +13,7 @@
    40.0,
    40.0,
    1300.0,
-   1248.0
+   1916.0
   ],
   "default_fontsize": 12.0,
   "gridsize": [
@@ -914,98 +914,7 @@
    {
     "box": {
      "id": "obj-54",
-     "maxclass": "comment",
-     "numinlets": 1,
-     "numoutlets": 0,
-     "patching_rect": [
-      10,
-      648.0,
-      600.0,
-      22.0
-     ],
-     "text": "Received on port 7401: status (one per agent, every second), events, errors, log lines"
-    }
-   },
-   {
-    "box": {
-     "id": "obj-55",
-     "maxclass": "newobj",
-     "numinlets": 1,
-     "numoutlets": 1,
-     "outlettype": [
-      ""
-     ],
-     "patching_rect": [
-      10,
-      680.0,
-      120.0,
-      22.0
-     ],
-     "text": "udpreceive 7401"
-    }
-   },
-   {
-    "box": {
-     "id": "obj-56",
-     "maxclass": "newobj",
-     "numinlets": 2,
-     "numoutlets": 12,
-     "outlettype": [
-      "",
-      "",
-      "",
-      "",
-      "",
-      "",
-      "",
-      "",
-      "",
-      "",
-      "",
-      ""
-     ],
-     "patching_rect": [
-      10,
-      720.0,
-      1000.0,
-      22.0
-     ],
-     "text": "route /antiphon/status /antiphon/event/grain /antiphon/event/set /antiphon/event/state /antiphon/event/loaded /antiphon/event/recording /antiphon/event/xrun /antiphon/event/skipped /antiphon/error /antiphon/log /antiphon/pong"
-    }
-   },
-   {
-    "box": {
-     "id": "obj-57",
-     "maxclass": "newobj",
-     "numinlets": 1,
-     "numoutlets": 12,
-     "outlettype": [
-      "",
-      "",
-      "",
-      "",
-      "",
-      "",
-      "",
-      "",
-      "",
-      "",
-      "",
-      ""
-     ],
-     "patching_rect": [
-      10,
-      760.0,
-      300.0,
-      22.0
-     ],
-     "text": "unpack s i i f f i i i i i i i"
-    }
-   },
-   {
-    "box": {
-     "id": "obj-58",
-     "maxclass": "number",
+     "maxclass": "flonum",
      "numinlets": 1,
      "numoutlets": 2,
      "outlettype": [
@@ -1014,10 +923,78 @@
      ],
      "patching_rect": [
       10,
-      800.0,
+      616.0,
       60.0,
       22.0
      ]
+    }
+   },
+   {
+    "box": {
+     "id": "obj-55",
+     "maxclass": "message",
+     "numinlets": 2,
+     "numoutlets": 1,
+     "outlettype": [
+      ""
+     ],
+     "patching_rect": [
+      80,
+      616.0,
+      240.0,
+      22.0
+     ],
+     "text": "/antiphon/answer/tempo $1"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-56",
+     "maxclass": "comment",
+     "numinlets": 1,
+     "numoutlets": 0,
+     "patching_rect": [
+      340,
+      616.0,
+      340.0,
+      22.0
+     ],
+     "text": "arranger agents: play at this tempo (the beat phase still comes from the input); 0 follows the input's tempo again"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-57",
+     "maxclass": "toggle",
+     "numinlets": 1,
+     "numoutlets": 1,
+     "outlettype": [
+      "int"
+     ],
+     "patching_rect": [
+      10,
+      648.0,
+      22.0,
+      22.0
+     ]
+    }
+   },
+   {
+    "box": {
+     "id": "obj-58",
+     "maxclass": "message",
+     "numinlets": 2,
+     "numoutlets": 1,
+     "outlettype": [
+      ""
+     ],
+     "patching_rect": [
+      80,
+      648.0,
+      240.0,
+      22.0
+     ],
+     "text": "/antiphon/answer/follow $1"
     }
    },
    {
@@ -1027,17 +1004,110 @@
      "numinlets": 1,
      "numoutlets": 0,
      "patching_rect": [
-      10,
-      825.0,
-      72.0,
+      340,
+      648.0,
+      340.0,
       22.0
      ],
-     "text": "running"
+     "text": "arranger agents: 1 follows the input's beats (tempo and phase), 0 keeps the current beat grid running on its own"
     }
    },
    {
     "box": {
      "id": "obj-60",
+     "maxclass": "comment",
+     "numinlets": 1,
+     "numoutlets": 0,
+     "patching_rect": [
+      10,
+      712.0,
+      600.0,
+      22.0
+     ],
+     "text": "Received on port 7401: status (one per agent, every second), events, errors, log lines"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-61",
+     "maxclass": "newobj",
+     "numinlets": 1,
+     "numoutlets": 1,
+     "outlettype": [
+      ""
+     ],
+     "patching_rect": [
+      10,
+      744.0,
+      120.0,
+      22.0
+     ],
+     "text": "udpreceive 7401"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-62",
+     "maxclass": "newobj",
+     "numinlets": 2,
+     "numoutlets": 14,
+     "outlettype": [
+      "",
+      "",
+      "",
+      "",
+      "",
+      "",
+      "",
+      "",
+      "",
+      "",
+      "",
+      "",
+      "",
+      ""
+     ],
+     "patching_rect": [
+      10,
+      784.0,
+      1000.0,
+      22.0
+     ],
+     "text": "route /antiphon/status /antiphon/event/grain /antiphon/event/note /antiphon/event/bar /antiphon/event/set /antiphon/event/state /antiphon/event/loaded /antiphon/event/recording /antiphon/event/xrun /antiphon/event/skipped /antiphon/error /antiphon/log /antiphon/pong"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-63",
+     "maxclass": "newobj",
+     "numinlets": 1,
+     "numoutlets": 12,
+     "outlettype": [
+      "",
+      "",
+      "",
+      "",
+      "",
+      "",
+      "",
+      "",
+      "",
+      "",
+      "",
+      ""
+     ],
+     "patching_rect": [
+      10,
+      824.0,
+      300.0,
+      22.0
+     ],
+     "text": "unpack s i i f f i i i i i i i"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-64",
      "maxclass": "number",
      "numinlets": 1,
      "numoutlets": 2,
@@ -1046,74 +1116,8 @@
       "bang"
      ],
      "patching_rect": [
-      85,
-      800.0,
-      60.0,
-      22.0
-     ]
-    }
-   },
-   {
-    "box": {
-     "id": "obj-61",
-     "maxclass": "comment",
-     "numinlets": 1,
-     "numoutlets": 0,
-     "patching_rect": [
-      85,
-      825.0,
-      72.0,
-      22.0
-     ],
-     "text": "xruns"
-    }
-   },
-   {
-    "box": {
-     "id": "obj-62",
-     "maxclass": "flonum",
-     "numinlets": 1,
-     "numoutlets": 2,
-     "outlettype": [
-      "",
-      "bang"
-     ],
-     "patching_rect": [
-      160,
-      800.0,
-      60.0,
-      22.0
-     ]
-    }
-   },
-   {
-    "box": {
-     "id": "obj-63",
-     "maxclass": "comment",
-     "numinlets": 1,
-     "numoutlets": 0,
-     "patching_rect": [
-      160,
-      825.0,
-      72.0,
-      22.0
-     ],
-     "text": "compute_p50"
-    }
-   },
-   {
-    "box": {
-     "id": "obj-64",
-     "maxclass": "flonum",
-     "numinlets": 1,
-     "numoutlets": 2,
-     "outlettype": [
-      "",
-      "bang"
-     ],
-     "patching_rect": [
-      235,
-      800.0,
+      10,
+      864.0,
       60.0,
       22.0
      ]
@@ -1126,12 +1130,12 @@
      "numinlets": 1,
      "numoutlets": 0,
      "patching_rect": [
-      235,
-      825.0,
+      10,
+      889.0,
       72.0,
       22.0
      ],
-     "text": "compute_p99"
+     "text": "running"
     }
    },
    {
@@ -1145,8 +1149,8 @@
       "bang"
      ],
      "patching_rect": [
-      310,
-      800.0,
+      85,
+      864.0,
       60.0,
       22.0
      ]
@@ -1159,18 +1163,18 @@
      "numinlets": 1,
      "numoutlets": 0,
      "patching_rect": [
-      310,
-      825.0,
+      85,
+      889.0,
       72.0,
       22.0
      ],
-     "text": "fallbacks"
+     "text": "xruns"
     }
    },
    {
     "box": {
      "id": "obj-68",
-     "maxclass": "number",
+     "maxclass": "flonum",
      "numinlets": 1,
      "numoutlets": 2,
      "outlettype": [
@@ -1178,8 +1182,8 @@
       "bang"
      ],
      "patching_rect": [
-      385,
-      800.0,
+      160,
+      864.0,
       60.0,
       22.0
      ]
@@ -1192,18 +1196,18 @@
      "numinlets": 1,
      "numoutlets": 0,
      "patching_rect": [
-      385,
-      825.0,
+      160,
+      889.0,
       72.0,
       22.0
      ],
-     "text": "input_label"
+     "text": "compute_p50"
     }
    },
    {
     "box": {
      "id": "obj-70",
-     "maxclass": "number",
+     "maxclass": "flonum",
      "numinlets": 1,
      "numoutlets": 2,
      "outlettype": [
@@ -1211,8 +1215,8 @@
       "bang"
      ],
      "patching_rect": [
-      460,
-      800.0,
+      235,
+      864.0,
       60.0,
       22.0
      ]
@@ -1225,12 +1229,12 @@
      "numinlets": 1,
      "numoutlets": 0,
      "patching_rect": [
-      460,
-      825.0,
+      235,
+      889.0,
       72.0,
       22.0
      ],
-     "text": "answer_label"
+     "text": "compute_p99"
     }
    },
    {
@@ -1244,8 +1248,8 @@
       "bang"
      ],
      "patching_rect": [
-      535,
-      800.0,
+      310,
+      864.0,
       60.0,
       22.0
      ]
@@ -1258,12 +1262,12 @@
      "numinlets": 1,
      "numoutlets": 0,
      "patching_rect": [
-      535,
-      825.0,
+      310,
+      889.0,
       72.0,
       22.0
      ],
-     "text": "skipped"
+     "text": "fallbacks"
     }
    },
    {
@@ -1277,8 +1281,8 @@
       "bang"
      ],
      "patching_rect": [
-      610,
-      800.0,
+      385,
+      864.0,
       60.0,
       22.0
      ]
@@ -1291,12 +1295,12 @@
      "numinlets": 1,
      "numoutlets": 0,
      "patching_rect": [
-      610,
-      825.0,
+      385,
+      889.0,
       72.0,
       22.0
      ],
-     "text": "steps"
+     "text": "input_label"
     }
    },
    {
@@ -1310,8 +1314,8 @@
       "bang"
      ],
      "patching_rect": [
-      685,
-      800.0,
+      460,
+      864.0,
       60.0,
       22.0
      ]
@@ -1324,12 +1328,12 @@
      "numinlets": 1,
      "numoutlets": 0,
      "patching_rect": [
-      685,
-      825.0,
+      460,
+      889.0,
       72.0,
       22.0
      ],
-     "text": "resyncs"
+     "text": "answer_label"
     }
    },
    {
@@ -1343,8 +1347,8 @@
       "bang"
      ],
      "patching_rect": [
-      760,
-      800.0,
+      535,
+      864.0,
       60.0,
       22.0
      ]
@@ -1357,102 +1361,111 @@
      "numinlets": 1,
      "numoutlets": 0,
      "patching_rect": [
-      760,
-      825.0,
+      535,
+      889.0,
       72.0,
       22.0
      ],
-     "text": "input_starved"
+     "text": "skipped"
     }
    },
    {
     "box": {
      "id": "obj-80",
-     "maxclass": "newobj",
+     "maxclass": "number",
      "numinlets": 1,
-     "numoutlets": 0,
-     "patching_rect": [
-      10,
-      870.0,
-      105.0,
-      22.0
+     "numoutlets": 2,
+     "outlettype": [
+      "",
+      "bang"
      ],
-     "text": "print status"
+     "patching_rect": [
+      610,
+      864.0,
+      60.0,
+      22.0
+     ]
     }
    },
    {
     "box": {
      "id": "obj-81",
-     "maxclass": "newobj",
+     "maxclass": "comment",
      "numinlets": 1,
      "numoutlets": 0,
      "patching_rect": [
-      120,
-      870.0,
-      105.0,
+      610,
+      889.0,
+      72.0,
       22.0
      ],
-     "text": "print event-grain"
+     "text": "steps"
     }
    },
    {
     "box": {
      "id": "obj-82",
-     "maxclass": "newobj",
+     "maxclass": "number",
      "numinlets": 1,
-     "numoutlets": 0,
-     "patching_rect": [
-      230,
-      870.0,
-      105.0,
-      22.0
+     "numoutlets": 2,
+     "outlettype": [
+      "",
+      "bang"
      ],
-     "text": "print event-set"
+     "patching_rect": [
+      685,
+      864.0,
+      60.0,
+      22.0
+     ]
     }
    },
    {
     "box": {
      "id": "obj-83",
-     "maxclass": "newobj",
+     "maxclass": "comment",
      "numinlets": 1,
      "numoutlets": 0,
      "patching_rect": [
-      340,
-      870.0,
-      105.0,
+      685,
+      889.0,
+      72.0,
       22.0
      ],
-     "text": "print event-state"
+     "text": "resyncs"
     }
    },
    {
     "box": {
      "id": "obj-84",
-     "maxclass": "newobj",
+     "maxclass": "number",
      "numinlets": 1,
-     "numoutlets": 0,
-     "patching_rect": [
-      450,
-      870.0,
-      105.0,
-      22.0
+     "numoutlets": 2,
+     "outlettype": [
+      "",
+      "bang"
      ],
-     "text": "print event-loaded"
+     "patching_rect": [
+      760,
+      864.0,
+      60.0,
+      22.0
+     ]
     }
    },
    {
     "box": {
      "id": "obj-85",
-     "maxclass": "newobj",
+     "maxclass": "comment",
      "numinlets": 1,
      "numoutlets": 0,
      "patching_rect": [
-      560,
-      870.0,
-      105.0,
+      760,
+      889.0,
+      72.0,
       22.0
      ],
-     "text": "print event-recording"
+     "text": "input_starved"
     }
    },
    {
@@ -1462,12 +1475,12 @@
      "numinlets": 1,
      "numoutlets": 0,
      "patching_rect": [
-      670,
-      870.0,
+      10,
+      934.0,
       105.0,
       22.0
      ],
-     "text": "print event-xrun"
+     "text": "print status"
     }
    },
    {
@@ -1477,12 +1490,12 @@
      "numinlets": 1,
      "numoutlets": 0,
      "patching_rect": [
-      780,
-      870.0,
+      120,
+      934.0,
       105.0,
       22.0
      ],
-     "text": "print event-skipped"
+     "text": "print event-grain"
     }
    },
    {
@@ -1492,12 +1505,12 @@
      "numinlets": 1,
      "numoutlets": 0,
      "patching_rect": [
-      890,
-      870.0,
+      230,
+      934.0,
       105.0,
       22.0
      ],
-     "text": "print error"
+     "text": "print event-note"
     }
    },
    {
@@ -1507,12 +1520,12 @@
      "numinlets": 1,
      "numoutlets": 0,
      "patching_rect": [
-      10,
-      900.0,
+      340,
+      934.0,
       105.0,
       22.0
      ],
-     "text": "print log"
+     "text": "print event-bar"
     }
    },
    {
@@ -1522,8 +1535,128 @@
      "numinlets": 1,
      "numoutlets": 0,
      "patching_rect": [
+      450,
+      934.0,
+      105.0,
+      22.0
+     ],
+     "text": "print event-set"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-91",
+     "maxclass": "newobj",
+     "numinlets": 1,
+     "numoutlets": 0,
+     "patching_rect": [
+      560,
+      934.0,
+      105.0,
+      22.0
+     ],
+     "text": "print event-state"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-92",
+     "maxclass": "newobj",
+     "numinlets": 1,
+     "numoutlets": 0,
+     "patching_rect": [
+      670,
+      934.0,
+      105.0,
+      22.0
+     ],
+     "text": "print event-loaded"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-93",
+     "maxclass": "newobj",
+     "numinlets": 1,
+     "numoutlets": 0,
+     "patching_rect": [
+      780,
+      934.0,
+      105.0,
+      22.0
+     ],
+     "text": "print event-recording"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-94",
+     "maxclass": "newobj",
+     "numinlets": 1,
+     "numoutlets": 0,
+     "patching_rect": [
+      890,
+      934.0,
+      105.0,
+      22.0
+     ],
+     "text": "print event-xrun"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-95",
+     "maxclass": "newobj",
+     "numinlets": 1,
+     "numoutlets": 0,
+     "patching_rect": [
+      10,
+      964.0,
+      105.0,
+      22.0
+     ],
+     "text": "print event-skipped"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-96",
+     "maxclass": "newobj",
+     "numinlets": 1,
+     "numoutlets": 0,
+     "patching_rect": [
       120,
-      900.0,
+      964.0,
+      105.0,
+      22.0
+     ],
+     "text": "print error"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-97",
+     "maxclass": "newobj",
+     "numinlets": 1,
+     "numoutlets": 0,
+     "patching_rect": [
+      230,
+      964.0,
+      105.0,
+      22.0
+     ],
+     "text": "print log"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-98",
+     "maxclass": "newobj",
+     "numinlets": 1,
+     "numoutlets": 0,
+     "patching_rect": [
+      340,
+      964.0,
       105.0,
       22.0
      ],
@@ -1532,7 +1665,1526 @@
    },
    {
     "box": {
-     "id": "obj-91",
+     "id": "obj-99",
+     "maxclass": "comment",
+     "numinlets": 1,
+     "numoutlets": 0,
+     "patching_rect": [
+      10,
+      1014.0,
+      1100.0,
+      22.0
+     ],
+     "text": "Arranger notes (/antiphon/event/note <agent> <pitch> <velocity> <duration>, from every agent) are played: [makenote] -> [noteout] for a MIDI synth, and a sine synth of 8 voices ([poly 8 1] -> [mtof] -> sine x envelope, gain 0.1) -> [ezdac~]: click the loudspeaker (ezdac~) to turn audio on to hear it."
+    }
+   },
+   {
+    "box": {
+     "id": "obj-100",
+     "maxclass": "newobj",
+     "numinlets": 1,
+     "numoutlets": 4,
+     "outlettype": [
+      "",
+      "int",
+      "int",
+      "float"
+     ],
+     "patching_rect": [
+      10,
+      1054.0,
+      110.0,
+      22.0
+     ],
+     "text": "unpack s i i f"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-101",
+     "maxclass": "newobj",
+     "numinlets": 3,
+     "numoutlets": 2,
+     "outlettype": [
+      "float",
+      "float"
+     ],
+     "patching_rect": [
+      10,
+      1084.0,
+      110.0,
+      22.0
+     ],
+     "text": "makenote 100 500"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-102",
+     "maxclass": "newobj",
+     "numinlets": 3,
+     "numoutlets": 0,
+     "patching_rect": [
+      10,
+      1114.0,
+      60.0,
+      22.0
+     ],
+     "text": "noteout"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-103",
+     "maxclass": "newobj",
+     "numinlets": 2,
+     "numoutlets": 3,
+     "outlettype": [
+      "int",
+      "int",
+      "int"
+     ],
+     "patching_rect": [
+      160,
+      1114.0,
+      70.0,
+      22.0
+     ],
+     "text": "poly 8 1"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-104",
+     "maxclass": "newobj",
+     "numinlets": 3,
+     "numoutlets": 1,
+     "outlettype": [
+      ""
+     ],
+     "patching_rect": [
+      160,
+      1144.0,
+      70.0,
+      22.0
+     ],
+     "text": "pack i i i"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-105",
+     "maxclass": "newobj",
+     "numinlets": 2,
+     "numoutlets": 9,
+     "outlettype": [
+      "",
+      "",
+      "",
+      "",
+      "",
+      "",
+      "",
+      "",
+      ""
+     ],
+     "patching_rect": [
+      160,
+      1174.0,
+      200.0,
+      22.0
+     ],
+     "text": "route 1 2 3 4 5 6 7 8"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-106",
+     "maxclass": "flonum",
+     "numinlets": 1,
+     "numoutlets": 2,
+     "outlettype": [
+      "",
+      "bang"
+     ],
+     "patching_rect": [
+      70,
+      1444.0,
+      60.0,
+      22.0
+     ]
+    }
+   },
+   {
+    "box": {
+     "id": "obj-107",
+     "maxclass": "comment",
+     "numinlets": 1,
+     "numoutlets": 0,
+     "patching_rect": [
+      135,
+      1444.0,
+      160.0,
+      22.0
+     ],
+     "text": "gain (starts at 0.1)"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-108",
+     "maxclass": "newobj",
+     "numinlets": 2,
+     "numoutlets": 1,
+     "outlettype": [
+      "signal"
+     ],
+     "patching_rect": [
+      10,
+      1474.0,
+      50.0,
+      22.0
+     ],
+     "text": "*~ 0.1"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-109",
+     "maxclass": "newobj",
+     "numinlets": 1,
+     "numoutlets": 2,
+     "outlettype": [
+      "int",
+      "int"
+     ],
+     "patching_rect": [
+      10.0,
+      1214.0,
+      70.0,
+      22.0
+     ],
+     "text": "unpack i i"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-110",
+     "maxclass": "newobj",
+     "numinlets": 1,
+     "numoutlets": 1,
+     "outlettype": [
+      ""
+     ],
+     "patching_rect": [
+      10.0,
+      1244.0,
+      45.0,
+      22.0
+     ],
+     "text": "mtof"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-111",
+     "maxclass": "newobj",
+     "numinlets": 2,
+     "numoutlets": 2,
+     "outlettype": [
+      "bang",
+      ""
+     ],
+     "patching_rect": [
+      65.0,
+      1244.0,
+      45.0,
+      22.0
+     ],
+     "text": "sel 0"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-112",
+     "maxclass": "newobj",
+     "numinlets": 2,
+     "numoutlets": 1,
+     "outlettype": [
+      "signal"
+     ],
+     "patching_rect": [
+      10.0,
+      1274.0,
+      50.0,
+      22.0
+     ],
+     "text": "cycle~"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-113",
+     "maxclass": "message",
+     "numinlets": 2,
+     "numoutlets": 1,
+     "outlettype": [
+      ""
+     ],
+     "patching_rect": [
+      65.0,
+      1304.0,
+      40.0,
+      22.0
+     ],
+     "text": "0 80"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-114",
+     "maxclass": "newobj",
+     "numinlets": 2,
+     "numoutlets": 1,
+     "outlettype": [
+      ""
+     ],
+     "patching_rect": [
+      110.0,
+      1274.0,
+      45.0,
+      22.0
+     ],
+     "text": "/ 127."
+    }
+   },
+   {
+    "box": {
+     "id": "obj-115",
+     "maxclass": "message",
+     "numinlets": 2,
+     "numoutlets": 1,
+     "outlettype": [
+      ""
+     ],
+     "patching_rect": [
+      110.0,
+      1304.0,
+      40.0,
+      22.0
+     ],
+     "text": "$1 5"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-116",
+     "maxclass": "newobj",
+     "numinlets": 2,
+     "numoutlets": 2,
+     "outlettype": [
+      "signal",
+      "bang"
+     ],
+     "patching_rect": [
+      65.0,
+      1344.0,
+      45.0,
+      22.0
+     ],
+     "text": "line~"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-117",
+     "maxclass": "newobj",
+     "numinlets": 2,
+     "numoutlets": 1,
+     "outlettype": [
+      "signal"
+     ],
+     "patching_rect": [
+      10.0,
+      1384.0,
+      45.0,
+      22.0
+     ],
+     "text": "*~"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-118",
+     "maxclass": "newobj",
+     "numinlets": 1,
+     "numoutlets": 2,
+     "outlettype": [
+      "int",
+      "int"
+     ],
+     "patching_rect": [
+      160.0,
+      1214.0,
+      70.0,
+      22.0
+     ],
+     "text": "unpack i i"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-119",
+     "maxclass": "newobj",
+     "numinlets": 1,
+     "numoutlets": 1,
+     "outlettype": [
+      ""
+     ],
+     "patching_rect": [
+      160.0,
+      1244.0,
+      45.0,
+      22.0
+     ],
+     "text": "mtof"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-120",
+     "maxclass": "newobj",
+     "numinlets": 2,
+     "numoutlets": 2,
+     "outlettype": [
+      "bang",
+      ""
+     ],
+     "patching_rect": [
+      215.0,
+      1244.0,
+      45.0,
+      22.0
+     ],
+     "text": "sel 0"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-121",
+     "maxclass": "newobj",
+     "numinlets": 2,
+     "numoutlets": 1,
+     "outlettype": [
+      "signal"
+     ],
+     "patching_rect": [
+      160.0,
+      1274.0,
+      50.0,
+      22.0
+     ],
+     "text": "cycle~"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-122",
+     "maxclass": "message",
+     "numinlets": 2,
+     "numoutlets": 1,
+     "outlettype": [
+      ""
+     ],
+     "patching_rect": [
+      215.0,
+      1304.0,
+      40.0,
+      22.0
+     ],
+     "text": "0 80"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-123",
+     "maxclass": "newobj",
+     "numinlets": 2,
+     "numoutlets": 1,
+     "outlettype": [
+      ""
+     ],
+     "patching_rect": [
+      260.0,
+      1274.0,
+      45.0,
+      22.0
+     ],
+     "text": "/ 127."
+    }
+   },
+   {
+    "box": {
+     "id": "obj-124",
+     "maxclass": "message",
+     "numinlets": 2,
+     "numoutlets": 1,
+     "outlettype": [
+      ""
+     ],
+     "patching_rect": [
+      260.0,
+      1304.0,
+      40.0,
+      22.0
+     ],
+     "text": "$1 5"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-125",
+     "maxclass": "newobj",
+     "numinlets": 2,
+     "numoutlets": 2,
+     "outlettype": [
+      "signal",
+      "bang"
+     ],
+     "patching_rect": [
+      215.0,
+      1344.0,
+      45.0,
+      22.0
+     ],
+     "text": "line~"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-126",
+     "maxclass": "newobj",
+     "numinlets": 2,
+     "numoutlets": 1,
+     "outlettype": [
+      "signal"
+     ],
+     "patching_rect": [
+      160.0,
+      1384.0,
+      45.0,
+      22.0
+     ],
+     "text": "*~"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-127",
+     "maxclass": "newobj",
+     "numinlets": 1,
+     "numoutlets": 2,
+     "outlettype": [
+      "int",
+      "int"
+     ],
+     "patching_rect": [
+      310.0,
+      1214.0,
+      70.0,
+      22.0
+     ],
+     "text": "unpack i i"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-128",
+     "maxclass": "newobj",
+     "numinlets": 1,
+     "numoutlets": 1,
+     "outlettype": [
+      ""
+     ],
+     "patching_rect": [
+      310.0,
+      1244.0,
+      45.0,
+      22.0
+     ],
+     "text": "mtof"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-129",
+     "maxclass": "newobj",
+     "numinlets": 2,
+     "numoutlets": 2,
+     "outlettype": [
+      "bang",
+      ""
+     ],
+     "patching_rect": [
+      365.0,
+      1244.0,
+      45.0,
+      22.0
+     ],
+     "text": "sel 0"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-130",
+     "maxclass": "newobj",
+     "numinlets": 2,
+     "numoutlets": 1,
+     "outlettype": [
+      "signal"
+     ],
+     "patching_rect": [
+      310.0,
+      1274.0,
+      50.0,
+      22.0
+     ],
+     "text": "cycle~"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-131",
+     "maxclass": "message",
+     "numinlets": 2,
+     "numoutlets": 1,
+     "outlettype": [
+      ""
+     ],
+     "patching_rect": [
+      365.0,
+      1304.0,
+      40.0,
+      22.0
+     ],
+     "text": "0 80"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-132",
+     "maxclass": "newobj",
+     "numinlets": 2,
+     "numoutlets": 1,
+     "outlettype": [
+      ""
+     ],
+     "patching_rect": [
+      410.0,
+      1274.0,
+      45.0,
+      22.0
+     ],
+     "text": "/ 127."
+    }
+   },
+   {
+    "box": {
+     "id": "obj-133",
+     "maxclass": "message",
+     "numinlets": 2,
+     "numoutlets": 1,
+     "outlettype": [
+      ""
+     ],
+     "patching_rect": [
+      410.0,
+      1304.0,
+      40.0,
+      22.0
+     ],
+     "text": "$1 5"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-134",
+     "maxclass": "newobj",
+     "numinlets": 2,
+     "numoutlets": 2,
+     "outlettype": [
+      "signal",
+      "bang"
+     ],
+     "patching_rect": [
+      365.0,
+      1344.0,
+      45.0,
+      22.0
+     ],
+     "text": "line~"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-135",
+     "maxclass": "newobj",
+     "numinlets": 2,
+     "numoutlets": 1,
+     "outlettype": [
+      "signal"
+     ],
+     "patching_rect": [
+      310.0,
+      1384.0,
+      45.0,
+      22.0
+     ],
+     "text": "*~"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-136",
+     "maxclass": "newobj",
+     "numinlets": 1,
+     "numoutlets": 2,
+     "outlettype": [
+      "int",
+      "int"
+     ],
+     "patching_rect": [
+      460.0,
+      1214.0,
+      70.0,
+      22.0
+     ],
+     "text": "unpack i i"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-137",
+     "maxclass": "newobj",
+     "numinlets": 1,
+     "numoutlets": 1,
+     "outlettype": [
+      ""
+     ],
+     "patching_rect": [
+      460.0,
+      1244.0,
+      45.0,
+      22.0
+     ],
+     "text": "mtof"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-138",
+     "maxclass": "newobj",
+     "numinlets": 2,
+     "numoutlets": 2,
+     "outlettype": [
+      "bang",
+      ""
+     ],
+     "patching_rect": [
+      515.0,
+      1244.0,
+      45.0,
+      22.0
+     ],
+     "text": "sel 0"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-139",
+     "maxclass": "newobj",
+     "numinlets": 2,
+     "numoutlets": 1,
+     "outlettype": [
+      "signal"
+     ],
+     "patching_rect": [
+      460.0,
+      1274.0,
+      50.0,
+      22.0
+     ],
+     "text": "cycle~"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-140",
+     "maxclass": "message",
+     "numinlets": 2,
+     "numoutlets": 1,
+     "outlettype": [
+      ""
+     ],
+     "patching_rect": [
+      515.0,
+      1304.0,
+      40.0,
+      22.0
+     ],
+     "text": "0 80"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-141",
+     "maxclass": "newobj",
+     "numinlets": 2,
+     "numoutlets": 1,
+     "outlettype": [
+      ""
+     ],
+     "patching_rect": [
+      560.0,
+      1274.0,
+      45.0,
+      22.0
+     ],
+     "text": "/ 127."
+    }
+   },
+   {
+    "box": {
+     "id": "obj-142",
+     "maxclass": "message",
+     "numinlets": 2,
+     "numoutlets": 1,
+     "outlettype": [
+      ""
+     ],
+     "patching_rect": [
+      560.0,
+      1304.0,
+      40.0,
+      22.0
+     ],
+     "text": "$1 5"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-143",
+     "maxclass": "newobj",
+     "numinlets": 2,
+     "numoutlets": 2,
+     "outlettype": [
+      "signal",
+      "bang"
+     ],
+     "patching_rect": [
+      515.0,
+      1344.0,
+      45.0,
+      22.0
+     ],
+     "text": "line~"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-144",
+     "maxclass": "newobj",
+     "numinlets": 2,
+     "numoutlets": 1,
+     "outlettype": [
+      "signal"
+     ],
+     "patching_rect": [
+      460.0,
+      1384.0,
+      45.0,
+      22.0
+     ],
+     "text": "*~"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-145",
+     "maxclass": "newobj",
+     "numinlets": 1,
+     "numoutlets": 2,
+     "outlettype": [
+      "int",
+      "int"
+     ],
+     "patching_rect": [
+      610.0,
+      1214.0,
+      70.0,
+      22.0
+     ],
+     "text": "unpack i i"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-146",
+     "maxclass": "newobj",
+     "numinlets": 1,
+     "numoutlets": 1,
+     "outlettype": [
+      ""
+     ],
+     "patching_rect": [
+      610.0,
+      1244.0,
+      45.0,
+      22.0
+     ],
+     "text": "mtof"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-147",
+     "maxclass": "newobj",
+     "numinlets": 2,
+     "numoutlets": 2,
+     "outlettype": [
+      "bang",
+      ""
+     ],
+     "patching_rect": [
+      665.0,
+      1244.0,
+      45.0,
+      22.0
+     ],
+     "text": "sel 0"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-148",
+     "maxclass": "newobj",
+     "numinlets": 2,
+     "numoutlets": 1,
+     "outlettype": [
+      "signal"
+     ],
+     "patching_rect": [
+      610.0,
+      1274.0,
+      50.0,
+      22.0
+     ],
+     "text": "cycle~"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-149",
+     "maxclass": "message",
+     "numinlets": 2,
+     "numoutlets": 1,
+     "outlettype": [
+      ""
+     ],
+     "patching_rect": [
+      665.0,
+      1304.0,
+      40.0,
+      22.0
+     ],
+     "text": "0 80"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-150",
+     "maxclass": "newobj",
+     "numinlets": 2,
+     "numoutlets": 1,
+     "outlettype": [
+      ""
+     ],
+     "patching_rect": [
+      710.0,
+      1274.0,
+      45.0,
+      22.0
+     ],
+     "text": "/ 127."
+    }
+   },
+   {
+    "box": {
+     "id": "obj-151",
+     "maxclass": "message",
+     "numinlets": 2,
+     "numoutlets": 1,
+     "outlettype": [
+      ""
+     ],
+     "patching_rect": [
+      710.0,
+      1304.0,
+      40.0,
+      22.0
+     ],
+     "text": "$1 5"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-152",
+     "maxclass": "newobj",
+     "numinlets": 2,
+     "numoutlets": 2,
+     "outlettype": [
+      "signal",
+      "bang"
+     ],
+     "patching_rect": [
+      665.0,
+      1344.0,
+      45.0,
+      22.0
+     ],
+     "text": "line~"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-153",
+     "maxclass": "newobj",
+     "numinlets": 2,
+     "numoutlets": 1,
+     "outlettype": [
+      "signal"
+     ],
+     "patching_rect": [
+      610.0,
+      1384.0,
+      45.0,
+      22.0
+     ],
+     "text": "*~"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-154",
+     "maxclass": "newobj",
+     "numinlets": 1,
+     "numoutlets": 2,
+     "outlettype": [
+      "int",
+      "int"
+     ],
+     "patching_rect": [
+      760.0,
+      1214.0,
+      70.0,
+      22.0
+     ],
+     "text": "unpack i i"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-155",
+     "maxclass": "newobj",
+     "numinlets": 1,
+     "numoutlets": 1,
+     "outlettype": [
+      ""
+     ],
+     "patching_rect": [
+      760.0,
+      1244.0,
+      45.0,
+      22.0
+     ],
+     "text": "mtof"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-156",
+     "maxclass": "newobj",
+     "numinlets": 2,
+     "numoutlets": 2,
+     "outlettype": [
+      "bang",
+      ""
+     ],
+     "patching_rect": [
+      815.0,
+      1244.0,
+      45.0,
+      22.0
+     ],
+     "text": "sel 0"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-157",
+     "maxclass": "newobj",
+     "numinlets": 2,
+     "numoutlets": 1,
+     "outlettype": [
+      "signal"
+     ],
+     "patching_rect": [
+      760.0,
+      1274.0,
+      50.0,
+      22.0
+     ],
+     "text": "cycle~"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-158",
+     "maxclass": "message",
+     "numinlets": 2,
+     "numoutlets": 1,
+     "outlettype": [
+      ""
+     ],
+     "patching_rect": [
+      815.0,
+      1304.0,
+      40.0,
+      22.0
+     ],
+     "text": "0 80"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-159",
+     "maxclass": "newobj",
+     "numinlets": 2,
+     "numoutlets": 1,
+     "outlettype": [
+      ""
+     ],
+     "patching_rect": [
+      860.0,
+      1274.0,
+      45.0,
+      22.0
+     ],
+     "text": "/ 127."
+    }
+   },
+   {
+    "box": {
+     "id": "obj-160",
+     "maxclass": "message",
+     "numinlets": 2,
+     "numoutlets": 1,
+     "outlettype": [
+      ""
+     ],
+     "patching_rect": [
+      860.0,
+      1304.0,
+      40.0,
+      22.0
+     ],
+     "text": "$1 5"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-161",
+     "maxclass": "newobj",
+     "numinlets": 2,
+     "numoutlets": 2,
+     "outlettype": [
+      "signal",
+      "bang"
+     ],
+     "patching_rect": [
+      815.0,
+      1344.0,
+      45.0,
+      22.0
+     ],
+     "text": "line~"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-162",
+     "maxclass": "newobj",
+     "numinlets": 2,
+     "numoutlets": 1,
+     "outlettype": [
+      "signal"
+     ],
+     "patching_rect": [
+      760.0,
+      1384.0,
+      45.0,
+      22.0
+     ],
+     "text": "*~"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-163",
+     "maxclass": "newobj",
+     "numinlets": 1,
+     "numoutlets": 2,
+     "outlettype": [
+      "int",
+      "int"
+     ],
+     "patching_rect": [
+      910.0,
+      1214.0,
+      70.0,
+      22.0
+     ],
+     "text": "unpack i i"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-164",
+     "maxclass": "newobj",
+     "numinlets": 1,
+     "numoutlets": 1,
+     "outlettype": [
+      ""
+     ],
+     "patching_rect": [
+      910.0,
+      1244.0,
+      45.0,
+      22.0
+     ],
+     "text": "mtof"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-165",
+     "maxclass": "newobj",
+     "numinlets": 2,
+     "numoutlets": 2,
+     "outlettype": [
+      "bang",
+      ""
+     ],
+     "patching_rect": [
+      965.0,
+      1244.0,
+      45.0,
+      22.0
+     ],
+     "text": "sel 0"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-166",
+     "maxclass": "newobj",
+     "numinlets": 2,
+     "numoutlets": 1,
+     "outlettype": [
+      "signal"
+     ],
+     "patching_rect": [
+      910.0,
+      1274.0,
+      50.0,
+      22.0
+     ],
+     "text": "cycle~"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-167",
+     "maxclass": "message",
+     "numinlets": 2,
+     "numoutlets": 1,
+     "outlettype": [
+      ""
+     ],
+     "patching_rect": [
+      965.0,
+      1304.0,
+      40.0,
+      22.0
+     ],
+     "text": "0 80"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-168",
+     "maxclass": "newobj",
+     "numinlets": 2,
+     "numoutlets": 1,
+     "outlettype": [
+      ""
+     ],
+     "patching_rect": [
+      1010.0,
+      1274.0,
+      45.0,
+      22.0
+     ],
+     "text": "/ 127."
+    }
+   },
+   {
+    "box": {
+     "id": "obj-169",
+     "maxclass": "message",
+     "numinlets": 2,
+     "numoutlets": 1,
+     "outlettype": [
+      ""
+     ],
+     "patching_rect": [
+      1010.0,
+      1304.0,
+      40.0,
+      22.0
+     ],
+     "text": "$1 5"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-170",
+     "maxclass": "newobj",
+     "numinlets": 2,
+     "numoutlets": 2,
+     "outlettype": [
+      "signal",
+      "bang"
+     ],
+     "patching_rect": [
+      965.0,
+      1344.0,
+      45.0,
+      22.0
+     ],
+     "text": "line~"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-171",
+     "maxclass": "newobj",
+     "numinlets": 2,
+     "numoutlets": 1,
+     "outlettype": [
+      "signal"
+     ],
+     "patching_rect": [
+      910.0,
+      1384.0,
+      45.0,
+      22.0
+     ],
+     "text": "*~"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-172",
+     "maxclass": "newobj",
+     "numinlets": 1,
+     "numoutlets": 2,
+     "outlettype": [
+      "int",
+      "int"
+     ],
+     "patching_rect": [
+      1060.0,
+      1214.0,
+      70.0,
+      22.0
+     ],
+     "text": "unpack i i"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-173",
+     "maxclass": "newobj",
+     "numinlets": 1,
+     "numoutlets": 1,
+     "outlettype": [
+      ""
+     ],
+     "patching_rect": [
+      1060.0,
+      1244.0,
+      45.0,
+      22.0
+     ],
+     "text": "mtof"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-174",
+     "maxclass": "newobj",
+     "numinlets": 2,
+     "numoutlets": 2,
+     "outlettype": [
+      "bang",
+      ""
+     ],
+     "patching_rect": [
+      1115.0,
+      1244.0,
+      45.0,
+      22.0
+     ],
+     "text": "sel 0"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-175",
+     "maxclass": "newobj",
+     "numinlets": 2,
+     "numoutlets": 1,
+     "outlettype": [
+      "signal"
+     ],
+     "patching_rect": [
+      1060.0,
+      1274.0,
+      50.0,
+      22.0
+     ],
+     "text": "cycle~"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-176",
+     "maxclass": "message",
+     "numinlets": 2,
+     "numoutlets": 1,
+     "outlettype": [
+      ""
+     ],
+     "patching_rect": [
+      1115.0,
+      1304.0,
+      40.0,
+      22.0
+     ],
+     "text": "0 80"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-177",
+     "maxclass": "newobj",
+     "numinlets": 2,
+     "numoutlets": 1,
+     "outlettype": [
+      ""
+     ],
+     "patching_rect": [
+      1160.0,
+      1274.0,
+      45.0,
+      22.0
+     ],
+     "text": "/ 127."
+    }
+   },
+   {
+    "box": {
+     "id": "obj-178",
+     "maxclass": "message",
+     "numinlets": 2,
+     "numoutlets": 1,
+     "outlettype": [
+      ""
+     ],
+     "patching_rect": [
+      1160.0,
+      1304.0,
+      40.0,
+      22.0
+     ],
+     "text": "$1 5"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-179",
+     "maxclass": "newobj",
+     "numinlets": 2,
+     "numoutlets": 2,
+     "outlettype": [
+      "signal",
+      "bang"
+     ],
+     "patching_rect": [
+      1115.0,
+      1344.0,
+      45.0,
+      22.0
+     ],
+     "text": "line~"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-180",
+     "maxclass": "newobj",
+     "numinlets": 2,
+     "numoutlets": 1,
+     "outlettype": [
+      "signal"
+     ],
+     "patching_rect": [
+      1060.0,
+      1384.0,
+      45.0,
+      22.0
+     ],
+     "text": "*~"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-181",
+     "maxclass": "ezdac~",
+     "numinlets": 2,
+     "numoutlets": 0,
+     "patching_rect": [
+      10.0,
+      1504.0,
+      45.0,
+      45.0
+     ]
+    }
+   },
+   {
+    "box": {
+     "id": "obj-182",
      "maxclass": "inlet",
      "numinlets": 0,
      "numoutlets": 1,
@@ -1551,7 +3203,7 @@
    },
    {
     "box": {
-     "id": "obj-92",
+     "id": "obj-183",
      "maxclass": "newobj",
      "numinlets": 2,
      "numoutlets": 3,
@@ -1571,7 +3223,7 @@
    },
    {
     "box": {
-     "id": "obj-93",
+     "id": "obj-184",
      "maxclass": "newobj",
      "numinlets": 1,
      "numoutlets": 2,
@@ -1590,7 +3242,7 @@
    },
    {
     "box": {
-     "id": "obj-94",
+     "id": "obj-185",
      "maxclass": "newobj",
      "numinlets": 2,
      "numoutlets": 1,
@@ -1608,7 +3260,7 @@
    },
    {
     "box": {
-     "id": "obj-95",
+     "id": "obj-186",
      "maxclass": "newobj",
      "numinlets": 2,
      "numoutlets": 1,
@@ -1626,7 +3278,7 @@
    },
    {
     "box": {
-     "id": "obj-96",
+     "id": "obj-187",
      "maxclass": "newobj",
      "numinlets": 2,
      "numoutlets": 1,
@@ -1644,13 +3296,13 @@
    },
    {
     "box": {
-     "id": "obj-97",
+     "id": "obj-188",
      "maxclass": "outlet",
      "numinlets": 1,
      "numoutlets": 0,
      "patching_rect": [
       160,
-      680.0,
+      744.0,
       30.0,
       22.0
      ],
@@ -2059,23 +3711,23 @@
    {
     "patchline": {
      "source": [
+      "obj-54",
+      0
+     ],
+     "destination": [
+      "obj-55",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
       "obj-55",
       0
      ],
      "destination": [
-      "obj-56",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "source": [
-      "obj-56",
-      0
-     ],
-     "destination": [
-      "obj-57",
+      "obj-2",
       0
      ]
     }
@@ -2084,7 +3736,7 @@
     "patchline": {
      "source": [
       "obj-57",
-      1
+      0
      ],
      "destination": [
       "obj-58",
@@ -2095,11 +3747,11 @@
    {
     "patchline": {
      "source": [
-      "obj-57",
-      2
+      "obj-58",
+      0
      ],
      "destination": [
-      "obj-60",
+      "obj-2",
       0
      ]
     }
@@ -2107,8 +3759,8 @@
    {
     "patchline": {
      "source": [
-      "obj-57",
-      3
+      "obj-61",
+      0
      ],
      "destination": [
       "obj-62",
@@ -2119,8 +3771,20 @@
    {
     "patchline": {
      "source": [
-      "obj-57",
-      4
+      "obj-62",
+      0
+     ],
+     "destination": [
+      "obj-63",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-63",
+      1
      ],
      "destination": [
       "obj-64",
@@ -2131,8 +3795,8 @@
    {
     "patchline": {
      "source": [
-      "obj-57",
-      5
+      "obj-63",
+      2
      ],
      "destination": [
       "obj-66",
@@ -2143,8 +3807,8 @@
    {
     "patchline": {
      "source": [
-      "obj-57",
-      6
+      "obj-63",
+      3
      ],
      "destination": [
       "obj-68",
@@ -2155,8 +3819,8 @@
    {
     "patchline": {
      "source": [
-      "obj-57",
-      7
+      "obj-63",
+      4
      ],
      "destination": [
       "obj-70",
@@ -2167,8 +3831,8 @@
    {
     "patchline": {
      "source": [
-      "obj-57",
-      8
+      "obj-63",
+      5
      ],
      "destination": [
       "obj-72",
@@ -2179,8 +3843,8 @@
    {
     "patchline": {
      "source": [
-      "obj-57",
-      9
+      "obj-63",
+      6
      ],
      "destination": [
       "obj-74",
@@ -2191,8 +3855,8 @@
    {
     "patchline": {
      "source": [
-      "obj-57",
-      10
+      "obj-63",
+      7
      ],
      "destination": [
       "obj-76",
@@ -2203,8 +3867,8 @@
    {
     "patchline": {
      "source": [
-      "obj-57",
-      11
+      "obj-63",
+      8
      ],
      "destination": [
       "obj-78",
@@ -2215,8 +3879,8 @@
    {
     "patchline": {
      "source": [
-      "obj-56",
-      0
+      "obj-63",
+      9
      ],
      "destination": [
       "obj-80",
@@ -2227,20 +3891,8 @@
    {
     "patchline": {
      "source": [
-      "obj-56",
-      1
-     ],
-     "destination": [
-      "obj-81",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "source": [
-      "obj-56",
-      2
+      "obj-63",
+      10
      ],
      "destination": [
       "obj-82",
@@ -2251,20 +3903,8 @@
    {
     "patchline": {
      "source": [
-      "obj-56",
-      3
-     ],
-     "destination": [
-      "obj-83",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "source": [
-      "obj-56",
-      4
+      "obj-63",
+      11
      ],
      "destination": [
       "obj-84",
@@ -2275,20 +3915,8 @@
    {
     "patchline": {
      "source": [
-      "obj-56",
-      5
-     ],
-     "destination": [
-      "obj-85",
+      "obj-62",
       0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "source": [
-      "obj-56",
-      6
      ],
      "destination": [
       "obj-86",
@@ -2299,8 +3927,8 @@
    {
     "patchline": {
      "source": [
-      "obj-56",
-      7
+      "obj-62",
+      1
      ],
      "destination": [
       "obj-87",
@@ -2311,8 +3939,8 @@
    {
     "patchline": {
      "source": [
-      "obj-56",
-      8
+      "obj-62",
+      2
      ],
      "destination": [
       "obj-88",
@@ -2323,8 +3951,8 @@
    {
     "patchline": {
      "source": [
-      "obj-56",
-      9
+      "obj-62",
+      3
      ],
      "destination": [
       "obj-89",
@@ -2335,8 +3963,8 @@
    {
     "patchline": {
      "source": [
-      "obj-56",
-      10
+      "obj-62",
+      4
      ],
      "destination": [
       "obj-90",
@@ -2347,8 +3975,20 @@
    {
     "patchline": {
      "source": [
+      "obj-62",
+      5
+     ],
+     "destination": [
       "obj-91",
       0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-62",
+      6
      ],
      "destination": [
       "obj-92",
@@ -2359,8 +3999,8 @@
    {
     "patchline": {
      "source": [
-      "obj-92",
-      0
+      "obj-62",
+      7
      ],
      "destination": [
       "obj-93",
@@ -2371,8 +4011,8 @@
    {
     "patchline": {
      "source": [
-      "obj-93",
-      0
+      "obj-62",
+      8
      ],
      "destination": [
       "obj-94",
@@ -2383,8 +4023,8 @@
    {
     "patchline": {
      "source": [
-      "obj-93",
-      1
+      "obj-62",
+      9
      ],
      "destination": [
       "obj-95",
@@ -2395,7 +4035,1423 @@
    {
     "patchline": {
      "source": [
-      "obj-94",
+      "obj-62",
+      10
+     ],
+     "destination": [
+      "obj-96",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-62",
+      11
+     ],
+     "destination": [
+      "obj-97",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-62",
+      12
+     ],
+     "destination": [
+      "obj-98",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-62",
+      2
+     ],
+     "destination": [
+      "obj-100",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-100",
+      3
+     ],
+     "destination": [
+      "obj-101",
+      2
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-100",
+      2
+     ],
+     "destination": [
+      "obj-101",
+      1
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-100",
+      1
+     ],
+     "destination": [
+      "obj-101",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-101",
+      0
+     ],
+     "destination": [
+      "obj-102",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-101",
+      1
+     ],
+     "destination": [
+      "obj-102",
+      1
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-101",
+      0
+     ],
+     "destination": [
+      "obj-103",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-101",
+      1
+     ],
+     "destination": [
+      "obj-103",
+      1
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-103",
+      0
+     ],
+     "destination": [
+      "obj-104",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-103",
+      1
+     ],
+     "destination": [
+      "obj-104",
+      1
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-103",
+      2
+     ],
+     "destination": [
+      "obj-104",
+      2
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-104",
+      0
+     ],
+     "destination": [
+      "obj-105",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-106",
+      0
+     ],
+     "destination": [
+      "obj-108",
+      1
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-109",
+      0
+     ],
+     "destination": [
+      "obj-110",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-110",
+      0
+     ],
+     "destination": [
+      "obj-112",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-112",
+      0
+     ],
+     "destination": [
+      "obj-117",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-111",
+      0
+     ],
+     "destination": [
+      "obj-113",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-113",
+      0
+     ],
+     "destination": [
+      "obj-116",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-114",
+      0
+     ],
+     "destination": [
+      "obj-115",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-115",
+      0
+     ],
+     "destination": [
+      "obj-116",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-109",
+      1
+     ],
+     "destination": [
+      "obj-111",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-111",
+      1
+     ],
+     "destination": [
+      "obj-114",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-116",
+      0
+     ],
+     "destination": [
+      "obj-117",
+      1
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-105",
+      0
+     ],
+     "destination": [
+      "obj-109",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-117",
+      0
+     ],
+     "destination": [
+      "obj-108",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-118",
+      0
+     ],
+     "destination": [
+      "obj-119",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-119",
+      0
+     ],
+     "destination": [
+      "obj-121",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-121",
+      0
+     ],
+     "destination": [
+      "obj-126",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-120",
+      0
+     ],
+     "destination": [
+      "obj-122",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-122",
+      0
+     ],
+     "destination": [
+      "obj-125",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-123",
+      0
+     ],
+     "destination": [
+      "obj-124",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-124",
+      0
+     ],
+     "destination": [
+      "obj-125",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-118",
+      1
+     ],
+     "destination": [
+      "obj-120",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-120",
+      1
+     ],
+     "destination": [
+      "obj-123",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-125",
+      0
+     ],
+     "destination": [
+      "obj-126",
+      1
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-105",
+      1
+     ],
+     "destination": [
+      "obj-118",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-126",
+      0
+     ],
+     "destination": [
+      "obj-108",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-127",
+      0
+     ],
+     "destination": [
+      "obj-128",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-128",
+      0
+     ],
+     "destination": [
+      "obj-130",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-130",
+      0
+     ],
+     "destination": [
+      "obj-135",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-129",
+      0
+     ],
+     "destination": [
+      "obj-131",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-131",
+      0
+     ],
+     "destination": [
+      "obj-134",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-132",
+      0
+     ],
+     "destination": [
+      "obj-133",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-133",
+      0
+     ],
+     "destination": [
+      "obj-134",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-127",
+      1
+     ],
+     "destination": [
+      "obj-129",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-129",
+      1
+     ],
+     "destination": [
+      "obj-132",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-134",
+      0
+     ],
+     "destination": [
+      "obj-135",
+      1
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-105",
+      2
+     ],
+     "destination": [
+      "obj-127",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-135",
+      0
+     ],
+     "destination": [
+      "obj-108",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-136",
+      0
+     ],
+     "destination": [
+      "obj-137",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-137",
+      0
+     ],
+     "destination": [
+      "obj-139",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-139",
+      0
+     ],
+     "destination": [
+      "obj-144",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-138",
+      0
+     ],
+     "destination": [
+      "obj-140",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-140",
+      0
+     ],
+     "destination": [
+      "obj-143",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-141",
+      0
+     ],
+     "destination": [
+      "obj-142",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-142",
+      0
+     ],
+     "destination": [
+      "obj-143",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-136",
+      1
+     ],
+     "destination": [
+      "obj-138",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-138",
+      1
+     ],
+     "destination": [
+      "obj-141",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-143",
+      0
+     ],
+     "destination": [
+      "obj-144",
+      1
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-105",
+      3
+     ],
+     "destination": [
+      "obj-136",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-144",
+      0
+     ],
+     "destination": [
+      "obj-108",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-145",
+      0
+     ],
+     "destination": [
+      "obj-146",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-146",
+      0
+     ],
+     "destination": [
+      "obj-148",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-148",
+      0
+     ],
+     "destination": [
+      "obj-153",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-147",
+      0
+     ],
+     "destination": [
+      "obj-149",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-149",
+      0
+     ],
+     "destination": [
+      "obj-152",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-150",
+      0
+     ],
+     "destination": [
+      "obj-151",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-151",
+      0
+     ],
+     "destination": [
+      "obj-152",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-145",
+      1
+     ],
+     "destination": [
+      "obj-147",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-147",
+      1
+     ],
+     "destination": [
+      "obj-150",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-152",
+      0
+     ],
+     "destination": [
+      "obj-153",
+      1
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-105",
+      4
+     ],
+     "destination": [
+      "obj-145",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-153",
+      0
+     ],
+     "destination": [
+      "obj-108",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-154",
+      0
+     ],
+     "destination": [
+      "obj-155",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-155",
+      0
+     ],
+     "destination": [
+      "obj-157",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-157",
+      0
+     ],
+     "destination": [
+      "obj-162",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-156",
+      0
+     ],
+     "destination": [
+      "obj-158",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-158",
+      0
+     ],
+     "destination": [
+      "obj-161",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-159",
+      0
+     ],
+     "destination": [
+      "obj-160",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-160",
+      0
+     ],
+     "destination": [
+      "obj-161",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-154",
+      1
+     ],
+     "destination": [
+      "obj-156",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-156",
+      1
+     ],
+     "destination": [
+      "obj-159",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-161",
+      0
+     ],
+     "destination": [
+      "obj-162",
+      1
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-105",
+      5
+     ],
+     "destination": [
+      "obj-154",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-162",
+      0
+     ],
+     "destination": [
+      "obj-108",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-163",
+      0
+     ],
+     "destination": [
+      "obj-164",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-164",
+      0
+     ],
+     "destination": [
+      "obj-166",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-166",
+      0
+     ],
+     "destination": [
+      "obj-171",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-165",
+      0
+     ],
+     "destination": [
+      "obj-167",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-167",
+      0
+     ],
+     "destination": [
+      "obj-170",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-168",
+      0
+     ],
+     "destination": [
+      "obj-169",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-169",
+      0
+     ],
+     "destination": [
+      "obj-170",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-163",
+      1
+     ],
+     "destination": [
+      "obj-165",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-165",
+      1
+     ],
+     "destination": [
+      "obj-168",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-170",
+      0
+     ],
+     "destination": [
+      "obj-171",
+      1
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-105",
+      6
+     ],
+     "destination": [
+      "obj-163",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-171",
+      0
+     ],
+     "destination": [
+      "obj-108",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-172",
+      0
+     ],
+     "destination": [
+      "obj-173",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-173",
+      0
+     ],
+     "destination": [
+      "obj-175",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-175",
+      0
+     ],
+     "destination": [
+      "obj-180",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-174",
+      0
+     ],
+     "destination": [
+      "obj-176",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-176",
+      0
+     ],
+     "destination": [
+      "obj-179",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-177",
+      0
+     ],
+     "destination": [
+      "obj-178",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-178",
+      0
+     ],
+     "destination": [
+      "obj-179",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-172",
+      1
+     ],
+     "destination": [
+      "obj-174",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-174",
+      1
+     ],
+     "destination": [
+      "obj-177",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-179",
+      0
+     ],
+     "destination": [
+      "obj-180",
+      1
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-105",
+      7
+     ],
+     "destination": [
+      "obj-172",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-180",
+      0
+     ],
+     "destination": [
+      "obj-108",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-108",
+      0
+     ],
+     "destination": [
+      "obj-181",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-108",
+      0
+     ],
+     "destination": [
+      "obj-181",
+      1
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-182",
+      0
+     ],
+     "destination": [
+      "obj-183",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-183",
+      0
+     ],
+     "destination": [
+      "obj-184",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-184",
+      0
+     ],
+     "destination": [
+      "obj-185",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-184",
+      1
+     ],
+     "destination": [
+      "obj-186",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-185",
       0
      ],
      "destination": [
@@ -2407,7 +5463,7 @@
    {
     "patchline": {
      "source": [
-      "obj-95",
+      "obj-186",
       0
      ],
      "destination": [
@@ -2419,11 +5475,11 @@
    {
     "patchline": {
      "source": [
-      "obj-92",
+      "obj-183",
       1
      ],
      "destination": [
-      "obj-96",
+      "obj-187",
       0
      ]
     }
@@ -2431,11 +5487,11 @@
    {
     "patchline": {
      "source": [
-      "obj-96",
+      "obj-187",
       0
      ],
      "destination": [
-      "obj-55",
+      "obj-61",
       0
      ]
     }
@@ -2443,7 +5499,7 @@
    {
     "patchline": {
      "source": [
-      "obj-92",
+      "obj-183",
       2
      ],
      "destination": [
@@ -2455,11 +5511,11 @@
    {
     "patchline": {
      "source": [
-      "obj-55",
+      "obj-61",
       0
      ],
      "destination": [
-      "obj-97",
+      "obj-188",
       0
      ]
     }
