@@ -45,12 +45,14 @@ class NoteSynth:
         self.synth.program_select(CHANNEL, sfid, 0, program)
         self.rendered = 0  # time-line sample up to which audio was returned
         self._offs: list[tuple[int, int]] = []  # (sample, pitch) heap of note-offs to come
+        self._sounding = np.zeros(128, dtype=np.int64)  # notes sounding per key
 
     def reset(self, at: int = 0) -> None:
         """Silence everything; the next render starts at time-line sample ``at``."""
-        for _, pitch in self._offs:
-            self.synth.noteoff(CHANNEL, pitch)
+        for pitch in np.nonzero(self._sounding)[0]:
+            self.synth.noteoff(CHANNEL, int(pitch))
         self._offs = []
+        self._sounding[:] = 0
         self.rendered = at
 
     def render_until(self, end: int, notes: np.ndarray | None = None) -> np.ndarray:
@@ -78,9 +80,12 @@ class NoteSynth:
                 break
             while self._offs and self._offs[0][0] <= at:
                 _, pitch = heapq.heappop(self._offs)
-                self.synth.noteoff(CHANNEL, pitch)
+                self._sounding[pitch] -= 1
+                if self._sounding[pitch] == 0:  # two notes on one key overlap: the key is released when the last one ends
+                    self.synth.noteoff(CHANNEL, pitch)
             while pending is not None and pending[0] <= at:
                 self.synth.noteon(CHANNEL, pending[2], max(1, min(127, pending[3])))
+                self._sounding[pending[2]] += 1
                 pending = next(ons, None)
         return out
 

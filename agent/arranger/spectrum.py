@@ -12,12 +12,14 @@ Spectra of files are cached (keyed by the file's path, size, modification time a
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import logging
 import os
 import tempfile
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -45,18 +47,27 @@ def memoise_cqt_filters() -> None:
     if build is None or getattr(build, "antiphon_memoised", False):
         return
     banks: dict[tuple, tuple] = {}
+    signature = inspect.signature(build)
 
-    def memoised(sr, freqs, filter_scale, norm, sparsity, hop_length=None, window="hann", gamma=0.0, dtype=np.complex64, alpha=None):  # noqa: ANN001, ANN202 - librosa's own signature
-        if not isinstance(window, str):
-            return build(sr, freqs, filter_scale, norm, sparsity, hop_length=hop_length, window=window, gamma=gamma, dtype=dtype, alpha=alpha)
-        key = (float(sr), np.asarray(freqs).tobytes(), filter_scale, norm, sparsity, hop_length, window, gamma, np.dtype(dtype).str,
-               None if alpha is None else np.asarray(alpha).tobytes())
+    def memoised(*args: Any, **kwargs: Any) -> Any:
+        try:
+            bound = signature.bind(*args, **kwargs)
+        except TypeError:
+            return build(*args, **kwargs)  # called in a way this wrapper does not know: as librosa would
+        bound.apply_defaults()
+        key = tuple((name, np.asarray(value).tobytes() if isinstance(value, np.ndarray) else value) for name, value in bound.arguments.items())
+        try:
+            hash(key)
+        except TypeError:
+            return build(*args, **kwargs)  # e.g. a window given as an array: not kept
         if key not in banks:
             if len(banks) >= FILTER_BANKS_KEPT:
                 banks.clear()
-            banks[key] = build(sr, freqs, filter_scale, norm, sparsity, hop_length=hop_length, window=window, gamma=gamma, dtype=dtype, alpha=alpha)
-        basis, n_fft, lengths = banks[key]
-        return basis.copy(), n_fft, np.array(lengths, copy=True)
+            banks[key] = build(*args, **kwargs)
+        kept = banks[key]
+        if isinstance(kept, tuple):
+            return tuple(item.copy() if hasattr(item, "copy") else item for item in kept)
+        return kept.copy() if hasattr(kept, "copy") else kept
 
     memoised.antiphon_memoised = True
     setattr(constantq, "__vqt_filter_fft", memoised)

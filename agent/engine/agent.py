@@ -87,6 +87,18 @@ class StepResult:
         }
 
 
+def ramp_level(audio: np.ndarray, level_now: float, target: float, ramp_samples: int) -> float:
+    """Scale ``audio`` in place to ``target``, ramping from ``level_now`` over ``ramp_samples`` when
+    they differ (a change of gain or mute never clicks); returns the level reached."""
+    if target != level_now:
+        n = min(len(audio), max(ramp_samples, 1))
+        audio[:n] *= np.linspace(level_now, target, n + 1, dtype=np.float32)[1:]
+        audio[n:] *= target
+    elif target != 1.0:
+        audio *= target
+    return target
+
+
 def load_agent_parts(model_dir: Path, corpus_dir: Path | None = None) -> tuple[DecisionBundle, Corpus, PerceptionBackend]:
     """Load and cross-check model, corpus (default: the model's own) and perception; one-line errors.
     The corpus's audio is not decoded here: agents map it at their output rate (``playback_audio``)."""
@@ -222,6 +234,9 @@ class AnswerAgent:
         piece, sample = self.renderer.slot_end(self.selector.last)
         return RecordingContinuation(self.renderer, piece, sample)
 
+    def hear(self, chunk: Chunk) -> None:
+        """A skipped chunk: each decision reads its own chunk only, so nothing to keep."""
+
     def step_chunk(self, chunk: Chunk) -> StepResult:
         t0 = time.perf_counter()
         feature = self.perception.features(chunk.samples)
@@ -248,12 +263,5 @@ class AnswerAgent:
 
         A change of gain or mute ramps over the crossfade length, so it never clicks.
         """
-        target = self._target_level(self.config)
-        if target != self._level_now:
-            n = min(len(audio), max(self.renderer.crossfade, 1))
-            audio[:n] *= np.linspace(self._level_now, target, n + 1, dtype=np.float32)[1:]
-            audio[n:] *= target
-            self._level_now = target
-        elif target != 1.0:
-            audio *= target
+        self._level_now = ramp_level(audio, self._level_now, self._target_level(self.config), self.renderer.crossfade)
         return audio

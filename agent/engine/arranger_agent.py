@@ -10,7 +10,9 @@ clock. Per chunk (``HOP_S`` of input):
 2. the beat follower (agent/arranger/beat_follow.py) predicts the beat grid from the beat model's
    recent output, or from a tempo given over OSC (``/antiphon/<agent>/tempo``; ``/follow 0``
    freezes the grid, which then runs on by itself);
-3. **one bar of anticipation**: once the next bar starts within ``decide_ahead_s``, it is decided
+3. **one bar of anticipation**: the next bar is decided at the last chunk that still leaves
+   ``decide_ahead_s`` before it starts (0.5 to 0.6 s ahead; later after a stall of the worker, as
+   long as it can still be played; else the bars start again on the next downbeat)
    from what was heard so far: the chord of the bar now is the class the chord model gave most
    probability since the bar began, and the next bar's chord is forecast from the chords of the bars
    heard (agent/arranger/chord_forecast.py: a table learned from POP909's training songs, which
@@ -50,7 +52,7 @@ from agent.arranger.songs import NO_CHORD, class_label
 from agent.arranger.stream_hearing import FrameTracker, StreamingSpectrum
 from agent.audio_io import PERCEPTION_RATE_HZ
 from agent.chunking import Chunk, ChunkingConfig, make_chunker
-from agent.engine.agent import StepResult
+from agent.engine.agent import StepResult, ramp_level
 from agent.engine.config import EngineConfig
 from agent.errors import AntiphonError, require
 
@@ -69,7 +71,7 @@ class ArrangerConfig:
 
     mode: str = "song"  # song: it hears a mix; performer: a melody alone (the harmoniser names the chords)
     program: int = 0  # General MIDI program of its sound in the server
-    decide_ahead_s: float = 0.5  # a bar is decided when it starts within this (at most one chunk later)
+    decide_ahead_s: float = 0.5  # a bar is decided at least this long before it starts (at most one chunk more)
     tempo_bpm: float = 0.0  # 0: the tempo is followed from the input; else this tempo (the phase is still followed)
     follow: bool = True  # False: the beat grid runs on by itself, the input no longer moves it
 
@@ -100,13 +102,16 @@ class BarDecision:
 
 
 class OwnContinuation:
-    """What plays on after a slot: the rest of the arranger's rendered time line (silence past it)."""
+    """What plays on after a slot: the rest of the arranger's time line (raw: the driver applies the
+    level), rendered further if need be (the tails of what was decided, silence past it)."""
 
     def __init__(self, agent: "ArrangerAgent", position: int) -> None:
         self.agent, self.position = agent, position
 
     def audio(self, offset: int, length: int) -> np.ndarray:
-        return self.agent.timeline_audio(self.position + offset, length) * np.float32(self.agent.steady_level())
+        start = self.position + offset
+        self.agent.render_until(start + length)
+        return self.agent.timeline_audio(start, length)
 
 
 class ArrangerAgent:
@@ -123,6 +128,9 @@ class ArrangerAgent:
         beats, chords = models.beats.features, models.chords.features
         if replace(chords, hop_samples=beats.hop_samples) != beats or chords.hop_samples % beats.hop_samples:
             raise AntiphonError(f"the chords model {models.chords.path} must hear the beat model's spectrum at a whole multiple of its hop")
+        delayed = [b.path for b in (models.chords, models.beats) if b.config.delay_frames]
+        if delayed:
+            raise AntiphonError(f"the live arranger needs frame models that answer at once; {delayed[0]} classifies its frames late (delay_frames)")
         if synth.rate_hz != output_rate_hz:
             raise AntiphonError(f"the synthesiser renders at {synth.rate_hz} Hz, the agent plays at {output_rate_hz} Hz")
         self.models, self.synth, self.arranger, self.forecast = models, synth, arranger, forecast
@@ -143,6 +151,10 @@ class ArrangerAgent:
     def check(self, config: EngineConfig) -> None:
         if config.hop_s:
             raise AntiphonError("an arranger decides per bar: its hop cannot be set")
+        most = 1e3 * (self.arranger.decide_ahead_s - 2 * HOP_S)
+        if config.output_lead_ms > most:
+            raise AntiphonError(f"an arranger decides a bar {self.arranger.decide_ahead_s:g} s ahead: output_lead_ms must be at most {most:.0f}, "
+                                f"got {config.output_lead_ms:g}")
 
     @property
     def hop_output_samples(self) -> int:
@@ -185,8 +197,10 @@ class ArrangerAgent:
         self.config = config
 
     def set_tempo(self, bpm: float) -> None:
-        """A tempo from outside (0: follow the input's tempo again)."""
+        """A tempo from outside (0: follow the input's tempo again); a frozen grid takes it at once."""
         self.arranger = replace(self.arranger, tempo_bpm=float(bpm))
+        if self.frozen is not None and bpm:
+            self.frozen = replace(self.frozen, period_s=60.0 / float(bpm))
 
     def set_follow(self, on: bool) -> None:
         """False: the beat grid runs on as it is; True: the input moves it again."""
@@ -197,9 +211,13 @@ class ArrangerAgent:
         return None  # a new arranger starts its own bars
 
     def resume_from(self, continuation: object, offset: int) -> None:
-        """The driver let what was written play on ``offset`` samples (a late decision): skip that much of the time line."""
+        """The driver let what was written play on ``offset`` samples (a late decision): skip that much
+        of the time line. Anything else (a resync after the continuation ran out, another agent's
+        sound) places the next slot on the input's clock again."""
         if isinstance(continuation, OwnContinuation) and continuation.agent is self:
             self.position = continuation.position + offset
+        else:
+            self.position = None
 
     def continuation(self) -> OwnContinuation | None:
         return None if self.position is None else OwnContinuation(self, self.position)
@@ -213,15 +231,20 @@ class ArrangerAgent:
         self.models.texture.generate_bar(bar, None, generator=torch.Generator().manual_seed(0), melody_known=False)
         self.reset()
 
+    def hear(self, chunk: Chunk) -> None:
+        """A chunk the driver skipped (the worker was held up): heard, so that the beat and chord clocks stay the input's."""
+        self._hear(chunk.samples)
+
     def step_chunk(self, chunk: Chunk) -> StepResult:
         t0 = time.perf_counter()
         now_s = chunk.end / PERCEPTION_RATE_HZ
         self._hear(chunk.samples)
         if self.position is None:
             self.position = int(round((now_s + self.config.output_lead_ms * 1e-3) * self.output_rate_hz))
+            self.pending_notes = [n for n in self.pending_notes if n[0] >= self.position]  # notes skipped over are not announced
         start, end = self.position, self.position + self.hop_output_samples
         self._schedule(now_s)
-        self._render_until(end + self.hop_output_samples)  # this slot and what plays on after it
+        self.render_until(end + self.hop_output_samples)  # this slot and what plays on after it
         audio = self.level(self.timeline_audio(start, end - start))
         events = self._note_events(start, end)
         heard = self._recent_chord()
@@ -234,14 +257,7 @@ class ArrangerAgent:
 
     def level(self, audio: np.ndarray) -> np.ndarray:
         """Gain and mute, ramped over the crossfade when they change (in place)."""
-        target = self.steady_level()
-        if target != self._level_now:
-            n = min(len(audio), max(self.crossfade_samples, 1))
-            audio[:n] *= np.linspace(self._level_now, target, n + 1, dtype=np.float32)[1:]
-            audio[n:] *= target
-            self._level_now = target
-        elif target != 1.0:
-            audio *= target
+        self._level_now = ramp_level(audio, self._level_now, self.steady_level(), self.crossfade_samples)
         return audio
 
     # -- hearing ----------------------------------------------------------------------------------
@@ -271,9 +287,12 @@ class ArrangerAgent:
         return int(np.argmax(probs[min(max(since, 0), len(probs) - 1):].mean(axis=0)))
 
     def _current_grid(self) -> BeatGrid | None:
-        if not self.arranger.follow:
+        if not self.arranger.follow and self.frozen is not None:
             return self.frozen
         grid = self.follower.grid(bpm=self.arranger.tempo_bpm or None)
+        if not self.arranger.follow:
+            self.frozen = grid  # told not to follow before any grid was found: the first one found runs on
+            return grid
         self.grid = grid or self.grid  # a moment without a clear beat keeps the last grid
         return self.grid
 
@@ -286,8 +305,11 @@ class ArrangerAgent:
         grid = self._current_grid()
         if grid is None:
             return
-        if self.next_bar_s is None:
+        if self.next_bar_s is None or self.next_bar_s < now_s + self.config.output_lead_ms * 1e-3 + HOP_S:
+            # the first bar, or the worker was held up until the next bar can no longer be played in
+            # time: start again on a downbeat (no burst of late bars); a bar merely late is still decided
             self.next_bar_s = float(grid.downbeat_after(now_s + ahead))
+            self.previous = None
         while self.next_bar_s - now_s <= ahead + HOP_S:
             self._decide(grid, now_s)
 
@@ -308,7 +330,8 @@ class ArrangerAgent:
         seconds = notes_in_seconds(bar, notes) if len(notes) else np.zeros((0, 4))
         rate = self.output_rate_hz
         timed = np.array([[round(a * rate), round((a + d) * rate), p, v] for a, d, p, v in seconds], dtype=np.int64).reshape(-1, 4)
-        self._render_until(int(round(start * rate)))  # what sounds before the bar (tails, silence)
+        self.render_until(int(round(start * rate)))  # what sounds before the bar (tails, silence)
+        timed = timed[timed[:, 0] >= self.synth.rendered]  # a note whose time is already rendered is not played late
         self.timeline_write(self.synth.rendered, self.synth.render_until(int(round(end * rate)), timed))
         self.pending_notes += [(int(a), int(p), int(v), float(1e3 * (b - a) / rate)) for a, b, p, v in timed]
         decision = BarDecision(index=self.bar_index, start_s=start, end_s=end, chord=chord, notes=len(timed), decided_at_s=now_s, bpm=60.0 / period)
@@ -320,7 +343,8 @@ class ArrangerAgent:
         self.peak = 0.0
 
     # -- the time line ----------------------------------------------------------------------------
-    def _render_until(self, end: int) -> None:
+    def render_until(self, end: int) -> None:
+        """Render the time line on to sample ``end`` (what was decided, its tails, silence)."""
         if end > self.synth.rendered:
             begin = self.synth.rendered
             self.timeline_write(begin, self.synth.render_until(end))

@@ -69,6 +69,9 @@ class DrivenAgent(Protocol):
     def step_chunk(self, chunk: Chunk) -> StepResult:
         """Decide one chunk; ``StepResult.audio`` is the slot, levelled."""
 
+    def hear(self, chunk: Chunk) -> None:
+        """A chunk that is not decided (the worker was held up): an agent that tracks the input hears it anyway."""
+
     def continuation(self) -> Continuation | None:
         """What plays on after the last slot (None: silence)."""
 
@@ -174,6 +177,7 @@ class AgentDriver:
         slots = []
         for chunk in chunks[:-1]:
             self.skipped += 1
+            self.agent.hear(chunk)  # not decided, but heard: an agent that follows the input keeps its clock
             slots.append(Slot(self.cursor if self.cursor is not None else -1, None))
         if chunks:
             slots.append(self._answer(chunks[-1]))

@@ -64,3 +64,5 @@ class EventTimer:
                 self.send(command, *args)
             except (OSError, ValueError) as exc:  # a client that went away must not stop the timer
                 log.debug("cannot send %s: %s", command, exc)
+            except Exception:  # noqa: BLE001 - the timer outlives any event: a bug is logged with its traceback
+                log.exception("cannot send %s", command)

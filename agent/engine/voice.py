@@ -205,28 +205,52 @@ class Voice:
             self._timer = None
 
     def _work(self) -> None:
-        block = self.block_frames
         while self._running:
-            self._apply_commands()
-            self._feed_input()
-            available = self.in_write - self.in_read
-            if available < block:
-                time.sleep(block / self.rate_hz)  # each wake-up takes the GIL: one per block is enough
-                continue
-            if not self.answering:
-                self.in_read = self.in_write  # not listening: drop the input
-                continue
-            if available > self.capacity:
-                self._dropped += 1  # fell more than a whole ring behind: drop the oldest input
-                self.in_read = self.in_write - block
-                continue
-            r = self.in_read % self.capacity
-            x = self.in_ring[np.arange(r, r + available) % self.capacity]
-            self.in_read += available
-            x16 = self._resampler.resample_chunk(x)
-            if self.keep_trace:
-                self.heard.append(x16)
-            self._report(self.driver.push(x16))
+            try:
+                self._work_once()
+            except Exception as exc:  # noqa: BLE001 - the worker outlives a failing agent: logged with its traceback, the clients told
+                log.exception("agent %s stopped answering after an internal error", self.name)
+                self._stop_after(exc)
+                time.sleep(0.1)  # an error that repeats does not spin
+
+    def _stop_after(self, exc: Exception) -> None:
+        """An agent's step raised: it stops answering (faded out) and says why; a /start starts it again."""
+        self.wanted = False
+        self._stop_answering()
+        self.notify("error", f"/antiphon/{self.name}", " ".join(f"agent '{self.name}' stopped: internal error ({type(exc).__name__}: {exc})".split())[:300])
+
+    def _stop_answering(self) -> None:
+        """Stop answering: fade out what is scheduled, forget the events still to come, say so."""
+        self.answering = False
+        self.scheduled = False
+        self._fade_out()
+        if self._timer is not None:
+            self._timer.clear()
+        self.notify("event/state", self.name, "stopped")
+
+    def _work_once(self) -> None:
+        """One turn of the worker: commands, the input file, and the input that arrived (see the module docstring)."""
+        block = self.block_frames
+        self._apply_commands()
+        self._feed_input()
+        available = self.in_write - self.in_read
+        if available < block:
+            time.sleep(block / self.rate_hz)  # each wake-up takes the GIL: one per block is enough
+            return
+        if not self.answering:
+            self.in_read = self.in_write  # not listening: drop the input
+            return
+        if available > self.capacity:
+            self._dropped += 1  # fell more than a whole ring behind: drop the oldest input
+            self.in_read = self.in_write - block
+            return
+        r = self.in_read % self.capacity
+        x = self.in_ring[np.arange(r, r + available) % self.capacity]
+        self.in_read += available
+        x16 = self._resampler.resample_chunk(x)
+        if self.keep_trace:
+            self.heard.append(x16)
+        self._report(self.driver.push(x16))
 
     def _report(self, slots: list[Slot]) -> None:
         """Count and announce what the driver did with each chunk."""
@@ -301,12 +325,7 @@ class Voice:
                 self.answering = True
                 self.notify("event/state", self.name, "started")
             elif kind == "stop":
-                self.answering = False
-                self.scheduled = False
-                self._fade_out()
-                if self._timer is not None:
-                    self._timer.clear()
-                self.notify("event/state", self.name, "stopped")
+                self._stop_answering()
             elif kind == "agent":
                 new, what, path = value
                 config = self.agent.config

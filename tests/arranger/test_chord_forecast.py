@@ -31,12 +31,12 @@ def test_the_forecast_learns_a_looping_progression_in_any_key(tmp_path: Path) ->
     assert again.table == forecast.table and again.predict(heldout[0][:12]) == heldout[0][12]
 
 
-def test_bar_chords_of_a_score_and_bad_folders() -> None:
+def test_bar_chords_of_a_score_and_bad_folders(tmp_path: Path) -> None:
     score = {"beats": [0, 1, 2, 3, 4, 5, 6, 7, 8], "downbeats": [1, 0, 0, 0, 1, 0, 0, 0, 1],
              "chords": [[0.0, 3.5, "C:maj"], [3.5, 8.0, "G:7"]]}
     assert bar_chords(score) == [C, G]  # the class most of each bar carries
     with pytest.raises(AntiphonError):
-        ChordForecast.load(Path("/nonexistent/forecast"))
+        ChordForecast.load(tmp_path / "no-forecast-here")
 
 
 def test_a_corrupt_forecast_file_is_refused(tmp_path: Path) -> None:

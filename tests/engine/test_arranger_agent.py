@@ -65,6 +65,32 @@ def test_arranger_settings_and_agents_refuse_bad_values() -> None:
     agent = load_arranger(ArrangerConfig(), EngineConfig(), 48_000)
     with pytest.raises(AntiphonError, match="hop"):
         agent.check(EngineConfig(hop_s=0.5))
+    with pytest.raises(AntiphonError, match="output_lead_ms must be at most 300"):
+        agent.check(EngineConfig(output_lead_ms=900.0))
+
+
+def test_a_held_up_worker_keeps_the_bars_on_the_beat(progression: Path) -> None:
+    """The input arrives 0.3 s at a time (the driver decides only the last of the three chunks that
+    complete together, the others are skipped): the skipped chunks are still heard, so the bars stay
+    on the song's bar lines, and every bar is decided before it starts."""
+    from agent.engine.driver import AgentDriver
+    from agent.engine.rehearsal import FileClock
+
+    agent = load_arranger(ArrangerConfig(tempo_bpm=120.0), EngineConfig(), 48_000)
+    agent.warm_up()
+    performer, _ = read_mono(progression, rate_hz=PERCEPTION_RATE_HZ)
+    clock = FileClock(len(performer) * 3, 768)
+    driver = AgentDriver(agent, clock)
+    driver.start()
+    step = int(0.3 * PERCEPTION_RATE_HZ)
+    for begin in range(0, len(performer), step):
+        block = performer[begin : begin + step]
+        clock.head = (begin + len(block)) * 3
+        driver.push(block)
+    assert driver.skipped > 150
+    starts = np.array([b.start_s for b in agent.decisions])
+    assert len(starts) >= 8 and np.all(np.abs((starts + 0.1) % 2.0 - 0.1) < 0.12), starts
+    assert min(b.ahead_s for b in agent.decisions) > 0.18
 
 
 PD_PATCH = """#N canvas 0 50 700 400 12;

@@ -18,7 +18,7 @@ from agent.osc.server import STATUS_LINE, OscLogForwarder, OscServer
 from agent.osc.table import TABLE
 from agent.serving import AgentSpec, build_engine
 from tests.osc.conftest import osc_server
-from tests.osc.osc_client import Replies, send_windowed
+from tests.osc.osc_client import Client, Replies, send_windowed
 
 
 def errors(messages: list) -> list[str]:
@@ -83,6 +83,61 @@ def test_settings_are_applied_by_the_worker_and_confirmed(server) -> None:
     client.send("/antiphon/second/hop", 0.5)
     client.wait_for("/antiphon/event/set", where=lambda a: a[1] == "hop")
     assert second.agent.chunking.hop_s == 0.5 and second.agent.renderer.slot_samples == 24_000
+
+
+def test_an_agent_that_fails_stops_with_an_error_and_its_worker_goes_on(server, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An exception in an agent's turn (here its command handling) does not end the worker thread:
+    the agent stops, the clients get the reason, and later commands are carried out."""
+    srv, client = server
+    client.send("/antiphon/register", client.port)
+    voice = srv.engine.voice("answer")
+    real = voice._apply_commands
+    failures = iter([RuntimeError("boom")])
+
+    def failing_once() -> None:
+        failure = next(failures, None)
+        if failure is not None:
+            raise failure
+        real()
+
+    monkeypatch.setattr(voice, "_apply_commands", failing_once)
+    assert client.wait_for("/antiphon/error", where=lambda a: "boom" in a[1]) == [
+        "/antiphon/answer", "agent 'answer' stopped: internal error (RuntimeError: boom)"]
+    client.send("/antiphon/answer/temperature", 0.25)
+    assert client.wait_for("/antiphon/event/set", where=lambda a: a[1] == "temperature") == ["answer", "temperature", 0.25]
+    assert voice._thread is not None and voice._thread.is_alive() and not voice.answering
+
+
+def test_an_arranger_agent_takes_tempo_and_follow_and_refuses_model_loads(trained: Path, tone_corpus: Path) -> None:
+    """An arranger beside an answer agent: /tempo and /follow are applied by its worker and confirmed;
+    a model or corpus load is refused in one line (its models are chosen at start)."""
+    from agent.serving import parse_agent_spec
+
+    specs = [parse_agent_spec("name=piano,kind=arranger"), AgentSpec(VoiceSpec("answer"), trained, tone_corpus)]
+    engine = build_engine(specs, EngineConfig(), StreamSettings())
+    srv = OscServer(engine, port=0, reply_port=None, status_every_s=60)
+    for v in engine.voices:
+        v.start_worker()
+    srv.start()
+    client = Client(srv.address)
+    try:
+        client.send("/antiphon/register", client.port)
+        piano = engine.voice("piano").agent
+        client.send("/antiphon/piano/tempo", 96.0)
+        assert client.wait_for("/antiphon/event/set", where=lambda a: a[1] == "tempo") == ["piano", "tempo", 96.0]
+        client.send("/antiphon/piano/follow", 0, types="i")
+        assert client.wait_for("/antiphon/event/set", where=lambda a: a[1] == "follow") == ["piano", "follow", 0.0]
+        assert piano.arranger.tempo_bpm == 96.0 and piano.arranger.follow is False
+        client.send("/antiphon/piano/model", str(trained))
+        assert "is an arranger" in client.wait_for("/antiphon/error")[1]
+        client.send("/antiphon/status")
+        status = client.wait_for("/antiphon/status", where=lambda a: a[0] == "piano")
+        assert status[1] == 0  # not started
+    finally:
+        client.close()
+        srv.close()
+        for v in engine.voices:
+            v.stop_worker()
 
 
 def test_bundles_are_carried_out_in_order(server) -> None:
