@@ -2,6 +2,7 @@
 
     python bench/arranger_live.py [--song-set corpora/pop909-songs] [--songs 20] [--seconds 90]
                                   [--tempo given|follow] [--mode song|performer] [--chords-model DIR] [--no-forecast]
+                                  [--split heldout|training]
 
 Each held-out rendering (its mix in song mode, its melody alone in performer mode) is pushed through
 the live arranger agent on a file clock (the engine's rehearsal driver: the same code that runs
@@ -106,12 +107,14 @@ def main() -> None:
     parser.add_argument("--mode", choices=("song", "performer"), default="song")
     parser.add_argument("--chords-model", type=Path, default=None, help="performer mode: the harmoniser (default: the shipped one)")
     parser.add_argument("--no-forecast", action="store_true", help="play the chord heard in the bar before (no next-bar chord forecast)")
+    parser.add_argument("--split", choices=("heldout", "training"), default="heldout", help="which songs (settings are chosen on training songs)")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     torch.set_num_threads(1)  # as live: one thread for the worker
-    _, heldout = song_set_split(args.song_set)
-    names = heldout[: args.songs] if args.songs else heldout
+    training, heldout = song_set_split(args.song_set)
+    pool = heldout if args.split == "heldout" else [n for n in training if "@" not in n]
+    names = pool[: args.songs] if args.songs else pool
     rows = []
     for name in names:
         row = bench_song(args.song_set / name, args.mode, args.tempo, args.seconds, args.chords_model, not args.no_forecast)
@@ -127,7 +130,7 @@ def main() -> None:
     fits = np.array([r["fit"] for r in rows if "fit" in r])
     played = [r for r in rows if r["bars"]]
     summary = {
-        "songs": len(rows), "mode": args.mode, "tempo_from": args.tempo, "forecast": not args.no_forecast, "seconds_each": args.seconds,
+        "songs": len(rows), "split": args.split, "mode": args.mode, "tempo_from": args.tempo, "forecast": not args.no_forecast, "seconds_each": args.seconds,
         "bars": int(sum(r["bars"] for r in rows)),
         "decided_ahead_ms": {"min": round(1e3 * float(ahead.min()), 1), "p1": round(1e3 * float(np.percentile(ahead, 1)), 1)},
         "compute_ms": {"p50": round(float(np.percentile(compute, 50)), 2), "p99": round(float(np.percentile(compute, 99)), 2), "hop": 100.0},
