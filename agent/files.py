@@ -1,11 +1,13 @@
-"""Small file helpers shared by the corpus and model formats: hashing, atomic JSON, output places."""
+"""Small file helpers shared by the corpus and model formats: hashing, atomic JSON, typed configs from JSON, output places."""
 
 from __future__ import annotations
 
 import hashlib
 import json
-import sys
+import math
 import os
+import sys
+from dataclasses import fields
 from pathlib import Path
 from typing import Any, Callable
 
@@ -113,3 +115,31 @@ def check_output_place(path: Path, option: str = "--out", folder: bool = True) -
 def invocation() -> str:
     """The command line that ran, to record beside what it made ("" when not run as ``antiphon``)."""
     return "antiphon " + " ".join(sys.argv[1:]) if Path(sys.argv[0]).name in ("antiphon", "__main__.py") else ""
+
+
+def typed_config(cls: Any, data: Any, where: str, section: str, what: str | None = None) -> Any:
+    """A config dataclass of int, float and str fields from JSON object ``section`` of the file
+    ``where``, with one-line errors naming the field (``what`` names the fields of an unknown one;
+    default: the section)."""
+    if not isinstance(data, dict):
+        raise AntiphonError(f"{where}: '{section}' must be a JSON object")
+    kinds = {f.name: f.type for f in fields(cls)}
+    unknown = sorted(set(data) - set(kinds))
+    if unknown:
+        raise AntiphonError(f"{where}: unknown {what or repr(section)} field(s) {', '.join(unknown)}")
+    values: dict[str, Any] = {}
+    for name, value in data.items():
+        if kinds[name] in (str, "str"):
+            if not isinstance(value, str):
+                raise AntiphonError(f"{where}: '{section}.{name}' must be a string, got {value!r}")
+            values[name] = value
+            continue
+        want = float if kinds[name] in (float, "float") else int
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if not number or (want is int and not isinstance(value, int)) or (want is float and not math.isfinite(value)):
+            raise AntiphonError(f"{where}: '{section}.{name}' must be a{'n integer' if want is int else ' finite number'}, got {value!r}")
+        values[name] = want(value)
+    try:
+        return cls(**values)
+    except AntiphonError as exc:
+        raise AntiphonError(f"{where}: '{section}': {exc}") from None

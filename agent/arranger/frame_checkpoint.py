@@ -17,9 +17,9 @@ from agent.arranger.frame_config import (
     FRAME_MODEL_FORMAT, FRAME_MODEL_FORMAT_VERSION, SpectrumConfig, FrameModelConfig,
 )
 from agent.arranger.frame_model import FrameModel
-from agent.arranger.model_files import read_weights, typed_config
+from agent.arranger.model_files import read_weights
 from agent.errors import AntiphonError
-from agent.files import read_json_object, sha256_file, verify_sha256, write_json
+from agent.files import read_json_object, sha256_file, typed_config, verify_sha256, write_json
 
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"

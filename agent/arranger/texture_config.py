@@ -12,8 +12,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from agent.arranger.model_files import typed_config
 from agent.errors import require
+from agent.files import typed_config
 
 MAX_PARAMETERS = 5_000_000  # a hostile config.json cannot make the loader allocate much
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import Any
 
-from agent.errors import AntiphonError, require
+from agent.errors import require
+from agent.files import typed_config
 from agent.paths import is_plain_name
 
 MODEL_FORMAT = "antiphon-decision"
@@ -96,7 +97,7 @@ class DecisionConfig:
 
     @classmethod
     def from_dict(cls, data: Any, where: str = "config.json") -> "DecisionConfig":
-        return _numbers_to_config(cls, data, where)
+        return typed_config(cls, data, where, "model", what="decision-model")
 
 
 @dataclass(frozen=True)
@@ -189,7 +190,7 @@ class ListenerConfig:
 
     @classmethod
     def from_dict(cls, data: Any, where: str = "config.json") -> "ListenerConfig":
-        return _numbers_to_config(cls, data, where)
+        return typed_config(cls, data, where, "model", what="decision-model")
 
 
 @dataclass(frozen=True)
@@ -214,23 +215,3 @@ class LabelHeadConfig:
             (self.weight_decay >= 0, "weight_decay must be 0 or positive"),
             (self.seed >= 0, "seed must be 0 or positive"),
         ], "label head config: ")
-
-
-def _numbers_to_config(cls: Any, data: Any, where: str) -> Any:
-    """A config dataclass of int/float fields from JSON, with one-line errors."""
-    if not isinstance(data, dict):
-        raise AntiphonError(f"{where}: 'model' must be a JSON object")
-    names = {f.name: f.type for f in fields(cls)}
-    unknown = sorted(set(data) - set(names))
-    if unknown:
-        raise AntiphonError(f"{where}: unknown decision-model field(s) {', '.join(unknown)}")
-    values: dict[str, Any] = {}
-    for name, value in data.items():
-        want = float if name == "dropout" else int
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or (want is int and not isinstance(value, int)):
-            raise AntiphonError(f"{where}: field '{name}' must be a{'n integer' if want is int else ' number'}, got {value!r}")
-        values[name] = want(value)
-    try:
-        return cls(**values)
-    except AntiphonError as exc:
-        raise AntiphonError(f"{where}: 'model': {exc}") from None
