@@ -17,12 +17,11 @@ from agent.arranger.frame_config import (
     FRAME_MODEL_FORMAT, FRAME_MODEL_FORMAT_VERSION, SpectrumConfig, FrameModelConfig,
 )
 from agent.arranger.frame_model import FrameModel
-from agent.arranger.model_files import read_weights
+from agent.arranger.model_files import CONFIG_FILE, read_model_config, read_weights
 from agent.errors import AntiphonError
 from agent.files import read_json_object, sha256_file, typed_config, verify_sha256, write_json
 
 WEIGHTS_FILE = "model.safetensors"
-CONFIG_FILE = "config.json"
 
 
 @dataclass(frozen=True)
@@ -67,15 +66,8 @@ def save_frame_model(folder: Path, model: FrameModel, training: dict[str, Any]) 
 
 def load_frame_model(folder: Path) -> FrameBundle:
     folder = Path(folder)
-    if not folder.is_dir():
-        raise AntiphonError(f"model folder {folder} does not exist (train one with `antiphon train-chords` or `antiphon train-beats`)")
-    meta = read_json_object(folder / CONFIG_FILE, "frame model config")
-    if meta.get("format") != FRAME_MODEL_FORMAT:
-        raise AntiphonError(f"{folder / CONFIG_FILE}: not an Antiphon chord or beat model (format is {meta.get('format')!r})")
-    if meta.get("format_version") != FRAME_MODEL_FORMAT_VERSION:
-        raise AntiphonError(f"{folder / CONFIG_FILE}: frame model format version {meta.get('format_version')!r} is not supported (this Antiphon reads {FRAME_MODEL_FORMAT_VERSION})")
-    if not isinstance(meta.get("files"), dict):
-        raise AntiphonError(f"{folder / CONFIG_FILE}: 'files' must be an object")
+    meta = read_model_config(folder, FRAME_MODEL_FORMAT, FRAME_MODEL_FORMAT_VERSION, "chord or beat model", "frame model",
+                             "train one with `antiphon train-chords` or `antiphon train-beats`")
     features = typed_config(SpectrumConfig, meta.get("features"), str(folder / CONFIG_FILE), "features")
     config = typed_config(FrameModelConfig, meta.get("model"), str(folder / CONFIG_FILE), "model")
     verify_sha256(folder / WEIGHTS_FILE, meta["files"], WEIGHTS_FILE, folder / CONFIG_FILE)

@@ -1,10 +1,12 @@
-"""What the arranger's model folders share: safetensors weights read back (float16 or float32 on
-disk, float32 in memory), refused in one line when they do not fit. (Their typed configs are read
-by ``agent.files.typed_config``, as the decision models' are.)"""
+"""What the arranger's model folders share: config.json checked for its format and version, and
+safetensors weights read back (float16 or float32 on disk, float32 in memory), both refused in one
+line when they do not fit. (Their typed configs are read by ``agent.files.typed_config``, as the
+decision models' are.)"""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import torch
 from safetensors import SafetensorError
@@ -12,6 +14,26 @@ from safetensors.torch import load_file
 from torch import nn
 
 from agent.errors import AntiphonError
+from agent.files import read_json_object
+
+CONFIG_FILE = "config.json"
+
+
+def read_model_config(folder: Path, fmt: str, version: int, kind: str, version_name: str, train_hint: str) -> dict[str, Any]:
+    """``folder``'s config.json, refused in one line unless the folder exists, its format is ``fmt``
+    (else "not an Antiphon <kind>"), its version is ``version`` and it lists its files."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise AntiphonError(f"{version_name} folder {folder} does not exist ({train_hint})")
+    where = folder / CONFIG_FILE
+    meta = read_json_object(where, f"{version_name} config")
+    if meta.get("format") != fmt:
+        raise AntiphonError(f"{where}: not an Antiphon {kind} (format is {meta.get('format')!r})")
+    if meta.get("format_version") != version:
+        raise AntiphonError(f"{where}: {version_name} format version {meta.get('format_version')!r} is not supported (this Antiphon reads {version})")
+    if not isinstance(meta.get("files"), dict):
+        raise AntiphonError(f"{where}: 'files' must be an object")
+    return meta
 
 
 def read_weights(path: Path, model: nn.Module) -> dict[str, torch.Tensor]:

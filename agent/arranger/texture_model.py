@@ -45,14 +45,13 @@ from torch.nn import functional as F
 from agent import __version__
 from agent.arranger.bars import REST, STEPS_PER_BAR, Bar
 from agent.arranger.songs import NO_CHORD, NUM_CHORDS
-from agent.arranger.model_files import read_weights
+from agent.arranger.model_files import CONFIG_FILE, read_model_config, read_weights
 from agent.arranger.texture_config import SamplingConfig, TextureModelConfig
 from agent.errors import AntiphonError
 from agent.files import read_json_object, sha256_file, verify_sha256, write_json
 
 FORMAT = "antiphon-texture"
 FORMAT_VERSION = 1
-CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 
 ONSET_END = STEPS_PER_BAR  # the onset class that ends the bar
@@ -427,16 +426,8 @@ def save_texture_model(folder: Path, model: TextureModel, sampling: SamplingConf
 def load_texture_model(folder: Path) -> TextureBundle:
     """Load a texture model folder, checking its format, hash, tensor names, shapes and dtypes (one-line errors)."""
     folder = Path(folder)
-    if not folder.is_dir():
-        raise AntiphonError(f"texture model folder {folder} does not exist (train one with `antiphon train-texture`)")
     where = folder / CONFIG_FILE
-    meta = read_json_object(where, "texture model config")
-    if meta.get("format") != FORMAT:
-        raise AntiphonError(f"{where}: not an Antiphon texture model (format is {meta.get('format')!r})")
-    if meta.get("format_version") != FORMAT_VERSION:
-        raise AntiphonError(f"{where}: texture model format version {meta.get('format_version')!r} is not supported (this Antiphon reads {FORMAT_VERSION})")
-    if not isinstance(meta.get("files"), dict):
-        raise AntiphonError(f"{where}: 'files' must be an object")
+    meta = read_model_config(folder, FORMAT, FORMAT_VERSION, "texture model", "texture model", "train one with `antiphon train-texture`")
     config = TextureModelConfig.from_dict(meta.get("model"), str(where))
     sampling = SamplingConfig.from_dict(meta.get("sampling", {}), str(where))
     verify_sha256(folder / WEIGHTS_FILE, meta["files"], WEIGHTS_FILE, where)
