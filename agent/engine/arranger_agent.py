@@ -144,7 +144,6 @@ class ArrangerAgent:
         self.chord_model = FrameTracker(models.chords, int(HEARD_S / chords.frame_s))
         self.follower = BeatFollower(beats.frame_s)
         self.timeline = np.zeros(int(TIMELINE_S * self.output_rate_hz), dtype=np.float32)
-        self.decisions: list[BarDecision] = []
         self.reset()
 
     # -- DrivenAgent ------------------------------------------------------------------------------
@@ -181,10 +180,9 @@ class ArrangerAgent:
         self.previous: Bar | None = None
         self.frozen: BeatGrid | None = None  # the grid while not following
         self.grid: BeatGrid | None = None
-        self.bar_index = 0
-        self.decisions = []
+        self.decisions: list[BarDecision] = []
+        self.announced_bars = 0  # decisions already sent as event/bar
         self.heard_bars: list[int] = []  # the chord heard in each bar played so far (the last one partly)
-        self.bar_events: list[tuple] = []  # event/bar arguments not yet announced
         self.pending_notes: list[tuple[int, int, int, float]] = []  # (time-line sample, pitch, velocity, duration ms) not yet announced
         self.generator = torch.Generator().manual_seed(self.config.seed)
         self.steps = 0
@@ -332,22 +330,20 @@ class ArrangerAgent:
         timed = np.array([[round(a * rate), round((a + d) * rate), p, v] for a, d, p, v in seconds], dtype=np.int64).reshape(-1, 4)
         self.render_until(int(round(start * rate)))  # what sounds before the bar (tails, silence)
         timed = timed[timed[:, 0] >= self.synth.rendered]  # a note whose time is already rendered is not played late
-        self.timeline_write(self.synth.rendered, self.synth.render_until(int(round(end * rate)), timed))
+        self.render_until(int(round(end * rate)), timed)
         self.pending_notes += [(int(a), int(p), int(v), float(1e3 * (b - a) / rate)) for a, b, p, v in timed]
-        decision = BarDecision(index=self.bar_index, start_s=start, end_s=end, chord=chord, notes=len(timed), decided_at_s=now_s, bpm=60.0 / period)
-        self.decisions.append(decision)
-        self.bar_events.append((self.bar_index, class_label(chord) if chord != NO_CHORD else "N", round(decision.bpm, 2),
-                                round(1e3 * decision.ahead_s, 1)))
-        self.bar_index += 1
+        self.decisions.append(BarDecision(index=len(self.decisions), start_s=start, end_s=end, chord=chord, notes=len(timed), decided_at_s=now_s,
+                                          bpm=60.0 / period))
         self.next_bar_s = end
         self.peak = 0.0
 
     # -- the time line ----------------------------------------------------------------------------
-    def render_until(self, end: int) -> None:
-        """Render the time line on to sample ``end`` (what was decided, its tails, silence)."""
+    def render_until(self, end: int, notes: np.ndarray | None = None) -> None:
+        """Render the time line on to sample ``end``: ``notes`` (``NoteSynth.render_until``'s), the tails of
+        earlier ones, silence."""
         if end > self.synth.rendered:
             begin = self.synth.rendered
-            self.timeline_write(begin, self.synth.render_until(end))
+            self.timeline_write(begin, self.synth.render_until(end, notes))
 
     def timeline_write(self, start: int, audio: np.ndarray) -> None:
         n = len(self.timeline)
@@ -366,8 +362,10 @@ class ArrangerAgent:
 
     def _note_events(self, start: int, end: int) -> list[tuple[int | None, str, tuple]]:
         """The bars decided and the notes beginning in [start, end), as (sample offset in the slot or None: now, command, args)."""
-        events: list[tuple[int | None, str, tuple]] = [(None, "event/bar", args) for args in self.bar_events]
-        self.bar_events = []
+        events: list[tuple[int | None, str, tuple]] = [
+            (None, "event/bar", (b.index, class_label(b.chord) if b.chord != NO_CHORD else "N", round(b.bpm, 2), round(1e3 * b.ahead_s, 1)))
+            for b in self.decisions[self.announced_bars:]]
+        self.announced_bars = len(self.decisions)
         keep = []
         for note in self.pending_notes:
             at, pitch, velocity, duration_ms = note
