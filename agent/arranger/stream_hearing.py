@@ -94,11 +94,15 @@ class FrameTracker:
         self.frames = 0  # frames stepped since reset
 
     @torch.inference_mode()
-    def push(self, features: np.ndarray) -> None:
+    def push(self, features: np.ndarray) -> np.ndarray:
+        """Step over new frames; returns their class probabilities [n, classes]."""
+        new = []
         for row in features:
             logits, self.state = self.bundle.model.step(self.state, torch.from_numpy(np.ascontiguousarray(row))[None])
-            self.probs.append(torch.softmax(logits[0], -1).numpy())
+            new.append(torch.softmax(logits[0], -1).numpy())
             self.frames += 1
+        self.probs.extend(new)
+        return np.stack(new) if new else np.zeros((0, self.bundle.config.num_classes), dtype=np.float32)
 
     def recent(self) -> np.ndarray:
         """[n, classes] of the frames kept, oldest first (n may be 0)."""

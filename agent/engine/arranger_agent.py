@@ -264,8 +264,7 @@ class ArrangerAgent:
         first, features = self.spectrum.push(self.resampler.resample_chunk(np.asarray(samples_16k, dtype=np.float32)))
         if not len(features):
             return
-        self.beat_model.push(features)
-        self.follower.push(self.beat_model.recent()[-len(features):])  # always, so that its clock stays the input's
+        self.follower.push(self.beat_model.push(features))  # always, so that its clock stays the input's
         chord_rows = [i for i in range(len(features)) if (first + i) % self.chord_every == 0]
         if chord_rows:
             self.chord_model.push(features[chord_rows])
