@@ -45,6 +45,7 @@ from agent.engine.config import EngineConfig
 class DrivenAgent(Protocol):
     """What the driver needs of an agent kind (``agent.engine.agent.AnswerAgent`` is one)."""
 
+    kind: str  # "answer" (grains) or "arranger" (notes)
     chunker: StreamingChunker  # cuts the performer's 16 kHz audio into decision chunks
     config: EngineConfig
     output_rate_hz: int

@@ -360,7 +360,7 @@ class Voice:
         elif kind == "config":
             self.agent.check(value)
             self.pending = value
-        elif kind in ("tempo", "follow") and getattr(self.agent, "kind", "") != "arranger":
+        elif kind in ("tempo", "follow") and self.agent.kind != "arranger":
             raise AntiphonError(f"agent '{self.name}' answers with grains; only an arranger agent has a {kind}")
         self.commands.put((kind, value))
 

@@ -302,7 +302,7 @@ class OscServer:
 
     def _load(self, cmd: Command, replies: PacketReplies) -> None:
         voice, sender, address = self.engine.voice(cmd.agent), replies.sender, cmd.entry.address_for(cmd.agent)
-        if cmd.name in ("model", "corpus") and getattr(voice.agent, "kind", "") == "arranger":
+        if cmd.name in ("model", "corpus") and voice.agent.kind == "arranger":
             raise AntiphonError(f"agent '{cmd.agent}' is an arranger: its models are chosen when the server starts (serve --agent)")
         path = self.readable_path(cmd.name, cmd.values[0])
         self.loader.submit(voice, cmd.name, path, lambda reason: self.error(address, reason, sender))
