@@ -26,7 +26,7 @@ from agent.arranger.bars import SongBars, cut_bars, notes_in_seconds
 from agent.arranger.frame_data import song_set_split
 from agent.arranger.song_set import read_score
 from agent.arranger.songs import Song
-from agent.arranger.texture_eval import RandomBars, Tally, block_triads, bootstrap_difference, song_seed
+from agent.arranger.texture_eval import RandomBars, Tally, block_triads, bootstrap_difference, checks_line, comparison_lines, song_seed
 from agent.audio_io import read_mono
 from agent.errors import AntiphonError
 from agent.files import write_json
@@ -129,10 +129,7 @@ def markdown_arranger(report: dict[str, Any]) -> str:
         texture = f"{f['texture_similarity']:.3f}" if method != "true piano" else "(1)"
         rows.append(f"| {method} | {f['chord_fit_full']:.3f} | {f['chord_fit_triad']:.3f} | {f['onsets_per_bar']:.1f} | {f['onsets_ratio_to_true']:.2f} | "
                     f"{f['polyphony']:.2f} | {f['polyphony_ratio_to_true']:.2f} | {texture} |")
-    lines = [*rows, ""]
-    for other, c in report["texture_similarity_arranger_minus"].items():
-        lines.append(f"- texture similarity, arranger minus {other}: {c['model_minus_other']:+.3f} (95 % interval over songs {c['ci95_low']:+.3f} .. {c['ci95_high']:+.3f})")
-    lines.append("- bars of the issue: " + ", ".join(f"{k.replace('_', ' ')}: {'yes' if v else '**no**'}" for k, v in report["checks"].items()))
+    lines = [*rows, "", *comparison_lines("arranger", report["texture_similarity_arranger_minus"]), checks_line(report["checks"])]
     if report["failed"]:
         lines.append(f"- not arranged: {len(report['failed'])} song(s), e.g. {report['failed'][0]}")
     return "\n".join(lines)

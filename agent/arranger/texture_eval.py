@@ -301,15 +301,23 @@ def markdown_table(report: dict[str, Any]) -> str:
         texture = f"{f['texture_similarity']:.3f}" if method != "true piano" else "(1)"
         rows.append(f"| {method} | {f['chord_fit_triad']:.3f} | {f['chord_fit_full']:.3f} | {f['onsets_per_bar']:.1f} | {f['onsets_ratio_to_true']:.2f} | "
                     f"{f['polyphony']:.2f} | {f['polyphony_ratio_to_true']:.2f} | {f['rhythm_similarity']:.3f} | {f['voicing_similarity']:.3f} | {texture} |")
-    lines = [*rows, ""]
-    for other, c in report["texture_similarity_model_minus"].items():
-        lines.append(f"- texture similarity, model minus {other}: {c['model_minus_other']:+.3f} (95 % interval over songs {c['ci95_low']:+.3f} .. {c['ci95_high']:+.3f})")
+    lines = [*rows, "", *comparison_lines("model", report["texture_similarity_model_minus"])]
     g = report.get("generation_ms") or {}
     if g:
         lines.append(f"- generating one bar: mean {g['mean']:.1f} ms, p99 {g['p99']:.1f} ms, max {g['max']:.1f} ms ({g['torch_threads']} torch thread(s), this CPU)")
-    passed = report["checks"]
-    lines.append("- bars of the issue: " + ", ".join(f"{k.replace('_', ' ')}: {'yes' if v else '**no**'}" for k, v in passed.items()))
+    lines.append(checks_line(report["checks"]))
     return "\n".join(lines)
+
+
+def comparison_lines(subject: str, comparisons: dict[str, dict[str, float]]) -> list[str]:
+    """One Markdown bullet per baseline: the texture-similarity difference and its bootstrap interval."""
+    return [f"- texture similarity, {subject} minus {other}: {c['model_minus_other']:+.3f} (95 % interval over songs {c['ci95_low']:+.3f} .. {c['ci95_high']:+.3f})"
+            for other, c in comparisons.items()]
+
+
+def checks_line(checks: dict[str, bool]) -> str:
+    """The issue's bars as one Markdown bullet: each named, yes or **no**."""
+    return "- bars of the issue: " + ", ".join(f"{k.replace('_', ' ')}: {'yes' if v else '**no**'}" for k, v in checks.items())
 
 
 def plot_excerpt(png: Path, song: SongBars, parts: dict[str, list[np.ndarray]], first_bar: int, bars: int = 8) -> Path:
