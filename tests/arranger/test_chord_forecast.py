@@ -47,3 +47,24 @@ def test_a_corrupt_forecast_file_is_refused(tmp_path: Path) -> None:
     (tmp_path / "f" / "forecast.npz").write_bytes(b"not a zip")
     with pytest.raises(AntiphonError, match="cannot read"):
         ChordForecast.load(tmp_path / "f")
+
+
+def test_fit_chord_forecast_from_the_command_line(fake_song_set: Path, tmp_path: Path) -> None:
+    """Fitted on the fake song set's 10 training songs and scored on its held-out ones (8-bar songs: no
+    bar has a phrase of history, so none is scored); a missing song set is refused in one line, nothing written."""
+    import json
+    import subprocess
+    import sys
+
+    out = tmp_path / "forecast"
+    done = subprocess.run([sys.executable, "-m", "agent", "-q", "fit-chord-forecast", "--song-set", str(fake_song_set), "--out", str(out)],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    meta = json.loads((out / "config.json").read_text())
+    assert meta["fit_songs"] == 10 and meta["heldout_accuracy"]["bars"] == 0, meta
+    assert "| forecast |" in done.stdout and (out / "README.md").is_file()
+    ChordForecast.load(out)
+    bad = subprocess.run([sys.executable, "-m", "agent", "-q", "fit-chord-forecast", "--song-set", str(tmp_path / "none"), "--out", str(tmp_path / "f2")],
+                         capture_output=True, text=True, timeout=300)
+    assert bad.returncode != 0 and "does not exist" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1, bad.stderr
+    assert not (tmp_path / "f2").exists()
