@@ -7,7 +7,9 @@
 3. In performer mode the melody's notes too (pYIN pitch, agent/listening/tracks.py); in song mode
    the melody is not transcribed and the texture model is told so (``melody_known=False``).
 4. Each bar on a 16th grid (the beats interpolated), its chord per step the class most frames in
-   the step carry; the texture model plays it after its own previous bar.
+   the step carry; in performer mode with a note harmoniser (the default,
+   agent/arranger/note_harmoniser.py) the chords are named from the transcribed melody's notes
+   instead, one per half bar. The texture model plays each bar after its own previous bar.
 
 Writes ``arrangement.mid`` (one piano track), ``arrangement.wav`` (rendered with fluidsynth),
 ``mix.wav`` (the input with the arrangement), ``arrangement.png`` (piano roll, the recognised chords
@@ -30,6 +32,7 @@ from agent.arranger.bars import REST, STEPS_PER_BAR, STEPS_PER_BEAT, Bar, notes_
 from agent.arranger.beat_eval import BEATS_PER_BAR, MIN_BEATS, beat_probabilities, track_beats
 from agent.arranger.chord_eval import predict_classes
 from agent.arranger.frame_checkpoint import FrameBundle, load_frame_model
+from agent.arranger.note_harmoniser import NoteHarmoniserBundle, load_note_harmoniser
 from agent.arranger.songs import NO_CHORD, class_label
 from agent.arranger.spectrum import spectrum
 from agent.arranger.texture_model import TextureBundle, load_texture_model
@@ -71,15 +74,23 @@ class ArrangerModels:
     chords: FrameBundle
     beats: FrameBundle
     texture: TextureBundle
+    note_harmoniser: NoteHarmoniserBundle | None = None  # performer mode: chords named from the melody's notes
 
     @classmethod
-    def load(cls, mode: str, chords: Path | None = None, beats: Path | None = None, texture: Path | None = None) -> "ArrangerModels":
+    def load(cls, mode: str, chords: Path | None = None, beats: Path | None = None, texture: Path | None = None,
+             note_harmoniser: Path | str | None = None) -> "ArrangerModels":
+        """``note_harmoniser`` (performer mode): a folder, None for the shipped one, "none" for the chords model's own chords."""
         default_chords = paths.MODELS_DIR / ("pop909-chords" if mode == "song" else "pop909-harmoniser")
         if mode == "performer" and chords is None and not default_chords.is_dir():
             raise AntiphonError("performer mode needs a harmoniser (chords from a melody alone); none is shipped yet: train one with "
                                 "`antiphon train-chords --hears melody` and pass --chords-model")
+        if note_harmoniser is not None and mode != "performer":
+            raise AntiphonError("a note harmoniser names chords from a melody alone: it is for performer mode only")
+        notes = None
+        if mode == "performer" and (note_harmoniser is None or str(note_harmoniser).lower() != "none"):
+            notes = load_note_harmoniser(Path(note_harmoniser or paths.MODELS_DIR / "pop909-note-harmoniser"))
         bundle = cls(chords=load_frame_model(Path(chords or default_chords)), beats=load_frame_model(Path(beats or paths.MODELS_DIR / "pop909-beats")),
-                     texture=load_texture_model(Path(texture or paths.MODELS_DIR / "pop909-texture")))
+                     texture=load_texture_model(Path(texture or paths.MODELS_DIR / "pop909-texture")), note_harmoniser=notes)
         if bundle.chords.config.task != "chords" or bundle.beats.config.task != "beats":
             raise AntiphonError(f"{bundle.chords.path} must be a chords model and {bundle.beats.path} a beats model")
         hears = {"song": "mix", "performer": "melody"}[mode]
@@ -129,7 +140,24 @@ def hear(audio: np.ndarray, rate: int, models: ArrangerModels, config: ArrangeCo
         bars.append(bar_at(grid, classes, frame_s, melody))
     if not bars:
         raise AntiphonError("the input holds no whole bar of 4 beats after its first downbeat")
+    if melody is not None and models.note_harmoniser is not None:
+        bars = models.note_harmoniser.harmonise_bars(bars)
+        classes = frame_classes(bars, len(classes), frame_s)
     return Heard(beats_s=beats, downbeats_s=beats[first::BEATS_PER_BAR], chord_classes=classes, chord_frame_s=frame_s, bars=bars)
+
+
+def frame_classes(bars: list[Bar], frames: int, frame_s: float) -> np.ndarray:
+    """The chord class of each frame (frame t centred on t x ``frame_s``) from the bars' chords per step; N outside the bars."""
+    out = np.full(frames, NO_CHORD, dtype=np.int64)
+    if not bars:
+        return out
+    times = np.concatenate([b.step_times_s[:-1] for b in bars] + [bars[-1].step_times_s[-1:]])
+    chords = np.concatenate([b.chords for b in bars])
+    middles = np.arange(frames) * frame_s
+    step = np.searchsorted(times, middles, side="right") - 1
+    inside = (step >= 0) & (step < len(chords))
+    out[inside] = chords[step[inside]]
+    return out
 
 
 def step_grid(beats: np.ndarray) -> np.ndarray:
@@ -199,7 +227,8 @@ def arrange_file(input_path: Path, out_dir: Path, config: ArrangeConfig, models:
     plot_arrangement(out_dir / "arrangement.png", heard, notes)
     report = {
         "input": str(input_path), "config": asdict(config),
-        "models": {"chords": str(models.chords.path), "beats": str(models.beats.path), "texture": str(models.texture.path)},
+        "models": {"chords": str(models.chords.path), "beats": str(models.beats.path), "texture": str(models.texture.path),
+                   "note_harmoniser": str(models.note_harmoniser.path) if models.note_harmoniser else None},
         "duration_s": round(len(audio) / rate, 3), "bars": len(heard.bars), "notes": len(events),
         "tempo_bpm": round(60.0 / float(np.median(np.diff(heard.beats_s))), 2),
         "bar_chords": [[class_label(int(c)) for c in bar.chords[:: STEPS_PER_BEAT]] for bar in heard.bars],

@@ -9,6 +9,7 @@ from typing import Callable
 
 from agent import paths
 from agent.arranger.frame_config import HEARS, FrameModelConfig, FrameTrainConfig, SpectrumConfig
+from agent.arranger.note_harmoniser_config import NoteHarmoniserConfig, NoteHarmoniserTrainConfig
 from agent.arranger.song_set import SongSetConfig
 from agent.errors import AntiphonError
 
@@ -96,7 +97,8 @@ def cmd_arrange(args: argparse.Namespace) -> int:
         raise AntiphonError(f"--input {args.input} does not exist")
     if args.live:
         return args.live_handler(args)  # agent/cli.py: the live agent belongs to the engine, a layer above
-    models = ArrangerModels.load(config.mode, chords=args.chords_model, beats=args.beats_model, texture=args.texture_model)
+    models = ArrangerModels.load(config.mode, chords=args.chords_model, beats=args.beats_model, texture=args.texture_model,
+                                 note_harmoniser=args.note_harmoniser)
     report = arrange_file(Path(args.input), Path(args.out), config, models)
     out = Path(args.out)
     sys.stdout.write(f"{report['bars']} bars at {report['tempo_bpm']} bpm, {report['notes']} notes\n"
@@ -111,7 +113,8 @@ def cmd_evaluate_arranger(args: argparse.Namespace) -> int:
     from agent.files import check_output_place
 
     check_output_place(Path(args.out))
-    models = ArrangerModels.load(args.mode, chords=args.chords_model, beats=args.beats_model, texture=args.texture_model)
+    models = ArrangerModels.load(args.mode, chords=args.chords_model, beats=args.beats_model, texture=args.texture_model,
+                                 note_harmoniser=args.note_harmoniser)
     report = evaluate_arranger(Path(args.song_set), Path(args.out), args.mode, models, songs=args.songs, seed=args.seed, tempo_given=args.tempo_given)
     sys.stdout.write(f"{report['heldout_songs']} held-out songs, {args.mode} mode, from their audio (tempo {report['tempo']})\n\n{markdown_arranger(report)}\n\n"
                      f"report       {Path(args.out) / f'arranger-{args.mode}.json'}\n")
@@ -143,8 +146,23 @@ def cmd_fit_chord_forecast(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train_note_harmoniser(args: argparse.Namespace) -> int:
+    from agent.arranger.note_harmoniser_train import train_note_harmoniser
+
+    model_config = NoteHarmoniserConfig(segment_steps=args.segment_steps, width=args.width)
+    config = NoteHarmoniserTrainConfig(epochs=args.epochs, learning_rate=args.lr, seed=args.seed, threads=args.threads)
+    t = train_note_harmoniser(Path(args.song_set), Path(args.out), model_config, config, force=args.force,
+                              command="antiphon train-note-harmoniser " + " ".join(sys.argv[2:]))
+    held = t["heldout_accuracy_true_melody"]
+    sys.stdout.write(f"kept epoch {t['best_epoch']}: validation accuracy {t['validation_accuracy']:.3f}"
+                     + (f", held-out (true melody) {held:.3f}" if held is not None else "") + f"\nmodel        {args.out}\n")
+    return 0
+
+
 def _model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--chords-model", default=None, help="chord model (default models/pop909-chords; performer mode models/pop909-harmoniser)")
+    p.add_argument("--note-harmoniser", default=None, help="performer mode: name the chords from the transcribed melody's notes with this "
+                   "model (default models/pop909-note-harmoniser); 'none': the chords model's own chords")
     p.add_argument("--beats-model", default=None, help="beat model (default models/pop909-beats)")
     p.add_argument("--texture-model", default=None, help="texture model (default models/pop909-texture)")
 
@@ -168,6 +186,19 @@ def add_parsers(sub: argparse._SubParsersAction, fmt: type, live_arrange: Callab
     p.add_argument("--song-set", default=str(DEFAULT_SONG_SET), help="song-set folder (antiphon make-song-set)")
     p.add_argument("--out", default=str(paths.MODELS_DIR / "pop909-chord-forecast"), help="folder to write forecast.npz, config.json, README.md")
     p.set_defaults(handler=cmd_fit_chord_forecast)
+
+    p = sub.add_parser("train-note-harmoniser", help="performer mode's chords from a melody's notes: train on a song set's true melodies and chords",
+                       formatter_class=fmt)
+    p.add_argument("--song-set", default=str(DEFAULT_SONG_SET), help="song-set folder (antiphon make-song-set); its held-out songs only score the result")
+    p.add_argument("--out", default=str(paths.MODELS_DIR / "pop909-note-harmoniser"), help="model folder to write")
+    p.add_argument("--segment-steps", type=int, default=NoteHarmoniserConfig.segment_steps, help="16th steps per chord (4, 8 or 16)")
+    p.add_argument("--width", type=int, default=NoteHarmoniserConfig.width, help="GRU units")
+    p.add_argument("--epochs", type=int, default=NoteHarmoniserTrainConfig.epochs, help="passes over the fit songs (the best validation epoch is kept)")
+    p.add_argument("--lr", type=float, default=NoteHarmoniserTrainConfig.learning_rate, help="Adam learning rate")
+    p.add_argument("--seed", type=int, default=NoteHarmoniserTrainConfig.seed, help="seed of the validation draw, the song order and the initialisation")
+    p.add_argument("--threads", type=int, default=NoteHarmoniserTrainConfig.threads, help="torch threads")
+    p.add_argument("--force", action="store_true", help="replace a note harmoniser in --out")
+    p.set_defaults(handler=cmd_train_note_harmoniser)
 
     p = sub.add_parser("evaluate-arranger", help="the whole arranger on a song set's held-out songs from their audio: chord fit, density, polyphony, texture vs baselines",
                        formatter_class=fmt)

@@ -141,3 +141,10 @@ def read_score(folder: Path) -> dict[str, Any]:
     if missing:
         raise AntiphonError(f"{Path(folder) / SCORE_FILE}: not a song score (no {missing[0]})")
     return score
+
+
+def score_song(score: dict[str, Any], name: str) -> Song:
+    """The true song of a rendering (its score.json, on the rendered time line)."""
+    notes = {part: np.asarray(n, dtype=np.float64).reshape(-1, 4) for part, n in score["notes"].items()}
+    return Song(name=name, notes=notes, beats=np.asarray(score["beats"], float), downbeats=np.asarray(score["downbeats"], bool),
+                chords=[(float(a), float(b), str(c)) for a, b, c in score["chords"]])

@@ -380,8 +380,9 @@ def load_arranger(arranger: ArrangerConfig, config: EngineConfig, output_rate_hz
                   texture: Path | None = None, soundfont: Path | None = None, forecast: Path | None | bool = None) -> ArrangerAgent:
     """An arranger agent from model folders (the shipped ones by default) and the soundfont; one-line
     errors. ``forecast``: a chord-forecast folder (None: the shipped one; False: none, each bar plays
-    the chord heard in the bar before it)."""
-    models = ArrangerModels.load(arranger.mode, chords, beats, texture)
+    the chord heard in the bar before it). Live, the chords come from the chords model's frames (the
+    note harmoniser needs the bar's transcribed notes, which the live agent does not transcribe)."""
+    models = ArrangerModels.load(arranger.mode, chords, beats, texture, note_harmoniser="none" if arranger.mode == "performer" else None)
     table = None if forecast is False else ChordForecast.load(Path(forecast or paths.MODELS_DIR / DEFAULT_FORECAST))
     soundfont = soundfont or paths.default_soundfont()
     if soundfont is None:

@@ -87,6 +87,9 @@ def test_evaluate_arranger_scores_the_held_out_fake_songs(fake_song_set: Path, t
     assert {"arranger", "block triads (recognised chords)", "random bar (recognised chords)"} <= set(report["figures"])
     assert all(f["bars"] == true["bars"] for f in report["figures"].values())  # every row on the same true bars of the songs arranged
     assert report["figures"]["block triads (recognised chords)"]["chord_fit_triad"] > 0.8  # the chords were recognised
+    oracle = report["figures"]["arranger on the true chords (oracle)"]  # told the true chord at each heard step
+    assert oracle["chord_fit_triad"] > 0.8 and "random bar on the true chords (oracle)" in report["texture_similarity_oracle_arranger_minus"]
+    assert "chord_fit_full_at_least_0.85" in report["checks"]  # song mode's bar
     bad = subprocess.run([sys.executable, "-m", "agent", "-q", "evaluate-arranger", "--song-set", str(fake_song_set), "--out", str(tmp_path / "x"),
                           "--songs", "-1"], capture_output=True, text=True, timeout=120)
     assert bad.returncode != 0 and "is negative" in bad.stderr
