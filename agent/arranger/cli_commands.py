@@ -27,6 +27,17 @@ def cmd_make_song_set(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_make_chorale_songs(args: argparse.Namespace) -> int:
+    from agent.arranger.chorale_songs import make_chorale_songs
+    from agent.files import check_output_place
+
+    check_output_place(Path(args.out))
+    names = make_chorale_songs(Path(args.out), bpm=args.bpm, count=args.count or None)
+    sys.stdout.write(f"chorale songs {args.out} ({len(names)} in 4/4: NNN.mid, beat_midi.txt, chord_midi.txt each; "
+                     f"render them with `antiphon make-song-set --pop909 {args.out} --out corpora/chorale-songs --seconds 0`)\n")
+    return 0
+
+
 def count(text: str) -> int:
     """An argparse type: a whole number 0 or more (a one-line refusal otherwise)."""
     try:
@@ -211,6 +222,13 @@ def add_parsers(sub: argparse._SubParsersAction, fmt: type, live_arrange: Callab
                    "/tempo); the beat phase still comes from the beat model")
     _model_options(p)
     p.set_defaults(handler=cmd_evaluate_arranger)
+
+    p = sub.add_parser("make-chorale-songs", help="the Bach chorales (music21) as POP909-format song folders: soprano = melody, "
+                       "the lower voices = piano, beats and chords", formatter_class=fmt)
+    p.add_argument("--out", required=True, help="folder to write NNN/ song folders into (then render it with make-song-set --pop909 DIR)")
+    p.add_argument("--bpm", type=float, default=80.0, help="quarter notes a minute")
+    p.add_argument("--count", type=count, default=0, help="the first N SATB chorales only (0: all; those not in 4/4 are left out)")
+    p.set_defaults(handler=cmd_make_chorale_songs)
 
     p = sub.add_parser("make-song-set", help="render POP909 songs (the mix and the melody alone) with their beats and chords, for the arranger", formatter_class=fmt)
     p.add_argument("--pop909", required=True, help="the POP909 folder of the dataset (NNN/NNN.mid, beat_midi.txt, chord_midi.txt)")
