@@ -388,7 +388,7 @@ def cmd_arrange_live(args: argparse.Namespace) -> int:
     from agent.engine.arranger_rehearsal import rehearse_arranger
     from agent.engine.config import EngineConfig
 
-    if args.note_harmoniser is not None:
+    if args.note_harmoniser is not None and args.note_harmoniser.lower() != "none":
         raise AntiphonError("--note-harmoniser is for the offline arranger: the live agent names chords from the chords model's frames")
     arranger = ArrangerConfig(mode=args.mode, program=args.program, tempo_bpm=args.tempo_bpm)
     agent = load_arranger(arranger, EngineConfig(seed=args.seed), LIVE_ARRANGE_RATE_HZ, chords=args.chords_model, beats=args.beats_model,

@@ -84,11 +84,16 @@ class ArrangerModels:
         if mode == "performer" and chords is None and not default_chords.is_dir():
             raise AntiphonError("performer mode needs a harmoniser (chords from a melody alone); none is shipped yet: train one with "
                                 "`antiphon train-chords --hears melody` and pass --chords-model")
-        if note_harmoniser is not None and mode != "performer":
+        wanted = note_harmoniser is None or str(note_harmoniser).lower() != "none"
+        if note_harmoniser is not None and wanted and mode != "performer":
             raise AntiphonError("a note harmoniser names chords from a melody alone: it is for performer mode only")
         notes = None
-        if mode == "performer" and (note_harmoniser is None or str(note_harmoniser).lower() != "none"):
-            notes = load_note_harmoniser(Path(note_harmoniser or paths.MODELS_DIR / "pop909-note-harmoniser"))
+        if mode == "performer" and wanted:
+            folder = Path(note_harmoniser or paths.MODELS_DIR / "pop909-note-harmoniser")
+            if note_harmoniser is None and not folder.is_dir():
+                raise AntiphonError(f"performer mode names its chords with the note harmoniser {folder}, which is missing: rebuild it with "
+                                    "`antiphon train-note-harmoniser`, or pass --note-harmoniser none (the chords model's own chords)")
+            notes = load_note_harmoniser(folder)
         bundle = cls(chords=load_frame_model(Path(chords or default_chords)), beats=load_frame_model(Path(beats or paths.MODELS_DIR / "pop909-beats")),
                      texture=load_texture_model(Path(texture or paths.MODELS_DIR / "pop909-texture")), note_harmoniser=notes)
         if bundle.chords.config.task != "chords" or bundle.beats.config.task != "beats":
@@ -104,12 +109,10 @@ class ArrangerModels:
 
 @dataclass(frozen=True)
 class Heard:
-    """What was heard in the input: beats, downbeats (s), the chord class per chord frame, the melody per step."""
+    """What was heard in the input: beats, downbeats (s), and the bars (chords and, in performer mode, the melody per step)."""
 
     beats_s: np.ndarray
     downbeats_s: np.ndarray
-    chord_classes: np.ndarray
-    chord_frame_s: float
     bars: list[Bar]
 
 
@@ -130,9 +133,10 @@ def hear(audio: np.ndarray, rate: int, models: ArrangerModels, config: ArrangeCo
     beats, downbeats = track_beats(beat_probs, models.beats.features, config.tempo_bpm or None)
     if len(beats) < MIN_BEATS or len(downbeats) < 2:
         raise AntiphonError(f"no beat found in the input ({len(beats)} beats, {len(downbeats)} downbeats); pass --tempo-bpm if it has a steady tempo")
-    classes = predict_classes(models.chords, spectrum(audio, models.chords.features))
-    frame_s = models.chords.features.frame_s
     melody = melody_track(audio, rate) if config.mode == "performer" else None
+    by_notes = melody is not None and models.note_harmoniser is not None  # the chords model's frames are not needed then
+    classes = None if by_notes else predict_classes(models.chords, spectrum(audio, models.chords.features))
+    frame_s = models.chords.features.frame_s
     bars = []
     first = int(np.searchsorted(beats, downbeats[0] - 1e-6))
     for start in range(first, len(beats) - BEATS_PER_BAR, BEATS_PER_BAR):
@@ -140,24 +144,9 @@ def hear(audio: np.ndarray, rate: int, models: ArrangerModels, config: ArrangeCo
         bars.append(bar_at(grid, classes, frame_s, melody))
     if not bars:
         raise AntiphonError("the input holds no whole bar of 4 beats after its first downbeat")
-    if melody is not None and models.note_harmoniser is not None:
+    if by_notes:
         bars = models.note_harmoniser.harmonise_bars(bars)
-        classes = frame_classes(bars, len(classes), frame_s)
-    return Heard(beats_s=beats, downbeats_s=beats[first::BEATS_PER_BAR], chord_classes=classes, chord_frame_s=frame_s, bars=bars)
-
-
-def frame_classes(bars: list[Bar], frames: int, frame_s: float) -> np.ndarray:
-    """The chord class of each frame (frame t centred on t x ``frame_s``) from the bars' chords per step; N outside the bars."""
-    out = np.full(frames, NO_CHORD, dtype=np.int64)
-    if not bars:
-        return out
-    times = np.concatenate([b.step_times_s[:-1] for b in bars] + [bars[-1].step_times_s[-1:]])
-    chords = np.concatenate([b.chords for b in bars])
-    middles = np.arange(frames) * frame_s
-    step = np.searchsorted(times, middles, side="right") - 1
-    inside = (step >= 0) & (step < len(chords))
-    out[inside] = chords[step[inside]]
-    return out
+    return Heard(beats_s=beats, downbeats_s=beats[first::BEATS_PER_BAR], bars=bars)
 
 
 def step_grid(beats: np.ndarray) -> np.ndarray:
@@ -166,9 +155,11 @@ def step_grid(beats: np.ndarray) -> np.ndarray:
     return np.interp(fine, np.arange(len(beats)), beats)
 
 
-def bar_at(grid: np.ndarray, classes: np.ndarray, frame_s: float, melody: tuple[np.ndarray, float] | None) -> Bar:
+def bar_at(grid: np.ndarray, classes: np.ndarray | None, frame_s: float, melody: tuple[np.ndarray, float] | None) -> Bar:
+    """A bar on its 17 step times: the chord class most frames of each step carry (N throughout when
+    ``classes`` is None: named later), the melody's pitch at each step's middle (rests when None)."""
     chords = np.zeros(STEPS_PER_BAR, dtype=np.int64)
-    for s in range(STEPS_PER_BAR):
+    for s in range(STEPS_PER_BAR if classes is not None else 0):
         a, b = int(np.floor(grid[s] / frame_s + 0.5)), int(np.floor(grid[s + 1] / frame_s + 0.5))
         part = classes[max(a, 0) : max(b, a + 1)]
         chords[s] = np.bincount(part, minlength=25).argmax() if len(part) else NO_CHORD

@@ -127,7 +127,7 @@ def evaluate_arranger(song_set: Path, out_dir: Path, mode: str, models: Arranger
         "models": {"chords": str(models.chords.path), "beats": str(models.beats.path), "texture": str(models.texture.path),
                    "note_harmoniser": str(models.note_harmoniser.path) if models.note_harmoniser else None},
         "chords_named_by": "the note harmoniser (the transcribed melody)" if models.note_harmoniser and mode == "performer" else "the chords model",
-        "recognised_chord_step_accuracy": float(chord_steps[0] / max(chord_steps[1], 1)),
+        "recognised_chord_step_accuracy": float(chord_steps[0] / chord_steps[1]) if chord_steps[1] else None,
         "figures": figures, "texture_similarity_arranger_minus": {m: comparisons[m] for m in METHODS[2:]},
         "texture_similarity_oracle_arranger_minus": {ORACLES[1]: comparisons[ORACLES[1]]},
         "checks": checks,
@@ -145,8 +145,9 @@ def markdown_arranger(report: dict[str, Any]) -> str:
         texture = f"{f['texture_similarity']:.3f}" if method != "true piano" else "(1)"
         rows.append(f"| {method} | {f['chord_fit_full']:.3f} | {f['chord_fit_triad']:.3f} | {f['onsets_per_bar']:.1f} | {f['onsets_ratio_to_true']:.2f} | "
                     f"{f['polyphony']:.2f} | {f['polyphony_ratio_to_true']:.2f} | {texture} |")
-    lines = [*rows, "", f"- chords named by {report.get('chords_named_by', 'the chords model')}: the true chord at "
-             f"{report.get('recognised_chord_step_accuracy', float('nan')):.3f} of the heard bars' 16th steps", *comparison_lines("arranger", report["texture_similarity_arranger_minus"]),
+    step_accuracy = report.get("recognised_chord_step_accuracy")
+    named = f"the true chord at {step_accuracy:.3f} of the heard bars' 16th steps" if step_accuracy is not None else "no heard step has a true chord"
+    lines = [*rows, "", f"- chords named by {report.get('chords_named_by', 'the chords model')}: {named}", *comparison_lines("arranger", report["texture_similarity_arranger_minus"]),
              *comparison_lines("the arranger on the true chords (oracle)", report.get("texture_similarity_oracle_arranger_minus", {})),
              checks_line(report["checks"])]
     if report["failed"]:

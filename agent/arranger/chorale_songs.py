@@ -13,7 +13,9 @@ commands take it unchanged:
   N when fewer than two of its tones sound), equal neighbours merged. This labelling is a rule, as
   POP909's own chord annotations come from an algorithm; it is data, not a part of any model.
 
-Chorales in 3/4 (about a quarter) are left out: the arranger's bars are 4 beats.
+Chorales with any other time signature than 4/4 (about a tenth) are left out: the arranger's bars
+are 4 beats. Where two lower voices sound the same pitch at once, the piano part holds one note for
+both (a MIDI track cannot sound a key twice).
 """
 
 from __future__ import annotations
@@ -37,15 +39,28 @@ LOWER_VOICES = ("alto", "tenor", "bass")
 
 
 def measure_starts(name: str) -> tuple[str, list[float]] | None:
-    """(time signature, offsets in quarter notes of the whole measures) of a chorale, from music21."""
+    """(time signature, offsets in quarter notes of the whole measures) of a chorale, from music21;
+    the signature is "mixed" when it changes (None when it has none)."""
     from music21 import corpus
 
     score = corpus.parse(name)
-    signatures = score.recurse().getElementsByClass("TimeSignature")
+    signatures = {ts.ratioString for ts in score.recurse().getElementsByClass("TimeSignature")}
     if not signatures:
         return None
     measures = list(score.parts[0].getElementsByClass("Measure"))
-    return signatures[0].ratioString, [float(m.offset) for m in measures if float(m.paddingLeft) == 0.0]
+    return signatures.pop() if len(signatures) == 1 else "mixed", [float(m.offset) for m in measures if float(m.paddingLeft) == 0.0]
+
+
+def merged_unisons(notes: list[tuple[float, float, int]]) -> list[tuple[float, float, int]]:
+    """Notes (onset_q, duration_q, pitch) with every overlap of one pitch merged into one note spanning both."""
+    out: list[list] = []
+    for onset, duration, pitch in sorted(notes, key=lambda n: (n[2], n[0])):
+        last = out[-1] if out and out[-1][2] == pitch else None
+        if last is not None and onset < last[0] + last[1] - 1e-9:
+            last[1] = max(last[1], onset + duration - last[0])
+        else:
+            out.append([onset, duration, pitch])
+    return sorted((a, d, p) for a, d, p in out)
 
 
 def beat_chord(pitches: list[int]) -> str:
@@ -86,7 +101,7 @@ def write_chorale_folder(folder: Path, chorale: Chorale, downbeats_q: list[float
     midi = mido.MidiFile(type=1, ticks_per_beat=TICKS_PER_QUARTER)
     midi.tracks.append(mido.MidiTrack([mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(bpm), time=0),
                                        mido.MetaMessage("time_signature", numerator=4, denominator=4, time=0)]))
-    parts = {"MELODY": chorale.voices["soprano"], "BRIDGE": [], "PIANO": [n for v in LOWER_VOICES for n in chorale.voices[v]]}
+    parts = {"MELODY": chorale.voices["soprano"], "BRIDGE": [], "PIANO": merged_unisons([n for v in LOWER_VOICES for n in chorale.voices[v]])}
     for name, notes in parts.items():
         events = sorted([(round(a * TICKS_PER_QUARTER), 1, p) for a, d, p in notes] + [(round((a + d) * TICKS_PER_QUARTER) - 1, 0, p) for a, d, p in notes])
         track = mido.MidiTrack([mido.MetaMessage("track_name", name=name, time=0)])
@@ -118,5 +133,5 @@ def make_chorale_songs(out_dir: Path, bpm: float = 80.0, count: int | None = Non
         written.append(name)
     if not written:
         raise AntiphonError("no chorale in 4/4 was found in music21's corpus")
-    log.info("wrote %d chorale songs into %s (%d not in 4/4 left out)", len(written), out_dir, skipped)
+    log.info("wrote %d chorale songs into %s (%d not in 4/4 throughout left out)", len(written), out_dir, skipped)
     return written

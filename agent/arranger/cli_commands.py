@@ -136,7 +136,7 @@ def cmd_fit_chord_forecast(args: argparse.Namespace) -> int:
     from agent.arranger.chord_forecast import ChordForecast, bar_chords, forecast_accuracy
     from agent.arranger.frame_data import song_set_split
     from agent.arranger.song_set import read_score
-    from agent.files import check_output_place
+    from agent.files import check_output_place, invocation
 
     check_output_place(Path(args.out))
     training, heldout = song_set_split(Path(args.song_set))
@@ -144,7 +144,7 @@ def cmd_fit_chord_forecast(args: argparse.Namespace) -> int:
     forecast = ChordForecast.fit(originals(training))
     scores = forecast_accuracy(forecast, originals(heldout))
     forecast.save(Path(args.out), {"song_set": Path(args.song_set).name, "heldout_accuracy": scores,
-                                   "command": "antiphon fit-chord-forecast " + " ".join(sys.argv[2:])})
+                                   "command": invocation()})
     table = "\n".join(["| next bar's chord from | held-out accuracy |", "| --- | ---: |"] +
                       [f"| {k} | {v:.3f} |" for k, v in scores.items() if k != "bars"])
     (Path(args.out) / "README.md").write_text(
@@ -159,11 +159,12 @@ def cmd_fit_chord_forecast(args: argparse.Namespace) -> int:
 
 def cmd_train_note_harmoniser(args: argparse.Namespace) -> int:
     from agent.arranger.note_harmoniser_train import train_note_harmoniser
+    from agent.files import invocation
 
     model_config = NoteHarmoniserConfig(segment_steps=args.segment_steps, width=args.width)
     config = NoteHarmoniserTrainConfig(epochs=args.epochs, learning_rate=args.lr, seed=args.seed, threads=args.threads)
     t = train_note_harmoniser(Path(args.song_set), Path(args.out), model_config, config, force=args.force,
-                              command="antiphon train-note-harmoniser " + " ".join(sys.argv[2:]))
+                              command=invocation())
     held = t["heldout_accuracy_true_melody"]
     sys.stdout.write(f"kept epoch {t['best_epoch']}: validation accuracy {t['validation_accuracy']:.3f}"
                      + (f", held-out (true melody) {held:.3f}" if held is not None else "") + f"\nmodel        {args.out}\n")
@@ -171,7 +172,8 @@ def cmd_train_note_harmoniser(args: argparse.Namespace) -> int:
 
 
 def _model_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--chords-model", default=None, help="chord model (default models/pop909-chords; performer mode models/pop909-harmoniser)")
+    p.add_argument("--chords-model", default=None, help="chord model (default models/pop909-chords; performer mode models/pop909-harmoniser, "
+                   "whose chords are used only with --note-harmoniser none or live)")
     p.add_argument("--note-harmoniser", default=None, help="performer mode: name the chords from the transcribed melody's notes with this "
                    "model (default models/pop909-note-harmoniser); 'none': the chords model's own chords")
     p.add_argument("--beats-model", default=None, help="beat model (default models/pop909-beats)")

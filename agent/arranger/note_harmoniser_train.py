@@ -1,7 +1,8 @@
 """Training the note harmoniser (agent/arranger/note_harmoniser.py) on a song set's true melodies and chords.
 
 Songs: the song set's training songs (its split.json; the held-out ones are read only at the end,
-to score the kept model). Of those, ``validation_share`` (drawn by the seed) validate each epoch;
+to score the kept model). Of those, ``validation_share`` (drawn by the seed; every rendering of a
+song on one side) validate each epoch;
 the weights of the epoch with the best validation accuracy are kept. One example is one song: its
 melody per 16th step (from the score, on its bars) cut into segments, the target of each segment the
 chord most of its steps carry (segments with no chord are not scored). The model is
@@ -25,7 +26,7 @@ from torch.nn import functional as F
 from tqdm import tqdm
 
 from agent.arranger.bars import SongBars, cut_bars
-from agent.arranger.frame_data import song_set_split
+from agent.arranger.frame_data import song_set_split, validation_split
 from agent.arranger.note_harmoniser import NoteHarmoniser, is_note_harmoniser_folder, save_note_harmoniser, segment_features
 from agent.arranger.note_harmoniser_config import NoteHarmoniserConfig, NoteHarmoniserTrainConfig
 from agent.arranger.song_set import read_score, score_song
@@ -49,6 +50,12 @@ def song_examples(song: SongBars, segment_steps: int) -> tuple[np.ndarray, np.nd
     return features, np.where(majority == NO_CHORD, IGNORE, majority - 1)
 
 
+def scored_examples(songs: list[SongBars], segment_steps: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The songs' examples, those with no segment to score (no chord, or shorter than a segment) left out."""
+    examples = [song_examples(x, segment_steps) for x in songs]
+    return [(f, y) for f, y in examples if (y != IGNORE).any()]
+
+
 def read_songs(song_set: Path, names: list[str], desc: str) -> list[SongBars]:
     songs = [cut_bars(score_song(read_score(song_set / n), n)) for n in tqdm(names, desc=desc, unit="song", disable=None, leave=False)]
     return [s for s in songs if s.bars]
@@ -65,7 +72,7 @@ def padded(examples: list[tuple[np.ndarray, np.ndarray]]) -> tuple[torch.Tensor,
 
 
 @torch.inference_mode()
-def accuracy(model: NoteHarmoniser, examples: list[tuple[np.ndarray, np.ndarray]], segment_steps: int) -> float:
+def accuracy(model: NoteHarmoniser, examples: list[tuple[np.ndarray, np.ndarray]]) -> float:
     """Share of the scored segments whose chord the model names (each song heard from its start)."""
     hits = total = 0
     for f, y in examples:
@@ -88,18 +95,14 @@ def train_note_harmoniser(song_set: Path, out_dir: Path, model_config: NoteHarmo
             raise AntiphonError(f"{out_dir} exists and is not empty; pass --force to replace a note harmoniser there")
         check_replaceable(out_dir, is_note_harmoniser_folder, "note harmoniser", "config.json of a note harmoniser")
     training, heldout = song_set_split(song_set)
-    rng = np.random.default_rng(config.seed)
-    order = rng.permutation(len(training))
-    n_val = max(1, round(config.validation_share * len(training)))
-    if len(training) - n_val < 1:
-        raise AntiphonError(f"{song_set}: {len(training)} training song(s) are too few to fit and validate on")
-    fit_names = [training[i] for i in sorted(order[n_val:])]
-    val_names = [training[i] for i in sorted(order[:n_val])]
+    fit_names, val_names = validation_split(training, config.validation_share, config.seed)  # every rendering of a song on one side
     s = model_config.segment_steps
-    fit = [song_examples(x, s) for x in read_songs(song_set, fit_names, "reading fit songs")]
-    val = [song_examples(x, s) for x in read_songs(song_set, val_names, "reading validation songs")]
+    fit = scored_examples(read_songs(song_set, fit_names, "reading fit songs"), s)
+    val = scored_examples(read_songs(song_set, val_names, "reading validation songs"), s)
     if not fit or not val:
-        raise AntiphonError(f"{song_set}: no bars of 4 beats in the {'fit' if not fit else 'validation'} songs")
+        raise AntiphonError(f"{song_set}: no chord-labelled bar of 4 beats in the {'fit' if not fit else 'validation'} songs")
+    log.info("note harmoniser: %d fit and %d validation songs with chord-labelled bars of 4 beats (of %d and %d)",
+             len(fit), len(val), len(fit_names), len(val_names))
     torch.set_num_threads(config.threads)
     torch.manual_seed(config.seed)
     model = NoteHarmoniser(model_config)
@@ -119,18 +122,18 @@ def train_note_harmoniser(song_set: Path, out_dir: Path, model_config: NoteHarmo
             optimizer.step()
             losses.append(float(loss.detach()))
         model.eval()
-        val_acc = accuracy(model, val, s)
+        val_acc = accuracy(model, val)
         history.append({"epoch": epoch, "train_loss": float(np.mean(losses)), "val_accuracy": val_acc})
         log.info("epoch %d  train loss %.4f  validation accuracy %.4f%s", epoch, history[-1]["train_loss"], val_acc, "  *" if val_acc > best[0] else "")
         if val_acc > best[0]:
             best = (val_acc, epoch, {k: v.detach().clone() for k, v in model.state_dict().items()})
     model.load_state_dict(best[2])
     model.eval()
-    held = [song_examples(x, s) for x in read_songs(song_set, heldout, "reading held-out songs")]
+    held = scored_examples(read_songs(song_set, heldout, "reading held-out songs"), s)
     training_info = {
         "config": asdict(config), "song_set": song_set.name, "fit_songs": len(fit), "validation_songs": len(val),
         "best_epoch": best[1], "validation_accuracy": round(best[0], 4),
-        "heldout_songs": len(held), "heldout_accuracy_true_melody": round(accuracy(model, held, s), 4) if held else None,
+        "heldout_songs": len(held), "heldout_accuracy_true_melody": round(accuracy(model, held), 4) if held else None,
         "train_s": round(time.perf_counter() - t0, 1), "history": history, "command": command,
     }
     if out_dir.exists() and force:

@@ -90,6 +90,20 @@ def test_evaluate_arranger_scores_the_held_out_fake_songs(fake_song_set: Path, t
     oracle = report["figures"]["arranger on the true chords (oracle)"]  # told the true chord at each heard step
     assert oracle["chord_fit_triad"] > 0.8 and "random bar on the true chords (oracle)" in report["texture_similarity_oracle_arranger_minus"]
     assert "chord_fit_full_at_least_0.85" in report["checks"]  # song mode's bar
+    assert report["recognised_chord_step_accuracy"] > 0.6 and report["chords_named_by"] == "the chords model"
     bad = subprocess.run([sys.executable, "-m", "agent", "-q", "evaluate-arranger", "--song-set", str(fake_song_set), "--out", str(tmp_path / "x"),
                           "--songs", "-1"], capture_output=True, text=True, timeout=120)
     assert bad.returncode != 0 and "is negative" in bad.stderr
+
+
+def test_the_oracle_bars_carry_the_true_chord_at_each_step_middle() -> None:
+    from agent.arranger.arranger_eval import with_true_chords
+    from agent.arranger.bars import Bar
+    from agent.arranger.songs import Song
+
+    song = Song(name="s", notes={}, beats=np.arange(5.0), downbeats=np.array([True, False, False, False, False]),
+                chords=[(0.0, 1.9, "C:maj"), (1.9, 4.0, "A:min")])
+    heard = Bar(chords=np.full(16, 5), melody_pitch=np.zeros(16, dtype=np.int64), melody_onset=np.zeros(16, dtype=bool), step_times_s=np.linspace(0, 4, 17))
+    told = with_true_chords([heard], song)[0]
+    assert told.chords.tolist() == [1] * 8 + [13 + 9] * 8  # step 7 (1.75..2.0 s, middle 1.875 s) is still C; step 8 is A minor
+    assert heard.chords.tolist() == [5] * 16  # the heard bar is left as it was

@@ -43,3 +43,10 @@ def test_chorale_songs_are_read_as_songs_with_bars_and_fitting_chords(tmp_path: 
                 total += duration
                 inside += duration * (int(pitch) % 12 in class_pitches(chord_class(label)))
         assert inside / total > 0.7, (folder.name, inside / total)
+
+
+def test_unisons_of_two_voices_become_one_piano_note() -> None:
+    from agent.arranger.chorale_songs import merged_unisons
+
+    notes = [(0.0, 2.0, 60), (1.0, 2.0, 60), (3.0, 1.0, 60), (0.0, 1.0, 64)]  # alto C 0-2, tenor C 1-3, then C again at 3
+    assert merged_unisons(notes) == [(0.0, 1.0, 64), (0.0, 3.0, 60), (3.0, 1.0, 60)]
