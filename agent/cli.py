@@ -696,9 +696,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=cmd_serve)
 
     from agent.arranger import cli_commands, texture_cli
+    from agent.loops import cli_commands as loop_commands
 
     cli_commands.add_parsers(sub, fmt, live_arrange=cmd_arrange_live)
     texture_cli.add_parsers(sub, fmt)
+    loop_commands.add_parsers(sub, fmt)
 
     p = sub.add_parser("osc-table", help="print the OSC address table as Markdown (docs/osc.md is its output)", formatter_class=fmt)
     p.set_defaults(handler=cmd_osc_table)

@@ -2,7 +2,7 @@
 
 From the bottom: shared helpers; perception and the demo renderers; corpora; playback (grain
 selection, rendering); listening metrics; decision models (training, evaluation); the model loader
-and the arranger (chords, beats, texture; offline); the live engine and the studies; OSC; serving; the command line. The engine may use decision code
+and the arranger (chords, beats, texture; offline) and the loop generator; the live engine and the studies; OSC; serving; the command line. The engine may use decision code
 through the model loader, never the other way round; studies and the engine never import each other.
 """
 
@@ -20,7 +20,7 @@ LAYERS: dict[str, int] = {
     "playback": 3,
     "listening": 4,
     "decision": 5,
-    "model_loader": 6, "arranger": 6,
+    "model_loader": 6, "arranger": 6, "loops": 6,
     "engine": 7, "studies": 7,
     "osc": 8,
     "serving": 9,

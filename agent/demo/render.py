@@ -17,6 +17,9 @@ TICKS_PER_BEAT = 480
 PEAK_LEVEL = 0.5
 
 
+DRUM_KIT = 128  # programs from here: a GM drum kit (program - DRUM_KIT) on the drum channel
+
+
 def write_midi(path: Path, notes: list[tuple[float, float, int]], bpm: float, program: int, velocity: int) -> None:
     """One-track MIDI file: tempo, program change, then the notes (times in quarter notes)."""
     write_parts_midi(path, [(program, [(a, d, p, velocity) for a, d, p in notes])], bpm)
@@ -24,10 +27,13 @@ def write_midi(path: Path, notes: list[tuple[float, float, int]], bpm: float, pr
 
 def write_parts_midi(path: Path, parts: list[tuple[int, list[tuple[float, float, int, int]]]], bpm: float) -> None:
     """MIDI file of one track per part (program, notes of onset and duration in quarter notes,
-    pitch, velocity), each on its own channel (the drum channel 9 skipped)."""
+    pitch, velocity), each on its own channel (the drum channel 9 skipped). A program of
+    ``DRUM_KIT`` + k is GM drum kit k on the drum channel (notes are GM percussion keys)."""
     midi = mido.MidiFile(ticks_per_beat=TICKS_PER_BEAT)
     for index, (program, notes) in enumerate(parts):
         channel = index if index < 9 else index + 1
+        if program >= DRUM_KIT:
+            channel, program = 9, program - DRUM_KIT
         events: list[tuple[int, int, int, int]] = []  # (tick, 0 = off / 1 = on, pitch, velocity): offs sort first
         for onset_q, duration_q, pitch, velocity in notes:
             start = int(round(onset_q * TICKS_PER_BEAT))
