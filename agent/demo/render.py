@@ -27,8 +27,13 @@ def write_midi(path: Path, notes: list[tuple[float, float, int]], bpm: float, pr
 
 def write_parts_midi(path: Path, parts: list[tuple[int, list[tuple[float, float, int, int]]]], bpm: float) -> None:
     """MIDI file of one track per part (program, notes of onset and duration in quarter notes,
-    pitch, velocity), each on its own channel (the drum channel 9 skipped). A program of
+    pitch, velocity), each on its own channel (channel 9, GM's drum channel, only for a kit). A program of
     ``DRUM_KIT`` + k is GM drum kit k on the drum channel (notes are GM percussion keys)."""
+    bad = next((p for p, _ in parts if not 0 <= p < 2 * DRUM_KIT), None)
+    if bad is not None:
+        raise AntiphonError(f"program {bad} is neither a GM program (0..127) nor a drum kit ({DRUM_KIT}..{2 * DRUM_KIT - 1})")
+    if sum(p >= DRUM_KIT for p, _ in parts) > 1:
+        raise AntiphonError("at most one drum part: the drum channel holds one kit")
     midi = mido.MidiFile(ticks_per_beat=TICKS_PER_BEAT)
     for index, (program, notes) in enumerate(parts):
         channel = index if index < 9 else index + 1

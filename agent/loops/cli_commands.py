@@ -10,6 +10,17 @@ from agent import paths
 from agent.loops.loop_set import KINDS, LoopSetConfig
 
 
+def count(text: str) -> int:
+    """An argparse type: a whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is below 1")
+    return value
+
+
 def cmd_make_loops(args: argparse.Namespace) -> int:
     from agent.errors import AntiphonError
     from agent.files import check_output_place
@@ -36,8 +47,9 @@ def cmd_loop_tempo(args: argparse.Namespace) -> int:
     for path, bpm in loops:
         audio, rate = read_mono(path)
         estimate = loop_tempo(audio, rate)
-        right += tempo_is_right(estimate, bpm)
-        sys.stdout.write(f"{path.name}\t{bpm:g}\t{estimate:.1f}\t{'right' if tempo_is_right(estimate, bpm) else 'wrong'}\n")
+        ok = tempo_is_right(estimate, bpm)
+        right += ok
+        sys.stdout.write(f"{path.name}\t{bpm:g}\t{estimate:.1f}\t{'right' if ok else 'wrong'}\n")
     sys.stdout.write(f"tempo right (within 4 %, octave errors wrong): {right} of {len(loops)} ({right / len(loops):.1%})\n")
     return 0
 
@@ -47,13 +59,13 @@ def add_parsers(sub: argparse._SubParsersAction, fmt: type) -> None:
                        formatter_class=fmt)
     p.add_argument("--out", default=str(paths.CORPORA_DIR / "loops"), help="folder to write the loops into (rendered ones are kept)")
     p.add_argument("--loops", type=int, default=LoopSetConfig.loops, help="how many loops")
-    p.add_argument("--bars", type=int, default=LoopSetConfig.bars, help="bars of 4/4 per loop (1, 2 or 4)")
-    p.add_argument("--bpm-low", type=float, default=LoopSetConfig.bpm_low, help="slowest tempo")
-    p.add_argument("--bpm-high", type=float, default=LoopSetConfig.bpm_high, help="fastest tempo")
+    p.add_argument("--bars", type=int, choices=(1, 2, 4), default=LoopSetConfig.bars, help="bars of 4/4 per loop")
+    p.add_argument("--bpm-low", type=float, default=LoopSetConfig.bpm_low, help="slowest tempo (bpm)")
+    p.add_argument("--bpm-high", type=float, default=LoopSetConfig.bpm_high, help="fastest tempo (bpm)")
     p.add_argument("--sample-rate-hz", type=int, default=LoopSetConfig.sample_rate_hz, help="audio rate")
     p.add_argument("--seed", type=int, default=LoopSetConfig.seed, help="seed of every loop's draws")
-    p.add_argument("--workers", type=int, default=2, help="fluidsynth processes at once")
-    p.add_argument("--soundfont", default=None, help="GM soundfont (default: the system's)")
+    p.add_argument("--workers", type=count, default=2, help="fluidsynth processes at once (at least 1)")
+    p.add_argument("--soundfont", default=None, help="General MIDI .sf2 (default: the system's FluidR3_GM or GeneralUser)")
     p.set_defaults(handler=cmd_make_loops)
 
     p = sub.add_parser("loop-tempo", help="the tempo a beat tracker hears in each loop of a folder, against the tempo in its name or tempo.csv",

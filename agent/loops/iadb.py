@@ -7,11 +7,12 @@ uniformly); with probability ``drop_prob`` the condition c is replaced by the nu
 same network also learns the unconditional prediction.
 
 Sampling is deterministic: from x = x0 at a_0 = 0, each step moves x <- x + (a_{t+1} - a_t) D(x, a_t),
-the denoiser evaluated at the alpha the current x belongs to (a_t, not a_{t+1}: the published loop
-code evaluates it at the wrong one). With guidance weight w the step uses the guided prediction
-D_u + w (D_c - D_u): w = 0 is the unconditional model, w = 1 the conditional one without guidance,
-w > 1 pushes the sample toward the condition. (The published code drops the condition in training
-but never mixes the two predictions at sampling.)
+the denoiser evaluated at the alpha the current x belongs to (a_t, as in Heitz et al.'s own
+sampler; issue 16 reports that the loop paper's published code evaluates it at the wrong one).
+With guidance weight w the step uses the guided prediction D_u + w (D_c - D_u): w = 0 is the
+unconditional model, w = 1 the conditional one without guidance, w > 1 pushes the sample toward
+the condition (issue 16: that code drops the condition in training but never mixes the two
+predictions at sampling).
 
 With the ideal denoiser E[x1 - x0 | x_a] these steps follow the ODE that carries the noise
 distribution onto the data distribution (tests/loops/test_iadb.py checks it on closed forms).
@@ -45,9 +46,9 @@ def training_loss(denoiser: Denoiser, x1: torch.Tensor, condition: torch.Tensor,
     if not 0.0 <= drop_prob <= 1.0:
         raise AntiphonError(f"drop_prob must be in [0, 1], got {drop_prob}")
     b = x1.shape[0]
-    x0 = torch.randn(x1.shape, generator=generator, dtype=x1.dtype)
-    alpha = torch.rand(b, generator=generator, dtype=x1.dtype)
-    keep = torch.rand(b, generator=generator) >= drop_prob
+    x0 = torch.randn(x1.shape, generator=generator, dtype=x1.dtype, device=x1.device)  # a generator must live on x1's device
+    alpha = torch.rand(b, generator=generator, dtype=x1.dtype, device=x1.device)
+    keep = torch.rand(b, generator=generator, device=x1.device) >= drop_prob
     prediction = denoiser(blend(x0, x1, alpha), alpha, condition, keep)
     return torch.mean((prediction - (x1 - x0)) ** 2)
 
@@ -56,12 +57,13 @@ def guided(denoiser: Denoiser, x: torch.Tensor, alpha: torch.Tensor, condition: 
     """D_u + w (D_c - D_u) at (x, alpha); w = 0 and w = 1 are the plain unconditional and conditional
     predictions (one pass of the network each; both passes only when guidance mixes them)."""
     b = x.shape[0]
+    keep, drop = torch.ones(b, dtype=torch.bool, device=x.device), torch.zeros(b, dtype=torch.bool, device=x.device)
     if guidance == 0.0:
-        return denoiser(x, alpha, condition, torch.zeros(b, dtype=torch.bool))
-    conditional = denoiser(x, alpha, condition, torch.ones(b, dtype=torch.bool))
+        return denoiser(x, alpha, condition, drop)
+    conditional = denoiser(x, alpha, condition, keep)
     if guidance == 1.0:
         return conditional
-    unconditional = denoiser(x, alpha, condition, torch.zeros(b, dtype=torch.bool))
+    unconditional = denoiser(x, alpha, condition, drop)
     return unconditional + guidance * (conditional - unconditional)
 
 
@@ -82,7 +84,7 @@ def sample(denoiser: Denoiser, x0: torch.Tensor, condition: torch.Tensor, steps:
     b = x.shape[0]
     for t in range(steps):
         a_now, a_next = float(alphas[t]), float(alphas[t + 1])
-        d = guided(denoiser, x, torch.full((b,), a_now, dtype=x.dtype), condition, guidance)
+        d = guided(denoiser, x, torch.full((b,), a_now, dtype=x.dtype, device=x.device), condition, guidance)
         x = x + (a_next - a_now) * d
         if progress is not None:
             progress(t)

@@ -39,7 +39,7 @@ from tqdm import tqdm
 from agent.audio_io import read_mono, write_audio
 from agent.demo.render import DRUM_KIT, render_parts
 from agent.errors import AntiphonError, require
-from agent.files import write_json
+from agent.files import json_object_or_none, write_json
 
 log = logging.getLogger(__name__)
 
@@ -196,20 +196,25 @@ def make_loop_set(out_dir: Path, config: LoopSetConfig, soundfont: Path, workers
     def one(item: tuple[int, dict[str, Any]]) -> None:
         i, plan = item
         name = loop_name(i, plan)
-        if (out_dir / f"{name}.wav").is_file() and (out_dir / f"{name}.json").is_file():
-            return
+        sidecar = {**plan, "sample_rate_hz": config.sample_rate_hz, "soundfont": Path(soundfont).name, "name": name}
+        if (out_dir / f"{name}.wav").is_file() and json_object_or_none(out_dir / f"{name}.json") == sidecar:
+            return  # rendered before with the same plan
+        (out_dir / f"{name}.json").unlink(missing_ok=True)  # written only once its audio is
         render_loop(out_dir / f"{name}.wav", plan, soundfont, config.sample_rate_hz)
-        write_json(out_dir / f"{name}.json", {**plan, "sample_rate_hz": config.sample_rate_hz, "name": name})
+        write_json(out_dir / f"{name}.json", sidecar)
 
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         list(tqdm(pool.map(one, plans), total=len(plans), desc="rendering loops", unit="loop", disable=None))
-    write_json(out_dir / INDEX_FILE, {"config": asdict(config), "loops": names, "heldout": [n for n in names if is_heldout(n)],
-                                      "rule": "sha1(name) % 10 == 0"})
+    others = sorted(p.name for p in out_dir.glob("*.wav") if p.stem not in set(names))
+    if others:
+        log.warning("%s also holds %d loop(s) not of this set (e.g. %s): move them away before training on the folder", out_dir, len(others), others[0])
+    write_json(out_dir / INDEX_FILE, {"config": asdict(config), "soundfont": Path(soundfont).name, "loops": names,
+                                      "heldout": [n for n in names if is_heldout(n)], "rule": "sha1(name) % 10 == 0"})
     log.info("loop set: %d loops (%d held out) in %s", len(names), sum(map(is_heldout, names)), out_dir)
     return names
 
 
-BPM_IN_NAME = re.compile(r"(\d{2,3}(?:\.\d+)?)\s*-?\s*bpm", re.IGNORECASE)
+BPM_IN_NAME = re.compile(r"(?<![\d.])(\d{2,3}(?:\.\d+)?)[\s_-]*bpm", re.IGNORECASE)
 
 
 def read_loop_folder(folder: Path) -> list[tuple[Path, float]]:
@@ -220,16 +225,16 @@ def read_loop_folder(folder: Path) -> list[tuple[Path, float]]:
         raise AntiphonError(f"loop folder {folder} does not exist")
     listed: dict[str, float] = {}
     if (folder / TEMPO_CSV).is_file():
-        with open(folder / TEMPO_CSV, newline="", encoding="utf-8") as handle:
+        with open(folder / TEMPO_CSV, newline="", encoding="utf-8-sig") as handle:  # -sig: a CSV saved by a spreadsheet starts with a BOM
             for row_number, row in enumerate(csv.reader(handle), start=1):
-                if not row or row[0].strip().lower() in ("file", ""):
+                if not row or not "".join(row).strip() or (row_number == 1 and row[0].strip().lower() == "file"):
                     continue
                 try:
                     listed[row[0].strip()] = float(row[1])
                 except (IndexError, ValueError):
                     raise AntiphonError(f"{folder / TEMPO_CSV}: line {row_number} is not 'file,bpm'") from None
     out = []
-    for path in sorted(p for p in folder.iterdir() if p.suffix.lower() in AUDIO_SUFFIXES):
+    for path in sorted(p for p in folder.iterdir() if p.suffix.lower() in AUDIO_SUFFIXES and not p.name.startswith(".")):
         bpm = listed.get(path.name)
         if bpm is None:
             match = BPM_IN_NAME.search(path.stem)

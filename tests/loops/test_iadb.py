@@ -83,3 +83,29 @@ def test_the_training_loss_drops_the_condition_for_its_share_and_is_zero_for_the
         training_loss(perfect, x1, x1, drop_prob=1.5)
     with pytest.raises(AntiphonError, match="steps must be at least 1"):
         alpha_schedule(0)
+
+
+def test_sampling_follows_the_guidance_weight() -> None:
+    """Conditional target c, unconditional u: the guided ideal denoiser aims at u + w (c - u)."""
+    c, u = torch.tensor([[4.0]], dtype=torch.float64), torch.tensor([[-2.0]], dtype=torch.float64)
+
+    def denoise(x, alpha, condition, keep):
+        target = torch.where(keep.reshape(-1, 1), c, u)
+        return (target - x) / (1 - alpha.reshape(-1, 1))
+
+    x0 = torch.randn(3, 1, dtype=torch.float64, generator=torch.Generator().manual_seed(4))
+    for w in (0.0, 1.0, 3.0):
+        assert torch.allclose(sample(denoise, x0, torch.zeros(3), steps=7, guidance=w), (u + w * (c - u)).expand(3, 1)), w
+
+
+def test_training_draws_alpha_uniformly() -> None:
+    seen: list[torch.Tensor] = []
+
+    def record(x, alpha, condition, keep):
+        seen.append(alpha)
+        return torch.zeros_like(x)
+
+    training_loss(record, torch.zeros(20_000, 1), torch.zeros(20_000), drop_prob=0.0, generator=torch.Generator().manual_seed(5))
+    alpha = seen[0]
+    assert abs(float(alpha.mean()) - 0.5) < 0.01 and abs(float((alpha < 0.25).float().mean()) - 0.25) < 0.01 and float(alpha.max()) < 1.0
+
