@@ -11,6 +11,7 @@ from agent import paths
 from agent.arranger.frame_config import HEARS, FrameModelConfig, FrameTrainConfig, SpectrumConfig
 from agent.arranger.note_harmoniser_config import NoteHarmoniserConfig, NoteHarmoniserTrainConfig
 from agent.arranger.song_set import SongSetConfig
+from agent.cli_types import count
 from agent.errors import AntiphonError
 
 DEFAULT_SONG_SET = paths.CORPORA_DIR / "pop909-songs"
@@ -36,17 +37,6 @@ def cmd_make_chorale_songs(args: argparse.Namespace) -> int:
     sys.stdout.write(f"chorale songs {args.out} ({len(names)} in 4/4: NNN.mid, beat_midi.txt, chord_midi.txt each; "
                      f"render them with `antiphon make-song-set --pop909 {args.out} --out corpora/chorale-songs --seconds 0`)\n")
     return 0
-
-
-def count(text: str) -> int:
-    """An argparse type: a whole number 0 or more (a one-line refusal otherwise)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{value} is negative")
-    return value
 
 
 HOP_SAMPLES = {"chords": 2048, "beats": 1024}  # frames of 93 ms for chords, 46 ms for beats (at 22050 Hz)

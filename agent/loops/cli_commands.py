@@ -7,18 +7,8 @@ import sys
 from pathlib import Path
 
 from agent import paths
+from agent.cli_types import positive_count
 from agent.loops.loop_set import KINDS, LoopSetConfig
-
-
-def count(text: str) -> int:
-    """An argparse type: a whole number of at least 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} is below 1")
-    return value
 
 
 def cmd_make_loops(args: argparse.Namespace) -> int:
@@ -64,7 +54,7 @@ def add_parsers(sub: argparse._SubParsersAction, fmt: type) -> None:
     p.add_argument("--bpm-high", type=float, default=LoopSetConfig.bpm_high, help="fastest tempo (bpm)")
     p.add_argument("--sample-rate-hz", type=int, default=LoopSetConfig.sample_rate_hz, help="audio rate")
     p.add_argument("--seed", type=int, default=LoopSetConfig.seed, help="seed of every loop's draws")
-    p.add_argument("--workers", type=count, default=2, help="fluidsynth processes at once (at least 1)")
+    p.add_argument("--workers", type=positive_count, default=2, help="fluidsynth processes at once (at least 1)")
     p.add_argument("--soundfont", default=None, help="General MIDI .sf2 (default: the system's FluidR3_GM or GeneralUser)")
     p.set_defaults(handler=cmd_make_loops)
 
