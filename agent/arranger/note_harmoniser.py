@@ -35,7 +35,7 @@ from agent.arranger.bars import REST, STEPS_PER_BEAT, Bar
 from agent.arranger.model_files import CONFIG_FILE, read_model_config, read_weights
 from agent.arranger.note_harmoniser_config import NoteHarmoniserConfig
 from agent.errors import AntiphonError
-from agent.files import sha256_file, typed_config, write_json
+from agent.files import sha256_file, typed_config, verify_sha256, write_json
 
 FORMAT = "antiphon-note-harmoniser"
 FORMAT_VERSION = 1
@@ -135,10 +135,7 @@ def load_note_harmoniser(folder: Path) -> NoteHarmoniserBundle:
                              "train one with `antiphon train-note-harmoniser`")
     config = typed_config(NoteHarmoniserConfig, meta.get("model"), str(folder / CONFIG_FILE), "model")
     weights = folder / WEIGHTS_FILE
-    if not weights.is_file():
-        raise AntiphonError(f"{folder}: {WEIGHTS_FILE} is missing")
-    if meta["files"].get(WEIGHTS_FILE) != sha256_file(weights):
-        raise AntiphonError(f"{weights}: its SHA-256 does not match config.json (a changed or corrupt file)")
+    verify_sha256(weights, meta["files"], WEIGHTS_FILE, folder / CONFIG_FILE)
     model = NoteHarmoniser(config)
     model.load_state_dict(read_weights(weights, model))
     model.eval()

@@ -24,7 +24,6 @@ A user's own folder of loops (``read_loop_folder``) needs a tempo per file: in i
 from __future__ import annotations
 
 import csv
-import hashlib
 import logging
 import re
 import tempfile
@@ -37,6 +36,7 @@ import numpy as np
 from tqdm import tqdm
 
 from agent.audio_io import read_mono, write_audio
+from agent.demo.make_pairs import is_heldout  # SHA-1 of the name % 10 == 0 (a loop name has no variant mark)
 from agent.demo.render import DRUM_KIT, render_parts
 from agent.errors import AntiphonError, require
 from agent.files import json_object_or_none, write_json
@@ -165,10 +165,6 @@ def loop_parts(plan: dict[str, Any]) -> list[tuple[int, list[Note]]]:
 
 def loop_name(index: int, plan: dict[str, Any]) -> str:
     return f"{index:04d}-{plan['kind']}-{plan['bpm']:g}bpm"
-
-
-def is_heldout(name: str) -> bool:
-    return int(hashlib.sha1(name.encode()).hexdigest(), 16) % 10 == 0
 
 
 def render_loop(path: Path, plan: dict[str, Any], soundfont: Path, rate_hz: int) -> np.ndarray:

@@ -74,7 +74,7 @@ def test_a_broken_or_foreign_folder_is_refused_in_one_line(tmp_path: Path) -> No
         load_note_harmoniser(folder)
     (folder / "config.json").write_text(json.dumps(config))
     (folder / "model.safetensors").write_bytes(b"not weights")
-    with pytest.raises(AntiphonError, match="SHA-256 does not match"):
+    with pytest.raises(AntiphonError, match="checksum does not match config.json"):
         load_note_harmoniser(folder)
     (folder / "config.json").write_text(json.dumps({**config, "format": "antiphon-texture-model"}))
     with pytest.raises(AntiphonError, match="not an Antiphon note harmoniser"):
