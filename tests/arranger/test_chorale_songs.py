@@ -50,3 +50,10 @@ def test_unisons_of_two_voices_become_one_piano_note() -> None:
 
     notes = [(0.0, 2.0, 60), (1.0, 2.0, 60), (3.0, 1.0, 60), (0.0, 1.0, 64)]  # alto C 0-2, tenor C 1-3, then C again at 3
     assert merged_unisons(notes) == [(0.0, 1.0, 64), (0.0, 3.0, 60), (3.0, 1.0, 60)]
+
+
+def test_a_bad_chorale_request_is_refused_in_one_line(tmp_path: Path) -> None:
+    for args, message in ((["--count", "-1"], "-1 is negative"), (["--bpm", "500"], "bpm must be 30..240")):
+        result = subprocess.run([sys.executable, "-m", "agent", "-q", "make-chorale-songs", "--out", str(tmp_path / "c"), *args],
+                                capture_output=True, text=True, timeout=120)
+        assert result.returncode != 0 and message in result.stderr and not (tmp_path / "c").exists(), result.stderr

@@ -126,3 +126,18 @@ def test_a_rerun_keeps_what_was_rendered_with_the_same_plan_only(loop_set: Path,
     assert [n for n in after if after[n] != before[n]] == [f"{name}.wav"]
     assert json.loads((folder / f"{name}.json").read_text())["name"] == name
 
+
+
+@pytest.mark.parametrize("args, message", [
+    (["make-loops", "--bars", "3"], "invalid choice: 3"),
+    (["make-loops", "--workers", "0"], "0 is below 1"),
+    (["make-loops", "--bpm-low", "150", "--bpm-high", "100", "--loops", "1"], "bpm_low..bpm_high must lie in 40..240"),
+    (["loop-tempo", "/nonexistent/loops"], "does not exist"),
+])
+def test_bad_loop_commands_are_refused_in_one_line(args: list[str], message: str, tmp_path: Path) -> None:
+    args = [a.replace("/nonexistent", str(tmp_path / "none")) for a in args]
+    if args[0] == "make-loops":
+        args += ["--out", str(tmp_path / "out")]
+    result = subprocess.run([sys.executable, "-m", "agent", "-q", *args], capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0 and message in result.stderr and not (tmp_path / "out").exists(), result.stderr
+    assert len([line for line in result.stderr.splitlines() if line.startswith(("error", "antiphon"))]) == 1
