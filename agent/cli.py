@@ -467,6 +467,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         check_output_place(Path(args.trace_dir), "--trace-dir")
     if args.allow_record and not args.no_osc:
         check_output_place(Path(args.record_dir), "--record-dir")
+    if args.allow_loops and not args.no_osc:
+        check_output_place(Path(args.loops_dir), "--loops-dir")
     if args.agent:
         specs = [parse_agent_spec(text) for text in args.agent]
     else:
@@ -480,6 +482,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         "host": args.osc_host, "port": args.osc_port, "reply_port": args.reply_port or None,
         "record_dir": Path(args.record_dir) if args.allow_record else None, "allow_quit": args.allow_quit,
         "allowed_dirs": (*map(Path, args.allow_dir), Path(args.record_dir)),
+        "loop_model": Path(args.loop_model) if args.allow_loops else None, "loops_dir": Path(args.loops_dir) if args.allow_loops else None,
     }
     run(engine, osc, answering=not args.wait_for_start, duration_s=args.duration_s, status_every_s=args.status_every_s,
         trace_dir=Path(args.trace_dir) if args.trace_dir else None)
@@ -691,6 +694,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "any other path is answered as missing")
     g.add_argument("--allow-quit", action="store_true", help="let /antiphon/quit stop the server (else refused: any local process can send it)")
     g.add_argument("--allow-record", action="store_true", help="let /antiphon/<agent>/record write into --record-dir (else refused)")
+    g.add_argument("--allow-loops", action="store_true", help="let /antiphon/loops/generate make loops into --loops-dir in a background worker (else refused)")
+    g.add_argument("--loop-model", default=str(paths.DEFAULT_LOOP_DIFFUSION_DIR), help="loop diffusion model of /antiphon/loops/generate (loaded on the first request)")
+    g.add_argument("--loops-dir", default=str(paths.OUT_DIR / "loops"), help="folder /antiphon/loops/generate writes into (one subfolder per request; /input may play them)")
     g.add_argument("--no-osc", action="store_true", help="audio only, no OSC server")
     _add_engine_args(p)
     p.set_defaults(handler=cmd_serve)

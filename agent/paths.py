@@ -31,6 +31,8 @@ DEMO_CORPUS_DIR = CORPORA_DIR / "demo"
 DEFAULT_MODEL_DIR = MODELS_DIR / "demo-soprano-bass"
 # Antiphon's own small Wav2Vec2, pretrained on the demo pairs; rebuilt by scripts/pretrain-perception.sh.
 DEFAULT_PERCEPTION_DIR = MODELS_DIR / "antiphon-w2v2-small"
+DEFAULT_LOOP_AUTOENCODER_DIR = MODELS_DIR / "loop-autoencoder"
+DEFAULT_LOOP_DIFFUSION_DIR = MODELS_DIR / "loop-diffusion"
 
 # Where Debian's fluid-soundfont-gm (and other distributions) install a General MIDI soundfont.
 SOUNDFONT_CANDIDATES = (

@@ -138,3 +138,11 @@ def trained(tone_corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> Path
     out = tmp_path_factory.mktemp("models") / "tiny"
     train(tone_corpus, out, DecisionConfig(num_labels=16, **TINY), TrainConfig(max_epochs=2, **FAST), command="antiphon train ...")
     return out
+
+
+@pytest.fixture(scope="session")
+def tiny_loop_models(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
+    """(loop folder, autoencoder folder, diffusion folder): tiny loop generator models trained for real."""
+    from tests.loops.tiny_loop_models import train_tiny_models
+
+    return train_tiny_models(tmp_path_factory.mktemp("loop-models"))

@@ -5,18 +5,44 @@ decision models' are.)"""
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import Any
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file
+from safetensors.torch import load_file, save_file
 from torch import nn
 
+from agent import __version__
 from agent.errors import AntiphonError
-from agent.files import read_json_object
+from agent.files import read_json_object, sha256_file, write_json
 
 CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.safetensors"
+
+
+def write_model_folder(folder: Path, model: nn.Module, fmt: str, version: int, sections: dict[str, Any], float16: bool) -> None:
+    """``model.safetensors`` (float16, or as the model holds them) and ``config.json``: format,
+    version, this program's version, the time, ``sections`` in their order and the weights' SHA-256."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    tensors = {k: (v.detach().to(torch.float16) if float16 else v.detach()).contiguous().clone() for k, v in model.state_dict().items()}
+    save_file(tensors, str(folder / WEIGHTS_FILE), metadata={"format": fmt})
+    write_json(folder / CONFIG_FILE, {
+        "format": fmt, "format_version": version, "antiphon_version": __version__,
+        "created_utc": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        **sections, "files": {WEIGHTS_FILE: sha256_file(folder / WEIGHTS_FILE)},
+    })
+
+
+def is_model_folder_of(folder: Path, fmt: str, version: int, kind: str) -> bool:
+    """Whether ``folder`` holds a config.json of this format and version (for --force's check)."""
+    try:
+        read_model_config(Path(folder), fmt, version, kind, kind, "")
+    except AntiphonError:
+        return False
+    return True
 
 
 def read_model_config(folder: Path, fmt: str, version: int, kind: str, version_name: str, train_hint: str) -> dict[str, Any]:

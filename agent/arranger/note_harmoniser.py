@@ -20,26 +20,21 @@ config.json (format, the model's config, training figures, file hash), README.md
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from safetensors.torch import save_file
 from torch import nn
 
-from agent import __version__
 from agent.arranger.bars import REST, STEPS_PER_BEAT, Bar
-from agent.arranger.model_files import CONFIG_FILE, read_model_config, read_weights
+from agent.arranger.model_files import CONFIG_FILE, WEIGHTS_FILE, is_model_folder_of, read_model_config, read_weights, write_model_folder
 from agent.arranger.note_harmoniser_config import NoteHarmoniserConfig
-from agent.errors import AntiphonError
-from agent.files import sha256_file, typed_config, verify_sha256, write_json
+from agent.files import typed_config, verify_sha256
 
 FORMAT = "antiphon-note-harmoniser"
 FORMAT_VERSION = 1
-WEIGHTS_FILE = "model.safetensors"
 HISTOGRAMS = 2  # all steps, strong steps
 QUALITIES = 2  # major, minor
 
@@ -110,22 +105,11 @@ class NoteHarmoniserBundle:
 
 
 def save_note_harmoniser(folder: Path, model: NoteHarmoniser, training: dict[str, Any]) -> None:
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    save_file({k: v.detach().contiguous().clone() for k, v in model.state_dict().items()}, str(folder / WEIGHTS_FILE), metadata={"format": FORMAT})
-    write_json(folder / CONFIG_FILE, {
-        "format": FORMAT, "format_version": FORMAT_VERSION, "antiphon_version": __version__,
-        "created_utc": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "model": model.config.to_dict(), "training": training, "files": {WEIGHTS_FILE: sha256_file(folder / WEIGHTS_FILE)},
-    })
+    write_model_folder(folder, model, FORMAT, FORMAT_VERSION, {"model": model.config.to_dict(), "training": training}, float16=False)
 
 
 def is_note_harmoniser_folder(folder: Path) -> bool:
-    try:
-        read_model_config(Path(folder), FORMAT, FORMAT_VERSION, "note harmoniser", "note harmoniser", "")
-    except AntiphonError:
-        return False
-    return True
+    return is_model_folder_of(folder, FORMAT, FORMAT_VERSION, "note harmoniser")
 
 
 def load_note_harmoniser(folder: Path) -> NoteHarmoniserBundle:

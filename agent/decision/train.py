@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import shutil
 import time
 from dataclasses import asdict, dataclass
@@ -36,6 +35,7 @@ from agent.decision.data import IGNORE_INDEX, StepSequence, random_crops, step_s
 from agent.decision.evaluate import TrainingCounts, best_trivial, evaluate, format_table, free_running, markdown_table, write_report
 from agent.decision.model import DecisionModel
 from agent.decision.model_card import write_model_card
+from agent.distributed import join_process_group
 from agent.playback.grain_selection import GrainSelector
 from agent.errors import AntiphonError
 from agent.files import check_replaceable, json_object_or_none
@@ -149,13 +149,6 @@ def validate(model: DecisionModel, sequences: list[StepSequence]) -> dict[str, f
     return {"loss": loss_sum / max(total, 1), "accuracy_tf": hits_tf / max(total, 1), "accuracy_fr": hits_fr / max(total, 1)}
 
 
-def _distributed() -> tuple[int, int]:
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world > 1 and not dist.is_initialized():
-        dist.init_process_group("gloo")
-    return (dist.get_rank(), world) if world > 1 else (0, 1)
-
-
 def train(
     corpus_dir: Path,
     out_dir: Path,
@@ -168,7 +161,7 @@ def train(
     """Train on a corpus and write a model folder (weights, config, card, loss PNG, evaluation)."""
     out_dir = Path(out_dir)
     resume_dir, corpus = open_training(corpus_dir, out_dir, model_config.num_labels, resume, force)
-    rank, world = _distributed()
+    rank, world = join_process_group()
     if world > 1:
         # every rank checks the output folder in open_training; none may see it while rank 0 empties
         # it (--force) or writes in it, or a slow rank would refuse a half-deleted model folder

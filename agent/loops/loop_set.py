@@ -168,14 +168,20 @@ def loop_name(index: int, plan: dict[str, Any]) -> str:
 
 
 def render_loop(path: Path, plan: dict[str, Any], soundfont: Path, rate_hz: int) -> np.ndarray:
-    """Render three repetitions and keep the middle one (it wraps seamlessly); written to ``path``."""
-    loop_q = 4.0 * plan["bars"]
-    parts = [(program, [(q + r * loop_q, d, p, v) for r in range(3) for q, d, p, v in notes]) for program, notes in loop_parts(plan)]
-    seconds = loop_q * 60.0 / plan["bpm"]
+    """Render a planned loop (three repetitions, the middle one kept); written to ``path``."""
+    return render_repeated(path, loop_parts(plan), plan["bars"], plan["bpm"], soundfont, rate_hz)
+
+
+def render_repeated(path: Path, parts: list[tuple[int, list[Note]]], bars: int, bpm: float, soundfont: Path, rate_hz: int) -> np.ndarray:
+    """Render ``parts`` (one repetition, in quarter notes) three times in a row at ``bpm`` and keep
+    the middle one (it wraps seamlessly); written to ``path``."""
+    loop_q = 4.0 * bars
+    repeated = [(program, [(q + r * loop_q, d, p, v) for r in range(3) for q, d, p, v in notes]) for program, notes in parts]
+    seconds = loop_q * 60.0 / bpm
     n = int(round(seconds * rate_hz))
     with tempfile.TemporaryDirectory(prefix="antiphon-loop-") as tmp:
         whole = Path(tmp) / "three.wav"
-        render_parts(whole, parts, duration_s=3 * n / rate_hz, rate_hz=rate_hz, soundfont=soundfont, bpm=plan["bpm"])
+        render_parts(whole, repeated, duration_s=3 * n / rate_hz, rate_hz=rate_hz, soundfont=soundfont, bpm=bpm)
         audio, _ = read_mono(whole)
     middle = audio[n : 2 * n]
     write_audio(path, middle, rate_hz)
@@ -243,3 +249,28 @@ def read_loop_folder(folder: Path) -> list[tuple[Path, float]]:
     if not out:
         raise AntiphonError(f"loop folder {folder} holds no audio files ({', '.join(AUDIO_SUFFIXES)})")
     return out
+
+
+def split_loop_folder(folder: Path) -> tuple[list[tuple[Path, float]], list[tuple[Path, float]]]:
+    """(training, held-out) loops of a folder, each (audio file, bpm): the loops its loops.json lists
+    are held out as it says (a POP909 loop set holds out whole songs); any other file by the loop
+    set's rule on its name (SHA-1 % 10 == 0), so a user's folder splits the same way."""
+    loops = read_loop_folder(folder)
+    index = json_object_or_none(Path(folder) / INDEX_FILE)
+    listed = index.get("heldout") if index is not None else None
+    members = index.get("loops") if index is not None else None
+    if not (isinstance(listed, list) and isinstance(members, list) and all(isinstance(n, str) for n in [*listed, *members])):
+        listed, members = [], []
+    held, indexed = set(listed), set(members)
+
+    def out(name: str) -> bool:  # loops.json decides for its own loops; any other file by the name rule
+        return name in held if name in indexed else is_heldout(name)
+
+    return [x for x in loops if not out(x[0].stem)], [x for x in loops if out(x[0].stem)]
+
+
+def fit_validation_split(training: list[tuple[Path, float]], validation_loops: int, seed: int) -> tuple[list[tuple[Path, float]], list[tuple[Path, float]]]:
+    """(fit, validation): ``validation_loops`` training loops drawn by the seed (at most a fifth, at least one) choose the weights."""
+    order = np.random.default_rng(seed).permutation(len(training))
+    n_val = min(validation_loops, max(1, len(training) // 5))
+    return [training[i] for i in sorted(order[n_val:])], [training[i] for i in sorted(order[:n_val])]

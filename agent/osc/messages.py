@@ -94,6 +94,8 @@ def resolve(address: str, args: list, agents: frozenset[str] | set[str]) -> Comm
             hint = f"; agent commands are {PREFIX}/<agent>/{command}" if command in AGENT_COMMANDS else ""
             raise Refused(address, f"unknown address{hint}")
         entry, agent = INCOMING[("server", command)], None
+    elif len(parts) == 4 and f"{parts[2]}/{parts[3]}" in SERVER_COMMANDS:  # e.g. /antiphon/loops/generate
+        entry, agent = INCOMING[("server", f"{parts[2]}/{parts[3]}")], None
     elif len(parts) == 4:
         agent, command = parts[2], parts[3]
         if command not in AGENT_COMMANDS:

@@ -38,6 +38,9 @@ from agent.engine.loader import MIC, Loader
 from agent.engine.recorder import Recorder
 from agent.engine.voice import Voice
 from agent.errors import AntiphonError
+from agent.loops.diffusion_checkpoint import is_diffusion_folder
+from agent.loops.loop_request import LoopRequest
+from agent.loops.loop_service import LoopService
 from agent.osc.messages import Command, Refused, parse_datagram, resolve, shorten
 from agent.osc.table import OUTGOING, PREFIX, RESERVED_NAMES, TABLE
 
@@ -62,6 +65,7 @@ REPLY_ALLOWANCE_BYTES = 512
 LOADABLE: dict[str, tuple[str, Callable[[Path], bool]]] = {"model": ("model folder", Path.is_dir), "corpus": ("corpus folder", Path.is_dir),
                                                           "input": ("input file", Path.is_file)}
 QUIT_DISABLED = "quit is disabled on this server (start antiphon serve with --allow-quit)"
+LOOPS_DISABLED = "loop generation is disabled on this server (start antiphon serve with --allow-loops)"
 RECORD_DISABLED = "recording is disabled on this server (start antiphon serve with --allow-record)"
 Peer = tuple[str, int]  # (host, UDP port)
 
@@ -139,9 +143,12 @@ class OscLogForwarder(logging.Handler):
 
 class OscServer:
     def __init__(self, engine: LiveEngine, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, reply_port: int | None = DEFAULT_REPLY_PORT,
-                 record_dir: Path | None = None, status_every_s: float = 1.0, allowed_dirs: Sequence[Path] = (), allow_quit: bool = False) -> None:
+                 record_dir: Path | None = None, status_every_s: float = 1.0, allowed_dirs: Sequence[Path] = (), allow_quit: bool = False,
+                 loop_model: Path | None = None, loops_dir: Path | None = None) -> None:
         """``record_dir``: where /record writes (None: recording refused); ``allowed_dirs``: folders loads may read
-        besides corpora/, models/ and ``record_dir``; ``allow_quit``: whether /antiphon/quit stops the server."""
+        besides corpora/, models/ and ``record_dir``; ``allow_quit``: whether /antiphon/quit stops the server;
+        ``loop_model`` and ``loops_dir``: the loop diffusion model and where /antiphon/loops/generate writes
+        (None: loop requests refused; the folder is readable by /input)."""
         check_agent_names([v.name for v in engine.voices])
         self.engine = engine
         self.agents = frozenset(v.name for v in engine.voices)
@@ -157,10 +164,12 @@ class OscServer:
         self.clients: set[Peer] = {("127.0.0.1", reply_port)} if reply_port else set()
         self.status_every_s = status_every_s
         self.allow_quit = allow_quit
-        self.allowed_dirs = tuple(Path(d).resolve() for d in (*paths.OSC_READABLE_DIRS, *([record_dir] if record_dir else []), *allowed_dirs))
+        self.allowed_dirs = tuple(Path(d).resolve() for d in (*paths.OSC_READABLE_DIRS, *([record_dir] if record_dir else []),
+                                                              *([loops_dir] if loops_dir else []), *allowed_dirs))
         self.quit = threading.Event()
         self.loader = Loader()
         self.recorder = Recorder(record_dir) if record_dir is not None else None
+        self.loops = LoopService(loop_model, loops_dir) if loop_model is not None and loops_dir is not None else None
         for v in engine.voices:
             v.notify = self._notify
         self._threads: list[threading.Thread] = []
@@ -225,6 +234,8 @@ class OscServer:
         for t in self._threads:
             t.join(timeout=2.0)
         self.loader.close()
+        if self.loops is not None:
+            self.loops.close()
         if self.recorder is not None:
             self.recorder.close()
         self.sock.close()
@@ -275,7 +286,7 @@ class OscServer:
         """One handler per incoming table entry that is not a setting; an entry without one is a bug."""
         handlers = {
             ("server", "status"): self._status, ("server", "ping"): self._ping, ("server", "register"): self._register,
-            ("server", "unregister"): self._unregister, ("server", "quit"): self._quit,
+            ("server", "unregister"): self._unregister, ("server", "quit"): self._quit, ("server", "loops/generate"): self._loops_generate,
             ("agent", "start"): self._start_or_stop, ("agent", "stop"): self._start_or_stop,
             ("agent", "model"): self._load, ("agent", "corpus"): self._load, ("agent", "input"): self._load,
             ("agent", "record"): self._record_command,
@@ -350,6 +361,18 @@ class OscServer:
             raise AntiphonError(QUIT_DISABLED)
         log.info("quit requested over OSC by %s:%d", *replies.sender)
         self.quit.set()
+
+    def _loops_generate(self, cmd: Command, replies: PacketReplies) -> None:
+        """Queue a loop request (checked in one line first); the worker reports /antiphon/event/loops or an error."""
+        if self.loops is None:
+            raise AntiphonError(LOOPS_DISABLED)
+        bpm, bars, count = cmd.values
+        request = LoopRequest(bpm=float(bpm), bars=int(bars), count=int(count))
+        if not is_diffusion_folder(self.loops.model_dir):
+            raise AntiphonError(f"no loop diffusion model at {self.loops.model_dir} (build it with scripts/train-loop-models.sh)")
+        sender, address = replies.sender, cmd.entry.address_for(None)
+        self.loops.submit(request, lambda folder, n: self.send_event("event/loops", str(folder), n),
+                          lambda reason: self.error(address, reason, sender))
 
     def _record(self, voice: Voice, on: bool) -> None:
         if self.recorder is None:

@@ -98,6 +98,9 @@ TABLE: tuple[Address, ...] = (
     _s("unregister", (Arg("port", INT, 1, 65535),), "stop sending to this port on the sender's host"),
     _s("ping", (Arg("id", INT, -2147483648, 2147483647),), "answered at once by /antiphon/pong with the same id (round-trip time)"),
     _s("quit", (), "stop the audio, close the server and exit"),
+    _s("loops/generate", (Arg("bpm", FLOAT, 40, 240, "bpm"), Arg("bars", INT, 1, 8), Arg("count", INT, 1, 64)),
+       "generate new loops at this tempo with the loop diffusion model (serve --allow-loops, --loop-model), in a background worker "
+       "that never holds up the audio; /antiphon/event/loops reports their folder (in serve --loops-dir; /input can play them)"),
     # --- one agent ------------------------------------------------------------------------------
     _a("start", (), "start listening and answering (a new performance: fresh decision state)"),
     _a("stop", (), "stop answering: the answer fades out over one crossfade"),
@@ -133,6 +136,8 @@ TABLE: tuple[Address, ...] = (
     _out("event/xrun", (Arg("total", INT),), "the audio stream dropped or repeated a block (total since start)"),
     _out("event/skipped", (AGENT_NAME, Arg("total", INT),),
          "a chunk was not decided (several completed at once: the worker was held up); the grain's continuation played on"),
+    _out("event/loops", (Arg("path", STRING), Arg("count", INT)),
+         "loops asked with /antiphon/loops/generate are written: their folder (WAV + JSON each, tempo in the names) and how many"),
     _out("error", (Arg("address", STRING), Arg("reason", STRING)), "a message was refused, and why; nothing was changed"),
     _out("log", (Arg("level", STRING), Arg("message", STRING)),
          "a line of the server's log: loads, refused loads, warnings (level INFO, WARNING or ERROR; INFO lines not with serve --quiet)"),
@@ -146,7 +151,7 @@ AGENT_COMMANDS = frozenset(a.command for a in TABLE if a.direction == "in" and a
 # the first word of each outgoing command, in table order (status, event, error, log, pong)
 OUTGOING_TOPS = tuple(dict.fromkeys(a.command.split("/")[0] for a in TABLE if a.direction == "out"))
 # an agent cannot take a name that begins a server address: /antiphon/<name>/... would be ambiguous
-RESERVED_NAMES = SERVER_COMMANDS | set(OUTGOING_TOPS)
+RESERVED_NAMES = {c.split("/")[0] for c in SERVER_COMMANDS} | set(OUTGOING_TOPS)
 
 
 def markdown() -> str:
@@ -167,7 +172,8 @@ def markdown() -> str:
         "and input paths are loaded only from inside `corpora/`, `models/`, the record folder and each",
         "`--allow-dir DIR`, checked after symlinks and `..` are resolved (`/antiphon/event/loaded` reports",
         "the resolved path); any other path is answered like a missing one. `/antiphon/quit` needs",
-        "`serve --allow-quit` and `/antiphon/<agent>/record` needs `--allow-record`. However many",
+        "`serve --allow-quit`, `/antiphon/<agent>/record` needs `--allow-record` and `/antiphon/loops/generate`",
+        "needs `--allow-loops`. However many",
         "`/antiphon/status` a packet holds, it gets one round of status; its other replies stop at twice",
         "its size plus 512 bytes (`REPLY_FACTOR`, `REPLY_ALLOWANCE_BYTES` in `agent/osc/server.py`).",
         "",

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import math
 import struct
+import threading
 import time
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import pytest
 from agent.engine.config import EngineConfig
 from agent.engine.live import StreamSettings
 from agent.engine.voice import VoiceSpec
+from agent.loops.loop_service import LoopService
 from agent.osc.server import STATUS_LINE, OscLogForwarder, OscServer
 from agent.osc.table import TABLE
 from agent.serving import AgentSpec, build_engine
@@ -48,6 +50,11 @@ def errors(messages: list) -> list[str]:
         ("/antiphon/answer/tempo", [120.0], None, "agent 'answer' answers with grains; only an arranger agent has a tempo"),
         ("/antiphon/answer/tempo", [10.0], None, "bpm out of range: 10 bpm (allowed 30 to 300 or 0 bpm)"),
         ("/antiphon/answer/follow", [1], None, "agent 'answer' answers with grains; only an arranger agent has a follow"),
+        ("/antiphon/loops/generate", [0.0, 2, 8], None, "bpm out of range: 0 bpm (allowed 40 to 240 bpm)"),
+        ("/antiphon/loops/generate", [120.0, 10_000, 8], None, "bars out of range: 10000 (allowed 1 to 8)"),
+        ("/antiphon/loops/generate", [120.0, 2], None, "wrong number of arguments: got 2, expected bpm (float), bars (int), count (int)"),
+        ("/antiphon/loops/generate", [120.0, 2, 8], None, "loop generation is disabled on this server (start antiphon serve with --allow-loops)"),
+        ("/antiphon/loops/other", [], None, "unknown address"),
     ],
 )
 def test_every_refusal_is_answered_with_its_reason(server, address, args, types, reason) -> None:
@@ -384,3 +391,35 @@ def test_paths_outside_the_allowed_folders_are_answered_like_missing_ones(traine
         assert client.wait_for("/antiphon/event/loaded", timeout_s=30) == ["answer", "corpus", str(tone_corpus)]
         client.send("/antiphon/answer/input", "mic")
         assert client.wait_for("/antiphon/event/loaded", timeout_s=30) == ["answer", "input", "mic"]
+
+
+def test_loops_are_generated_in_the_background_and_can_be_played(trained: Path, tone_corpus: Path, tiny_loop_models, tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    _, _, loop_model = tiny_loop_models
+    release = threading.Event()
+    real_generate = LoopService.generate
+
+    def held(self, request):  # noqa: ANN001, ANN202 - the worker is held until the server has answered a ping
+        assert release.wait(30)
+        return real_generate(self, request)
+
+    monkeypatch.setattr(LoopService, "generate", held)
+    with osc_server(trained, tone_corpus, loop_model=loop_model, loops_dir=tmp_path / "loops") as (srv, client):
+        client.send("/antiphon/register", client.port)
+        client.send("/antiphon/loops/generate", 112.0, 1, 2)
+        client.send("/antiphon/ping", 7)  # answered while the worker is still generating
+        assert client.wait_for("/antiphon/pong")[0] == 7
+        release.set()
+        folder, count = client.wait_for("/antiphon/event/loops", timeout_s=120)
+        assert count == 2 and Path(folder).parent == tmp_path / "loops"
+        wavs = sorted(Path(folder).glob("*.wav"))
+        assert [p.name for p in wavs] == ["loop-00-112bpm.wav", "loop-01-112bpm.wav"]
+        client.send("/antiphon/answer/input", str(wavs[0]))  # a generated loop played as the performer
+        assert client.wait_for("/antiphon/event/loaded", where=lambda a: a[1] == "input")[2] == str(wavs[0].resolve())
+
+
+def test_a_loop_request_without_a_model_is_refused(trained: Path, tone_corpus: Path, tmp_path: Path) -> None:
+    with osc_server(trained, tone_corpus, loop_model=tmp_path / "none", loops_dir=tmp_path / "loops") as (srv, client):
+        client.send("/antiphon/loops/generate", 120.0, 2, 8)
+        assert "no loop diffusion model at" in client.wait_for("/antiphon/error")[1]
+    assert not (tmp_path / "loops").exists()

@@ -51,16 +51,18 @@ def notes_help(midi_out: str, dac: str, audio_on: str) -> str:
 
 # the control an incoming address gets (see control_kind)
 BUTTON, TEXT, TOGGLE, NUMBER = "button", "text", "toggle", "number"
-TEXT_DEFAULTS = {"model": "models/demo-soprano-bass", "corpus": "corpora/demo", "input": "mic"}  # what a TEXT control sends
+TEXT_DEFAULTS = {"model": "models/demo-soprano-bass", "corpus": "corpora/demo", "input": "mic",
+                 "loops/generate": "124 2 8"}  # what a TEXT control sends
 
 
 def control_kind(entry: Address) -> str:
     """The control of an incoming address, the same in Max and Pd: BUTTON (no argument), TEXT (a
-    string: an editable message, no control), TOGGLE (an int 0 or 1) or NUMBER (a number box)."""
+    string or several arguments: an editable message, no control), TOGGLE (an int 0 or 1) or NUMBER
+    (a number box)."""
     if not entry.args:
         return BUTTON
     arg = entry.args[0]
-    if arg.type == STRING:
+    if arg.type == STRING or len(entry.args) > 1:
         return TEXT
     return TOGGLE if arg.type == INT and arg.low == 0 and arg.high == 1 else NUMBER
 

@@ -13,7 +13,7 @@
    40.0,
    40.0,
    1260.0,
-   1368.0
+   1416.0
   ],
   "default_fontsize": 12.0,
   "gridsize": [
@@ -330,7 +330,7 @@
       1200.0,
       22.0
      ],
-     "text": "-> /antiphon/<agent>/start: start listening and answering (a new performance: fresh decision state)"
+     "text": "-> /antiphon/loops/generate <bpm> <bars> <count>: generate new loops at this tempo with the loop diffusion model (serve --loop-model), in a background worker that never holds up the audio; /antiphon/event/loops reports their folder (in serve --loops-dir; /input can play them)"
     }
    },
    {
@@ -345,7 +345,7 @@
       1200.0,
       22.0
      ],
-     "text": "-> /antiphon/<agent>/stop: stop answering: the answer fades out over one crossfade"
+     "text": "-> /antiphon/<agent>/start: start listening and answering (a new performance: fresh decision state)"
     }
    },
    {
@@ -360,7 +360,7 @@
       1200.0,
       22.0
      ],
-     "text": "-> /antiphon/<agent>/model <path>: load a decision model folder; keeps the corpus if it fits, else the model's own corpus"
+     "text": "-> /antiphon/<agent>/stop: stop answering: the answer fades out over one crossfade"
     }
    },
    {
@@ -375,7 +375,7 @@
       1200.0,
       22.0
      ],
-     "text": "-> /antiphon/<agent>/corpus <path>: load a corpus folder (its codebook must be the model's)"
+     "text": "-> /antiphon/<agent>/model <path>: load a decision model folder; keeps the corpus if it fits, else the model's own corpus"
     }
    },
    {
@@ -390,7 +390,7 @@
       1200.0,
       22.0
      ],
-     "text": "-> /antiphon/<agent>/crossfade <ms>: equal-power crossfade between grains"
+     "text": "-> /antiphon/<agent>/corpus <path>: load a corpus folder (its codebook must be the model's)"
     }
    },
    {
@@ -405,7 +405,7 @@
       1200.0,
       22.0
      ],
-     "text": "-> /antiphon/<agent>/gain <db>: output gain of the answer"
+     "text": "-> /antiphon/<agent>/crossfade <ms>: equal-power crossfade between grains"
     }
    },
    {
@@ -420,7 +420,7 @@
       1200.0,
       22.0
      ],
-     "text": "-> /antiphon/<agent>/temperature <value>: sampling temperature of the choice (0 = always the best: greedy)"
+     "text": "-> /antiphon/<agent>/gain <db>: output gain of the answer"
     }
    },
    {
@@ -435,7 +435,7 @@
       1200.0,
       22.0
      ],
-     "text": "-> /antiphon/<agent>/top_p <value>: nucleus sampling: keep the best choices up to this probability mass"
+     "text": "-> /antiphon/<agent>/temperature <value>: sampling temperature of the choice (0 = always the best: greedy)"
     }
    },
    {
@@ -450,7 +450,7 @@
       1200.0,
       22.0
      ],
-     "text": "-> /antiphon/<agent>/taboo <grains>: a grain played within this many slots is not chosen again (unless it continues the last one)"
+     "text": "-> /antiphon/<agent>/top_p <value>: nucleus sampling: keep the best choices up to this probability mass"
     }
    },
    {
@@ -465,7 +465,7 @@
       1200.0,
       22.0
      ],
-     "text": "-> /antiphon/<agent>/mute <on>: 1 silences the answer (it keeps listening and deciding), 0 brings it back"
+     "text": "-> /antiphon/<agent>/taboo <grains>: a grain played within this many slots is not chosen again (unless it continues the last one)"
     }
    },
    {
@@ -480,7 +480,7 @@
       1200.0,
       22.0
      ],
-     "text": "-> /antiphon/<agent>/hop <seconds>: decision rate: one decision and one grain slot per hop (0 = the model's own hop; uniform chunking only)"
+     "text": "-> /antiphon/<agent>/mute <on>: 1 silences the answer (it keeps listening and deciding), 0 brings it back"
     }
    },
    {
@@ -495,7 +495,7 @@
       1200.0,
       22.0
      ],
-     "text": "-> /antiphon/<agent>/input <source>: 'mic' for the live input channel, or an audio file played in a loop as the performer"
+     "text": "-> /antiphon/<agent>/hop <seconds>: decision rate: one decision and one grain slot per hop (0 = the model's own hop; uniform chunking only)"
     }
    },
    {
@@ -510,7 +510,7 @@
       1200.0,
       22.0
      ],
-     "text": "-> /antiphon/<agent>/record <on>: 1 starts recording input (left) and answer (right) to a WAV in the record folder, 0 stops"
+     "text": "-> /antiphon/<agent>/input <source>: 'mic' for the live input channel, or an audio file played in a loop as the performer"
     }
    },
    {
@@ -525,7 +525,7 @@
       1200.0,
       22.0
      ],
-     "text": "-> /antiphon/<agent>/tempo <bpm>: arranger agents: play at this tempo (the beat phase still comes from the input); 0 follows the input's tempo again"
+     "text": "-> /antiphon/<agent>/record <on>: 1 starts recording input (left) and answer (right) to a WAV in the record folder, 0 stops"
     }
    },
    {
@@ -540,7 +540,7 @@
       1200.0,
       22.0
      ],
-     "text": "-> /antiphon/<agent>/follow <on>: arranger agents: 1 follows the input's beats (tempo and phase), 0 keeps the current beat grid running on its own"
+     "text": "-> /antiphon/<agent>/tempo <bpm>: arranger agents: play at this tempo (the beat phase still comes from the input); 0 follows the input's tempo again"
     }
    },
    {
@@ -555,7 +555,7 @@
       1200.0,
       22.0
      ],
-     "text": "<- /antiphon/status <agent> <running> <xruns> <compute_p50> <compute_p99> <fallbacks> <input_label> <answer_label> <skipped> <steps> <resyncs> <input_starved>: one per agent, every second and on request (labels are -1 before the first decision; skipped: chunks not decided because the worker was held up; resyncs: restarts after the continuation ran out; input_starved: blocks of an input file the worker did not supply in time)"
+     "text": "-> /antiphon/<agent>/follow <on>: arranger agents: 1 follows the input's beats (tempo and phase), 0 keeps the current beat grid running on its own"
     }
    },
    {
@@ -570,7 +570,7 @@
       1200.0,
       22.0
      ],
-     "text": "<- /antiphon/event/grain <agent> <chunk> <input_label> <answer_label> <grain> <contiguous> <fallback> <compute>: a decision: the grain scheduled for the next slot"
+     "text": "<- /antiphon/status <agent> <running> <xruns> <compute_p50> <compute_p99> <fallbacks> <input_label> <answer_label> <skipped> <steps> <resyncs> <input_starved>: one per agent, every second and on request (labels are -1 before the first decision; skipped: chunks not decided because the worker was held up; resyncs: restarts after the continuation ran out; input_starved: blocks of an input file the worker did not supply in time)"
     }
    },
    {
@@ -585,7 +585,7 @@
       1200.0,
       22.0
      ],
-     "text": "<- /antiphon/event/note <agent> <pitch> <velocity> <duration>: an arranger's note, sent when it starts to sound (the server also plays it on the agent's output channel)"
+     "text": "<- /antiphon/event/grain <agent> <chunk> <input_label> <answer_label> <grain> <contiguous> <fallback> <compute>: a decision: the grain scheduled for the next slot"
     }
    },
    {
@@ -600,7 +600,7 @@
       1200.0,
       22.0
      ],
-     "text": "<- /antiphon/event/bar <agent> <bar> <chord> <tempo> <ahead>: an arranger decided its next bar: its chord (Harte label, N for none), the tempo it is played at and how long before the bar starts it was decided"
+     "text": "<- /antiphon/event/note <agent> <pitch> <velocity> <duration>: an arranger's note, sent when it starts to sound (the server also plays it on the agent's output channel)"
     }
    },
    {
@@ -615,7 +615,7 @@
       1200.0,
       22.0
      ],
-     "text": "<- /antiphon/event/set <agent> <name> <value>: a playing setting the agent has applied (name as in the table)"
+     "text": "<- /antiphon/event/bar <agent> <bar> <chord> <tempo> <ahead>: an arranger decided its next bar: its chord (Harte label, N for none), the tempo it is played at and how long before the bar starts it was decided"
     }
    },
    {
@@ -630,7 +630,7 @@
       1200.0,
       22.0
      ],
-     "text": "<- /antiphon/event/state <agent> <state>: 'started' or 'stopped'"
+     "text": "<- /antiphon/event/set <agent> <name> <value>: a playing setting the agent has applied (name as in the table)"
     }
    },
    {
@@ -645,7 +645,7 @@
       1200.0,
       22.0
      ],
-     "text": "<- /antiphon/event/loaded <agent> <what> <path>: a model, corpus or input file is in use ('model', 'corpus', 'input')"
+     "text": "<- /antiphon/event/state <agent> <state>: 'started' or 'stopped'"
     }
    },
    {
@@ -660,7 +660,7 @@
       1200.0,
       22.0
      ],
-     "text": "<- /antiphon/event/recording <agent> <on> <path>: recording started or stopped, and its file"
+     "text": "<- /antiphon/event/loaded <agent> <what> <path>: a model, corpus or input file is in use ('model', 'corpus', 'input')"
     }
    },
    {
@@ -675,7 +675,7 @@
       1200.0,
       22.0
      ],
-     "text": "<- /antiphon/event/xrun <total>: the audio stream dropped or repeated a block (total since start)"
+     "text": "<- /antiphon/event/recording <agent> <on> <path>: recording started or stopped, and its file"
     }
    },
    {
@@ -690,7 +690,7 @@
       1200.0,
       22.0
      ],
-     "text": "<- /antiphon/event/skipped <agent> <total>: a chunk was not decided (several completed at once: the worker was held up); the grain's continuation played on"
+     "text": "<- /antiphon/event/xrun <total>: the audio stream dropped or repeated a block (total since start)"
     }
    },
    {
@@ -705,7 +705,7 @@
       1200.0,
       22.0
      ],
-     "text": "<- /antiphon/error <address> <reason>: a message was refused, and why; nothing was changed"
+     "text": "<- /antiphon/event/skipped <agent> <total>: a chunk was not decided (several completed at once: the worker was held up); the grain's continuation played on"
     }
    },
    {
@@ -720,7 +720,7 @@
       1200.0,
       22.0
      ],
-     "text": "<- /antiphon/log <level> <message>: a line of the server's log: loads, refused loads, warnings (level INFO, WARNING or ERROR; INFO lines not with serve --quiet)"
+     "text": "<- /antiphon/event/loops <path> <count>: loops asked with /antiphon/loops/generate are written: their folder (WAV + JSON each, tempo in the names) and how many"
     }
    },
    {
@@ -732,6 +732,36 @@
      "patching_rect": [
       10,
       1079,
+      1200.0,
+      22.0
+     ],
+     "text": "<- /antiphon/error <address> <reason>: a message was refused, and why; nothing was changed"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-48",
+     "maxclass": "comment",
+     "numinlets": 1,
+     "numoutlets": 0,
+     "patching_rect": [
+      10,
+      1103,
+      1200.0,
+      22.0
+     ],
+     "text": "<- /antiphon/log <level> <message>: a line of the server's log: loads, refused loads, warnings (level INFO, WARNING or ERROR; INFO lines not with serve --quiet)"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-49",
+     "maxclass": "comment",
+     "numinlets": 1,
+     "numoutlets": 0,
+     "patching_rect": [
+      10,
+      1127,
       1200.0,
       22.0
      ],

@@ -13,7 +13,7 @@
    40.0,
    40.0,
    1300.0,
-   1916.0
+   1980.0
   ],
   "default_fontsize": 12.0,
   "gridsize": [
@@ -309,23 +309,6 @@
    {
     "box": {
      "id": "obj-18",
-     "maxclass": "button",
-     "numinlets": 1,
-     "numoutlets": 1,
-     "outlettype": [
-      "bang"
-     ],
-     "patching_rect": [
-      10,
-      200.0,
-      22.0,
-      22.0
-     ]
-    }
-   },
-   {
-    "box": {
-     "id": "obj-19",
      "maxclass": "message",
      "numinlets": 2,
      "numoutlets": 1,
@@ -335,6 +318,56 @@
      "patching_rect": [
       80,
       200.0,
+      240.0,
+      22.0
+     ],
+     "text": "/antiphon/loops/generate 124 2 8"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-19",
+     "maxclass": "comment",
+     "numinlets": 1,
+     "numoutlets": 0,
+     "patching_rect": [
+      340,
+      200.0,
+      340.0,
+      22.0
+     ],
+     "text": "generate new loops at this tempo with the loop diffusion model (serve --loop-model), in a background worker that never holds up the audio; /antiphon/event/loops reports their folder (in serve --loops-dir; /input can play them)"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-20",
+     "maxclass": "button",
+     "numinlets": 1,
+     "numoutlets": 1,
+     "outlettype": [
+      "bang"
+     ],
+     "patching_rect": [
+      10,
+      232.0,
+      22.0,
+      22.0
+     ]
+    }
+   },
+   {
+    "box": {
+     "id": "obj-21",
+     "maxclass": "message",
+     "numinlets": 2,
+     "numoutlets": 1,
+     "outlettype": [
+      ""
+     ],
+     "patching_rect": [
+      80,
+      232.0,
       240.0,
       22.0
      ],
@@ -343,13 +376,13 @@
    },
    {
     "box": {
-     "id": "obj-20",
+     "id": "obj-22",
      "maxclass": "comment",
      "numinlets": 1,
      "numoutlets": 0,
      "patching_rect": [
       340,
-      200.0,
+      232.0,
       340.0,
       22.0
      ],
@@ -358,7 +391,7 @@
    },
    {
     "box": {
-     "id": "obj-21",
+     "id": "obj-23",
      "maxclass": "button",
      "numinlets": 1,
      "numoutlets": 1,
@@ -367,43 +400,10 @@
      ],
      "patching_rect": [
       10,
-      232.0,
+      264.0,
       22.0,
       22.0
      ]
-    }
-   },
-   {
-    "box": {
-     "id": "obj-22",
-     "maxclass": "message",
-     "numinlets": 2,
-     "numoutlets": 1,
-     "outlettype": [
-      ""
-     ],
-     "patching_rect": [
-      80,
-      232.0,
-      240.0,
-      22.0
-     ],
-     "text": "/antiphon/answer/stop"
-    }
-   },
-   {
-    "box": {
-     "id": "obj-23",
-     "maxclass": "comment",
-     "numinlets": 1,
-     "numoutlets": 0,
-     "patching_rect": [
-      340,
-      232.0,
-      340.0,
-      22.0
-     ],
-     "text": "stop answering: the answer fades out over one crossfade"
     }
    },
    {
@@ -421,7 +421,7 @@
       240.0,
       22.0
      ],
-     "text": "/antiphon/answer/model models/demo-soprano-bass"
+     "text": "/antiphon/answer/stop"
     }
    },
    {
@@ -436,7 +436,7 @@
       340.0,
       22.0
      ],
-     "text": "load a decision model folder; keeps the corpus if it fits, else the model's own corpus"
+     "text": "stop answering: the answer fades out over one crossfade"
     }
    },
    {
@@ -454,7 +454,7 @@
       240.0,
       22.0
      ],
-     "text": "/antiphon/answer/corpus corpora/demo"
+     "text": "/antiphon/answer/model models/demo-soprano-bass"
     }
    },
    {
@@ -469,30 +469,12 @@
       340.0,
       22.0
      ],
-     "text": "load a corpus folder (its codebook must be the model's)"
+     "text": "load a decision model folder; keeps the corpus if it fits, else the model's own corpus"
     }
    },
    {
     "box": {
      "id": "obj-28",
-     "maxclass": "flonum",
-     "numinlets": 1,
-     "numoutlets": 2,
-     "outlettype": [
-      "",
-      "bang"
-     ],
-     "patching_rect": [
-      10,
-      328.0,
-      60.0,
-      22.0
-     ]
-    }
-   },
-   {
-    "box": {
-     "id": "obj-29",
      "maxclass": "message",
      "numinlets": 2,
      "numoutlets": 1,
@@ -502,6 +484,57 @@
      "patching_rect": [
       80,
       328.0,
+      240.0,
+      22.0
+     ],
+     "text": "/antiphon/answer/corpus corpora/demo"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-29",
+     "maxclass": "comment",
+     "numinlets": 1,
+     "numoutlets": 0,
+     "patching_rect": [
+      340,
+      328.0,
+      340.0,
+      22.0
+     ],
+     "text": "load a corpus folder (its codebook must be the model's)"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-30",
+     "maxclass": "flonum",
+     "numinlets": 1,
+     "numoutlets": 2,
+     "outlettype": [
+      "",
+      "bang"
+     ],
+     "patching_rect": [
+      10,
+      360.0,
+      60.0,
+      22.0
+     ]
+    }
+   },
+   {
+    "box": {
+     "id": "obj-31",
+     "maxclass": "message",
+     "numinlets": 2,
+     "numoutlets": 1,
+     "outlettype": [
+      ""
+     ],
+     "patching_rect": [
+      80,
+      360.0,
       240.0,
       22.0
      ],
@@ -510,13 +543,13 @@
    },
    {
     "box": {
-     "id": "obj-30",
+     "id": "obj-32",
      "maxclass": "comment",
      "numinlets": 1,
      "numoutlets": 0,
      "patching_rect": [
       340,
-      328.0,
+      360.0,
       340.0,
       22.0
      ],
@@ -525,7 +558,7 @@
    },
    {
     "box": {
-     "id": "obj-31",
+     "id": "obj-33",
      "maxclass": "flonum",
      "numinlets": 1,
      "numoutlets": 2,
@@ -535,7 +568,7 @@
      ],
      "patching_rect": [
       10,
-      360.0,
+      392.0,
       60.0,
       22.0
      ]
@@ -543,7 +576,7 @@
    },
    {
     "box": {
-     "id": "obj-32",
+     "id": "obj-34",
      "maxclass": "message",
      "numinlets": 2,
      "numoutlets": 1,
@@ -552,7 +585,7 @@
      ],
      "patching_rect": [
       80,
-      360.0,
+      392.0,
       240.0,
       22.0
      ],
@@ -561,13 +594,13 @@
    },
    {
     "box": {
-     "id": "obj-33",
+     "id": "obj-35",
      "maxclass": "comment",
      "numinlets": 1,
      "numoutlets": 0,
      "patching_rect": [
       340,
-      360.0,
+      392.0,
       340.0,
       22.0
      ],
@@ -576,7 +609,7 @@
    },
    {
     "box": {
-     "id": "obj-34",
+     "id": "obj-36",
      "maxclass": "flonum",
      "numinlets": 1,
      "numoutlets": 2,
@@ -586,7 +619,7 @@
      ],
      "patching_rect": [
       10,
-      392.0,
+      424.0,
       60.0,
       22.0
      ]
@@ -594,7 +627,7 @@
    },
    {
     "box": {
-     "id": "obj-35",
+     "id": "obj-37",
      "maxclass": "message",
      "numinlets": 2,
      "numoutlets": 1,
@@ -603,7 +636,7 @@
      ],
      "patching_rect": [
       80,
-      392.0,
+      424.0,
       240.0,
       22.0
      ],
@@ -612,13 +645,13 @@
    },
    {
     "box": {
-     "id": "obj-36",
+     "id": "obj-38",
      "maxclass": "comment",
      "numinlets": 1,
      "numoutlets": 0,
      "patching_rect": [
       340,
-      392.0,
+      424.0,
       340.0,
       22.0
      ],
@@ -627,7 +660,7 @@
    },
    {
     "box": {
-     "id": "obj-37",
+     "id": "obj-39",
      "maxclass": "flonum",
      "numinlets": 1,
      "numoutlets": 2,
@@ -637,7 +670,7 @@
      ],
      "patching_rect": [
       10,
-      424.0,
+      456.0,
       60.0,
       22.0
      ]
@@ -645,7 +678,7 @@
    },
    {
     "box": {
-     "id": "obj-38",
+     "id": "obj-40",
      "maxclass": "message",
      "numinlets": 2,
      "numoutlets": 1,
@@ -654,7 +687,7 @@
      ],
      "patching_rect": [
       80,
-      424.0,
+      456.0,
       240.0,
       22.0
      ],
@@ -663,13 +696,13 @@
    },
    {
     "box": {
-     "id": "obj-39",
+     "id": "obj-41",
      "maxclass": "comment",
      "numinlets": 1,
      "numoutlets": 0,
      "patching_rect": [
       340,
-      424.0,
+      456.0,
       340.0,
       22.0
      ],
@@ -678,7 +711,7 @@
    },
    {
     "box": {
-     "id": "obj-40",
+     "id": "obj-42",
      "maxclass": "number",
      "numinlets": 1,
      "numoutlets": 2,
@@ -688,7 +721,7 @@
      ],
      "patching_rect": [
       10,
-      456.0,
+      488.0,
       60.0,
       22.0
      ]
@@ -696,7 +729,7 @@
    },
    {
     "box": {
-     "id": "obj-41",
+     "id": "obj-43",
      "maxclass": "message",
      "numinlets": 2,
      "numoutlets": 1,
@@ -705,7 +738,7 @@
      ],
      "patching_rect": [
       80,
-      456.0,
+      488.0,
       240.0,
       22.0
      ],
@@ -714,13 +747,13 @@
    },
    {
     "box": {
-     "id": "obj-42",
+     "id": "obj-44",
      "maxclass": "comment",
      "numinlets": 1,
      "numoutlets": 0,
      "patching_rect": [
       340,
-      456.0,
+      488.0,
       340.0,
       22.0
      ],
@@ -729,7 +762,7 @@
    },
    {
     "box": {
-     "id": "obj-43",
+     "id": "obj-45",
      "maxclass": "toggle",
      "numinlets": 1,
      "numoutlets": 1,
@@ -738,7 +771,7 @@
      ],
      "patching_rect": [
       10,
-      488.0,
+      520.0,
       22.0,
       22.0
      ]
@@ -746,7 +779,7 @@
    },
    {
     "box": {
-     "id": "obj-44",
+     "id": "obj-46",
      "maxclass": "message",
      "numinlets": 2,
      "numoutlets": 1,
@@ -755,7 +788,7 @@
      ],
      "patching_rect": [
       80,
-      488.0,
+      520.0,
       240.0,
       22.0
      ],
@@ -764,13 +797,13 @@
    },
    {
     "box": {
-     "id": "obj-45",
+     "id": "obj-47",
      "maxclass": "comment",
      "numinlets": 1,
      "numoutlets": 0,
      "patching_rect": [
       340,
-      488.0,
+      520.0,
       340.0,
       22.0
      ],
@@ -779,7 +812,7 @@
    },
    {
     "box": {
-     "id": "obj-46",
+     "id": "obj-48",
      "maxclass": "flonum",
      "numinlets": 1,
      "numoutlets": 2,
@@ -789,43 +822,10 @@
      ],
      "patching_rect": [
       10,
-      520.0,
+      552.0,
       60.0,
       22.0
      ]
-    }
-   },
-   {
-    "box": {
-     "id": "obj-47",
-     "maxclass": "message",
-     "numinlets": 2,
-     "numoutlets": 1,
-     "outlettype": [
-      ""
-     ],
-     "patching_rect": [
-      80,
-      520.0,
-      240.0,
-      22.0
-     ],
-     "text": "/antiphon/answer/hop $1"
-    }
-   },
-   {
-    "box": {
-     "id": "obj-48",
-     "maxclass": "comment",
-     "numinlets": 1,
-     "numoutlets": 0,
-     "patching_rect": [
-      340,
-      520.0,
-      340.0,
-      22.0
-     ],
-     "text": "decision rate: one decision and one grain slot per hop (0 = the model's own hop; uniform chunking only)"
     }
    },
    {
@@ -843,7 +843,7 @@
       240.0,
       22.0
      ],
-     "text": "/antiphon/answer/input mic"
+     "text": "/antiphon/answer/hop $1"
     }
    },
    {
@@ -858,29 +858,12 @@
       340.0,
       22.0
      ],
-     "text": "'mic' for the live input channel, or an audio file played in a loop as the performer"
+     "text": "decision rate: one decision and one grain slot per hop (0 = the model's own hop; uniform chunking only)"
     }
    },
    {
     "box": {
      "id": "obj-51",
-     "maxclass": "toggle",
-     "numinlets": 1,
-     "numoutlets": 1,
-     "outlettype": [
-      "int"
-     ],
-     "patching_rect": [
-      10,
-      584.0,
-      22.0,
-      22.0
-     ]
-    }
-   },
-   {
-    "box": {
-     "id": "obj-52",
      "maxclass": "message",
      "numinlets": 2,
      "numoutlets": 1,
@@ -893,12 +876,12 @@
       240.0,
       22.0
      ],
-     "text": "/antiphon/answer/record $1"
+     "text": "/antiphon/answer/input mic"
     }
    },
    {
     "box": {
-     "id": "obj-53",
+     "id": "obj-52",
      "maxclass": "comment",
      "numinlets": 1,
      "numoutlets": 0,
@@ -908,12 +891,62 @@
       340.0,
       22.0
      ],
-     "text": "1 starts recording input (left) and answer (right) to a WAV in the record folder, 0 stops"
+     "text": "'mic' for the live input channel, or an audio file played in a loop as the performer"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-53",
+     "maxclass": "toggle",
+     "numinlets": 1,
+     "numoutlets": 1,
+     "outlettype": [
+      "int"
+     ],
+     "patching_rect": [
+      10,
+      616.0,
+      22.0,
+      22.0
+     ]
     }
    },
    {
     "box": {
      "id": "obj-54",
+     "maxclass": "message",
+     "numinlets": 2,
+     "numoutlets": 1,
+     "outlettype": [
+      ""
+     ],
+     "patching_rect": [
+      80,
+      616.0,
+      240.0,
+      22.0
+     ],
+     "text": "/antiphon/answer/record $1"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-55",
+     "maxclass": "comment",
+     "numinlets": 1,
+     "numoutlets": 0,
+     "patching_rect": [
+      340,
+      616.0,
+      340.0,
+      22.0
+     ],
+     "text": "1 starts recording input (left) and answer (right) to a WAV in the record folder, 0 stops"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-56",
      "maxclass": "flonum",
      "numinlets": 1,
      "numoutlets": 2,
@@ -923,7 +956,7 @@
      ],
      "patching_rect": [
       10,
-      616.0,
+      648.0,
       60.0,
       22.0
      ]
@@ -931,7 +964,7 @@
    },
    {
     "box": {
-     "id": "obj-55",
+     "id": "obj-57",
      "maxclass": "message",
      "numinlets": 2,
      "numoutlets": 1,
@@ -940,7 +973,7 @@
      ],
      "patching_rect": [
       80,
-      616.0,
+      648.0,
       240.0,
       22.0
      ],
@@ -949,13 +982,13 @@
    },
    {
     "box": {
-     "id": "obj-56",
+     "id": "obj-58",
      "maxclass": "comment",
      "numinlets": 1,
      "numoutlets": 0,
      "patching_rect": [
       340,
-      616.0,
+      648.0,
       340.0,
       22.0
      ],
@@ -964,7 +997,7 @@
    },
    {
     "box": {
-     "id": "obj-57",
+     "id": "obj-59",
      "maxclass": "toggle",
      "numinlets": 1,
      "numoutlets": 1,
@@ -973,7 +1006,7 @@
      ],
      "patching_rect": [
       10,
-      648.0,
+      680.0,
       22.0,
       22.0
      ]
@@ -981,7 +1014,7 @@
    },
    {
     "box": {
-     "id": "obj-58",
+     "id": "obj-60",
      "maxclass": "message",
      "numinlets": 2,
      "numoutlets": 1,
@@ -990,7 +1023,7 @@
      ],
      "patching_rect": [
       80,
-      648.0,
+      680.0,
       240.0,
       22.0
      ],
@@ -999,13 +1032,13 @@
    },
    {
     "box": {
-     "id": "obj-59",
+     "id": "obj-61",
      "maxclass": "comment",
      "numinlets": 1,
      "numoutlets": 0,
      "patching_rect": [
       340,
-      648.0,
+      680.0,
       340.0,
       22.0
      ],
@@ -1014,13 +1047,13 @@
    },
    {
     "box": {
-     "id": "obj-60",
+     "id": "obj-62",
      "maxclass": "comment",
      "numinlets": 1,
      "numoutlets": 0,
      "patching_rect": [
       10,
-      712.0,
+      744.0,
       600.0,
       22.0
      ],
@@ -1029,7 +1062,7 @@
    },
    {
     "box": {
-     "id": "obj-61",
+     "id": "obj-63",
      "maxclass": "newobj",
      "numinlets": 1,
      "numoutlets": 1,
@@ -1038,7 +1071,7 @@
      ],
      "patching_rect": [
       10,
-      744.0,
+      776.0,
       120.0,
       22.0
      ],
@@ -1047,11 +1080,12 @@
    },
    {
     "box": {
-     "id": "obj-62",
+     "id": "obj-64",
      "maxclass": "newobj",
      "numinlets": 2,
-     "numoutlets": 14,
+     "numoutlets": 15,
      "outlettype": [
+      "",
       "",
       "",
       "",
@@ -1069,16 +1103,16 @@
      ],
      "patching_rect": [
       10,
-      784.0,
+      816.0,
       1000.0,
       22.0
      ],
-     "text": "route /antiphon/status /antiphon/event/grain /antiphon/event/note /antiphon/event/bar /antiphon/event/set /antiphon/event/state /antiphon/event/loaded /antiphon/event/recording /antiphon/event/xrun /antiphon/event/skipped /antiphon/error /antiphon/log /antiphon/pong"
+     "text": "route /antiphon/status /antiphon/event/grain /antiphon/event/note /antiphon/event/bar /antiphon/event/set /antiphon/event/state /antiphon/event/loaded /antiphon/event/recording /antiphon/event/xrun /antiphon/event/skipped /antiphon/event/loops /antiphon/error /antiphon/log /antiphon/pong"
     }
    },
    {
     "box": {
-     "id": "obj-63",
+     "id": "obj-65",
      "maxclass": "newobj",
      "numinlets": 1,
      "numoutlets": 12,
@@ -1098,44 +1132,11 @@
      ],
      "patching_rect": [
       10,
-      824.0,
+      856.0,
       300.0,
       22.0
      ],
      "text": "unpack s i i f f i i i i i i i"
-    }
-   },
-   {
-    "box": {
-     "id": "obj-64",
-     "maxclass": "number",
-     "numinlets": 1,
-     "numoutlets": 2,
-     "outlettype": [
-      "",
-      "bang"
-     ],
-     "patching_rect": [
-      10,
-      864.0,
-      60.0,
-      22.0
-     ]
-    }
-   },
-   {
-    "box": {
-     "id": "obj-65",
-     "maxclass": "comment",
-     "numinlets": 1,
-     "numoutlets": 0,
-     "patching_rect": [
-      10,
-      889.0,
-      72.0,
-      22.0
-     ],
-     "text": "running"
     }
    },
    {
@@ -1149,8 +1150,8 @@
       "bang"
      ],
      "patching_rect": [
-      85,
-      864.0,
+      10,
+      896.0,
       60.0,
       22.0
      ]
@@ -1163,18 +1164,18 @@
      "numinlets": 1,
      "numoutlets": 0,
      "patching_rect": [
-      85,
-      889.0,
+      10,
+      921.0,
       72.0,
       22.0
      ],
-     "text": "xruns"
+     "text": "running"
     }
    },
    {
     "box": {
      "id": "obj-68",
-     "maxclass": "flonum",
+     "maxclass": "number",
      "numinlets": 1,
      "numoutlets": 2,
      "outlettype": [
@@ -1182,8 +1183,8 @@
       "bang"
      ],
      "patching_rect": [
-      160,
-      864.0,
+      85,
+      896.0,
       60.0,
       22.0
      ]
@@ -1196,12 +1197,12 @@
      "numinlets": 1,
      "numoutlets": 0,
      "patching_rect": [
-      160,
-      889.0,
+      85,
+      921.0,
       72.0,
       22.0
      ],
-     "text": "compute_p50"
+     "text": "xruns"
     }
    },
    {
@@ -1215,8 +1216,8 @@
       "bang"
      ],
      "patching_rect": [
-      235,
-      864.0,
+      160,
+      896.0,
       60.0,
       22.0
      ]
@@ -1229,18 +1230,18 @@
      "numinlets": 1,
      "numoutlets": 0,
      "patching_rect": [
-      235,
-      889.0,
+      160,
+      921.0,
       72.0,
       22.0
      ],
-     "text": "compute_p99"
+     "text": "compute_p50"
     }
    },
    {
     "box": {
      "id": "obj-72",
-     "maxclass": "number",
+     "maxclass": "flonum",
      "numinlets": 1,
      "numoutlets": 2,
      "outlettype": [
@@ -1248,8 +1249,8 @@
       "bang"
      ],
      "patching_rect": [
-      310,
-      864.0,
+      235,
+      896.0,
       60.0,
       22.0
      ]
@@ -1262,12 +1263,12 @@
      "numinlets": 1,
      "numoutlets": 0,
      "patching_rect": [
-      310,
-      889.0,
+      235,
+      921.0,
       72.0,
       22.0
      ],
-     "text": "fallbacks"
+     "text": "compute_p99"
     }
    },
    {
@@ -1281,8 +1282,8 @@
       "bang"
      ],
      "patching_rect": [
-      385,
-      864.0,
+      310,
+      896.0,
       60.0,
       22.0
      ]
@@ -1295,12 +1296,12 @@
      "numinlets": 1,
      "numoutlets": 0,
      "patching_rect": [
-      385,
-      889.0,
+      310,
+      921.0,
       72.0,
       22.0
      ],
-     "text": "input_label"
+     "text": "fallbacks"
     }
    },
    {
@@ -1314,8 +1315,8 @@
       "bang"
      ],
      "patching_rect": [
-      460,
-      864.0,
+      385,
+      896.0,
       60.0,
       22.0
      ]
@@ -1328,12 +1329,12 @@
      "numinlets": 1,
      "numoutlets": 0,
      "patching_rect": [
-      460,
-      889.0,
+      385,
+      921.0,
       72.0,
       22.0
      ],
-     "text": "answer_label"
+     "text": "input_label"
     }
    },
    {
@@ -1347,8 +1348,8 @@
       "bang"
      ],
      "patching_rect": [
-      535,
-      864.0,
+      460,
+      896.0,
       60.0,
       22.0
      ]
@@ -1361,12 +1362,12 @@
      "numinlets": 1,
      "numoutlets": 0,
      "patching_rect": [
-      535,
-      889.0,
+      460,
+      921.0,
       72.0,
       22.0
      ],
-     "text": "skipped"
+     "text": "answer_label"
     }
    },
    {
@@ -1380,8 +1381,8 @@
       "bang"
      ],
      "patching_rect": [
-      610,
-      864.0,
+      535,
+      896.0,
       60.0,
       22.0
      ]
@@ -1394,12 +1395,12 @@
      "numinlets": 1,
      "numoutlets": 0,
      "patching_rect": [
-      610,
-      889.0,
+      535,
+      921.0,
       72.0,
       22.0
      ],
-     "text": "steps"
+     "text": "skipped"
     }
    },
    {
@@ -1413,8 +1414,8 @@
       "bang"
      ],
      "patching_rect": [
-      685,
-      864.0,
+      610,
+      896.0,
       60.0,
       22.0
      ]
@@ -1427,12 +1428,12 @@
      "numinlets": 1,
      "numoutlets": 0,
      "patching_rect": [
-      685,
-      889.0,
+      610,
+      921.0,
       72.0,
       22.0
      ],
-     "text": "resyncs"
+     "text": "steps"
     }
    },
    {
@@ -1446,8 +1447,8 @@
       "bang"
      ],
      "patching_rect": [
-      760,
-      864.0,
+      685,
+      896.0,
       60.0,
       22.0
      ]
@@ -1460,42 +1461,45 @@
      "numinlets": 1,
      "numoutlets": 0,
      "patching_rect": [
-      760,
-      889.0,
+      685,
+      921.0,
       72.0,
       22.0
      ],
-     "text": "input_starved"
+     "text": "resyncs"
     }
    },
    {
     "box": {
      "id": "obj-86",
-     "maxclass": "newobj",
+     "maxclass": "number",
      "numinlets": 1,
-     "numoutlets": 0,
-     "patching_rect": [
-      10,
-      934.0,
-      105.0,
-      22.0
+     "numoutlets": 2,
+     "outlettype": [
+      "",
+      "bang"
      ],
-     "text": "print status"
+     "patching_rect": [
+      760,
+      896.0,
+      60.0,
+      22.0
+     ]
     }
    },
    {
     "box": {
      "id": "obj-87",
-     "maxclass": "newobj",
+     "maxclass": "comment",
      "numinlets": 1,
      "numoutlets": 0,
      "patching_rect": [
-      120,
-      934.0,
-      105.0,
+      760,
+      921.0,
+      72.0,
       22.0
      ],
-     "text": "print event-grain"
+     "text": "input_starved"
     }
    },
    {
@@ -1505,12 +1509,12 @@
      "numinlets": 1,
      "numoutlets": 0,
      "patching_rect": [
-      230,
-      934.0,
+      10,
+      966.0,
       105.0,
       22.0
      ],
-     "text": "print event-note"
+     "text": "print status"
     }
    },
    {
@@ -1520,12 +1524,12 @@
      "numinlets": 1,
      "numoutlets": 0,
      "patching_rect": [
-      340,
-      934.0,
+      120,
+      966.0,
       105.0,
       22.0
      ],
-     "text": "print event-bar"
+     "text": "print event-grain"
     }
    },
    {
@@ -1535,12 +1539,12 @@
      "numinlets": 1,
      "numoutlets": 0,
      "patching_rect": [
-      450,
-      934.0,
+      230,
+      966.0,
       105.0,
       22.0
      ],
-     "text": "print event-set"
+     "text": "print event-note"
     }
    },
    {
@@ -1550,12 +1554,12 @@
      "numinlets": 1,
      "numoutlets": 0,
      "patching_rect": [
-      560,
-      934.0,
+      340,
+      966.0,
       105.0,
       22.0
      ],
-     "text": "print event-state"
+     "text": "print event-bar"
     }
    },
    {
@@ -1565,12 +1569,12 @@
      "numinlets": 1,
      "numoutlets": 0,
      "patching_rect": [
-      670,
-      934.0,
+      450,
+      966.0,
       105.0,
       22.0
      ],
-     "text": "print event-loaded"
+     "text": "print event-set"
     }
    },
    {
@@ -1580,12 +1584,12 @@
      "numinlets": 1,
      "numoutlets": 0,
      "patching_rect": [
-      780,
-      934.0,
+      560,
+      966.0,
       105.0,
       22.0
      ],
-     "text": "print event-recording"
+     "text": "print event-state"
     }
    },
    {
@@ -1595,12 +1599,12 @@
      "numinlets": 1,
      "numoutlets": 0,
      "patching_rect": [
-      890,
-      934.0,
+      670,
+      966.0,
       105.0,
       22.0
      ],
-     "text": "print event-xrun"
+     "text": "print event-loaded"
     }
    },
    {
@@ -1610,12 +1614,12 @@
      "numinlets": 1,
      "numoutlets": 0,
      "patching_rect": [
-      10,
-      964.0,
+      780,
+      966.0,
       105.0,
       22.0
      ],
-     "text": "print event-skipped"
+     "text": "print event-recording"
     }
    },
    {
@@ -1625,12 +1629,12 @@
      "numinlets": 1,
      "numoutlets": 0,
      "patching_rect": [
-      120,
-      964.0,
+      890,
+      966.0,
       105.0,
       22.0
      ],
-     "text": "print error"
+     "text": "print event-xrun"
     }
    },
    {
@@ -1640,12 +1644,12 @@
      "numinlets": 1,
      "numoutlets": 0,
      "patching_rect": [
-      230,
-      964.0,
+      10,
+      996.0,
       105.0,
       22.0
      ],
-     "text": "print log"
+     "text": "print event-skipped"
     }
    },
    {
@@ -1655,8 +1659,53 @@
      "numinlets": 1,
      "numoutlets": 0,
      "patching_rect": [
+      120,
+      996.0,
+      105.0,
+      22.0
+     ],
+     "text": "print event-loops"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-99",
+     "maxclass": "newobj",
+     "numinlets": 1,
+     "numoutlets": 0,
+     "patching_rect": [
+      230,
+      996.0,
+      105.0,
+      22.0
+     ],
+     "text": "print error"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-100",
+     "maxclass": "newobj",
+     "numinlets": 1,
+     "numoutlets": 0,
+     "patching_rect": [
       340,
-      964.0,
+      996.0,
+      105.0,
+      22.0
+     ],
+     "text": "print log"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-101",
+     "maxclass": "newobj",
+     "numinlets": 1,
+     "numoutlets": 0,
+     "patching_rect": [
+      450,
+      996.0,
       105.0,
       22.0
      ],
@@ -1665,13 +1714,13 @@
    },
    {
     "box": {
-     "id": "obj-99",
+     "id": "obj-102",
      "maxclass": "comment",
      "numinlets": 1,
      "numoutlets": 0,
      "patching_rect": [
       10,
-      1014.0,
+      1046.0,
       1100.0,
       22.0
      ],
@@ -1680,7 +1729,7 @@
    },
    {
     "box": {
-     "id": "obj-100",
+     "id": "obj-103",
      "maxclass": "newobj",
      "numinlets": 1,
      "numoutlets": 4,
@@ -1692,7 +1741,7 @@
      ],
      "patching_rect": [
       10,
-      1054.0,
+      1086.0,
       110.0,
       22.0
      ],
@@ -1701,7 +1750,7 @@
    },
    {
     "box": {
-     "id": "obj-101",
+     "id": "obj-104",
      "maxclass": "newobj",
      "numinlets": 3,
      "numoutlets": 2,
@@ -1711,7 +1760,7 @@
      ],
      "patching_rect": [
       10,
-      1084.0,
+      1116.0,
       110.0,
       22.0
      ],
@@ -1720,13 +1769,13 @@
    },
    {
     "box": {
-     "id": "obj-102",
+     "id": "obj-105",
      "maxclass": "newobj",
      "numinlets": 3,
      "numoutlets": 0,
      "patching_rect": [
       10,
-      1114.0,
+      1146.0,
       60.0,
       22.0
      ],
@@ -1735,7 +1784,7 @@
    },
    {
     "box": {
-     "id": "obj-103",
+     "id": "obj-106",
      "maxclass": "newobj",
      "numinlets": 2,
      "numoutlets": 3,
@@ -1746,7 +1795,7 @@
      ],
      "patching_rect": [
       160,
-      1114.0,
+      1146.0,
       70.0,
       22.0
      ],
@@ -1755,7 +1804,7 @@
    },
    {
     "box": {
-     "id": "obj-104",
+     "id": "obj-107",
      "maxclass": "newobj",
      "numinlets": 3,
      "numoutlets": 1,
@@ -1764,7 +1813,7 @@
      ],
      "patching_rect": [
       160,
-      1144.0,
+      1176.0,
       70.0,
       22.0
      ],
@@ -1773,7 +1822,7 @@
    },
    {
     "box": {
-     "id": "obj-105",
+     "id": "obj-108",
      "maxclass": "newobj",
      "numinlets": 2,
      "numoutlets": 9,
@@ -1790,7 +1839,7 @@
      ],
      "patching_rect": [
       160,
-      1174.0,
+      1206.0,
       200.0,
       22.0
      ],
@@ -1799,7 +1848,7 @@
    },
    {
     "box": {
-     "id": "obj-106",
+     "id": "obj-109",
      "maxclass": "flonum",
      "numinlets": 1,
      "numoutlets": 2,
@@ -1809,7 +1858,7 @@
      ],
      "patching_rect": [
       70,
-      1444.0,
+      1476.0,
       60.0,
       22.0
      ]
@@ -1817,13 +1866,13 @@
    },
    {
     "box": {
-     "id": "obj-107",
+     "id": "obj-110",
      "maxclass": "comment",
      "numinlets": 1,
      "numoutlets": 0,
      "patching_rect": [
       135,
-      1444.0,
+      1476.0,
       160.0,
       22.0
      ],
@@ -1832,7 +1881,7 @@
    },
    {
     "box": {
-     "id": "obj-108",
+     "id": "obj-111",
      "maxclass": "newobj",
      "numinlets": 2,
      "numoutlets": 1,
@@ -1841,7 +1890,7 @@
      ],
      "patching_rect": [
       10,
-      1474.0,
+      1506.0,
       50.0,
       22.0
      ],
@@ -1850,7 +1899,7 @@
    },
    {
     "box": {
-     "id": "obj-109",
+     "id": "obj-112",
      "maxclass": "newobj",
      "numinlets": 1,
      "numoutlets": 2,
@@ -1860,7 +1909,7 @@
      ],
      "patching_rect": [
       10.0,
-      1214.0,
+      1246.0,
       70.0,
       22.0
      ],
@@ -1869,7 +1918,7 @@
    },
    {
     "box": {
-     "id": "obj-110",
+     "id": "obj-113",
      "maxclass": "newobj",
      "numinlets": 1,
      "numoutlets": 1,
@@ -1878,7 +1927,7 @@
      ],
      "patching_rect": [
       10.0,
-      1244.0,
+      1276.0,
       45.0,
       22.0
      ],
@@ -1887,7 +1936,7 @@
    },
    {
     "box": {
-     "id": "obj-111",
+     "id": "obj-114",
      "maxclass": "newobj",
      "numinlets": 2,
      "numoutlets": 2,
@@ -1897,7 +1946,7 @@
      ],
      "patching_rect": [
       65.0,
-      1244.0,
+      1276.0,
       45.0,
       22.0
      ],
@@ -1906,7 +1955,7 @@
    },
    {
     "box": {
-     "id": "obj-112",
+     "id": "obj-115",
      "maxclass": "newobj",
      "numinlets": 2,
      "numoutlets": 1,
@@ -1915,7 +1964,7 @@
      ],
      "patching_rect": [
       10.0,
-      1274.0,
+      1306.0,
       50.0,
       22.0
      ],
@@ -1924,7 +1973,7 @@
    },
    {
     "box": {
-     "id": "obj-113",
+     "id": "obj-116",
      "maxclass": "message",
      "numinlets": 2,
      "numoutlets": 1,
@@ -1933,66 +1982,11 @@
      ],
      "patching_rect": [
       65.0,
-      1304.0,
+      1336.0,
       40.0,
       22.0
      ],
      "text": "0 80"
-    }
-   },
-   {
-    "box": {
-     "id": "obj-114",
-     "maxclass": "newobj",
-     "numinlets": 2,
-     "numoutlets": 1,
-     "outlettype": [
-      ""
-     ],
-     "patching_rect": [
-      110.0,
-      1274.0,
-      45.0,
-      22.0
-     ],
-     "text": "/ 127."
-    }
-   },
-   {
-    "box": {
-     "id": "obj-115",
-     "maxclass": "message",
-     "numinlets": 2,
-     "numoutlets": 1,
-     "outlettype": [
-      ""
-     ],
-     "patching_rect": [
-      110.0,
-      1304.0,
-      40.0,
-      22.0
-     ],
-     "text": "$1 5"
-    }
-   },
-   {
-    "box": {
-     "id": "obj-116",
-     "maxclass": "newobj",
-     "numinlets": 2,
-     "numoutlets": 2,
-     "outlettype": [
-      "signal",
-      "bang"
-     ],
-     "patching_rect": [
-      65.0,
-      1344.0,
-      45.0,
-      22.0
-     ],
-     "text": "line~"
     }
    },
    {
@@ -2002,11 +1996,66 @@
      "numinlets": 2,
      "numoutlets": 1,
      "outlettype": [
+      ""
+     ],
+     "patching_rect": [
+      110.0,
+      1306.0,
+      45.0,
+      22.0
+     ],
+     "text": "/ 127."
+    }
+   },
+   {
+    "box": {
+     "id": "obj-118",
+     "maxclass": "message",
+     "numinlets": 2,
+     "numoutlets": 1,
+     "outlettype": [
+      ""
+     ],
+     "patching_rect": [
+      110.0,
+      1336.0,
+      40.0,
+      22.0
+     ],
+     "text": "$1 5"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-119",
+     "maxclass": "newobj",
+     "numinlets": 2,
+     "numoutlets": 2,
+     "outlettype": [
+      "signal",
+      "bang"
+     ],
+     "patching_rect": [
+      65.0,
+      1376.0,
+      45.0,
+      22.0
+     ],
+     "text": "line~"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-120",
+     "maxclass": "newobj",
+     "numinlets": 2,
+     "numoutlets": 1,
+     "outlettype": [
       "signal"
      ],
      "patching_rect": [
       10.0,
-      1384.0,
+      1416.0,
       45.0,
       22.0
      ],
@@ -2015,7 +2064,7 @@
    },
    {
     "box": {
-     "id": "obj-118",
+     "id": "obj-121",
      "maxclass": "newobj",
      "numinlets": 1,
      "numoutlets": 2,
@@ -2025,7 +2074,7 @@
      ],
      "patching_rect": [
       160.0,
-      1214.0,
+      1246.0,
       70.0,
       22.0
      ],
@@ -2034,7 +2083,7 @@
    },
    {
     "box": {
-     "id": "obj-119",
+     "id": "obj-122",
      "maxclass": "newobj",
      "numinlets": 1,
      "numoutlets": 1,
@@ -2043,7 +2092,7 @@
      ],
      "patching_rect": [
       160.0,
-      1244.0,
+      1276.0,
       45.0,
       22.0
      ],
@@ -2052,7 +2101,7 @@
    },
    {
     "box": {
-     "id": "obj-120",
+     "id": "obj-123",
      "maxclass": "newobj",
      "numinlets": 2,
      "numoutlets": 2,
@@ -2062,7 +2111,7 @@
      ],
      "patching_rect": [
       215.0,
-      1244.0,
+      1276.0,
       45.0,
       22.0
      ],
@@ -2071,7 +2120,7 @@
    },
    {
     "box": {
-     "id": "obj-121",
+     "id": "obj-124",
      "maxclass": "newobj",
      "numinlets": 2,
      "numoutlets": 1,
@@ -2080,7 +2129,7 @@
      ],
      "patching_rect": [
       160.0,
-      1274.0,
+      1306.0,
       50.0,
       22.0
      ],
@@ -2089,7 +2138,7 @@
    },
    {
     "box": {
-     "id": "obj-122",
+     "id": "obj-125",
      "maxclass": "message",
      "numinlets": 2,
      "numoutlets": 1,
@@ -2098,66 +2147,11 @@
      ],
      "patching_rect": [
       215.0,
-      1304.0,
+      1336.0,
       40.0,
       22.0
      ],
      "text": "0 80"
-    }
-   },
-   {
-    "box": {
-     "id": "obj-123",
-     "maxclass": "newobj",
-     "numinlets": 2,
-     "numoutlets": 1,
-     "outlettype": [
-      ""
-     ],
-     "patching_rect": [
-      260.0,
-      1274.0,
-      45.0,
-      22.0
-     ],
-     "text": "/ 127."
-    }
-   },
-   {
-    "box": {
-     "id": "obj-124",
-     "maxclass": "message",
-     "numinlets": 2,
-     "numoutlets": 1,
-     "outlettype": [
-      ""
-     ],
-     "patching_rect": [
-      260.0,
-      1304.0,
-      40.0,
-      22.0
-     ],
-     "text": "$1 5"
-    }
-   },
-   {
-    "box": {
-     "id": "obj-125",
-     "maxclass": "newobj",
-     "numinlets": 2,
-     "numoutlets": 2,
-     "outlettype": [
-      "signal",
-      "bang"
-     ],
-     "patching_rect": [
-      215.0,
-      1344.0,
-      45.0,
-      22.0
-     ],
-     "text": "line~"
     }
    },
    {
@@ -2167,11 +2161,66 @@
      "numinlets": 2,
      "numoutlets": 1,
      "outlettype": [
+      ""
+     ],
+     "patching_rect": [
+      260.0,
+      1306.0,
+      45.0,
+      22.0
+     ],
+     "text": "/ 127."
+    }
+   },
+   {
+    "box": {
+     "id": "obj-127",
+     "maxclass": "message",
+     "numinlets": 2,
+     "numoutlets": 1,
+     "outlettype": [
+      ""
+     ],
+     "patching_rect": [
+      260.0,
+      1336.0,
+      40.0,
+      22.0
+     ],
+     "text": "$1 5"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-128",
+     "maxclass": "newobj",
+     "numinlets": 2,
+     "numoutlets": 2,
+     "outlettype": [
+      "signal",
+      "bang"
+     ],
+     "patching_rect": [
+      215.0,
+      1376.0,
+      45.0,
+      22.0
+     ],
+     "text": "line~"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-129",
+     "maxclass": "newobj",
+     "numinlets": 2,
+     "numoutlets": 1,
+     "outlettype": [
       "signal"
      ],
      "patching_rect": [
       160.0,
-      1384.0,
+      1416.0,
       45.0,
       22.0
      ],
@@ -2180,7 +2229,7 @@
    },
    {
     "box": {
-     "id": "obj-127",
+     "id": "obj-130",
      "maxclass": "newobj",
      "numinlets": 1,
      "numoutlets": 2,
@@ -2190,7 +2239,7 @@
      ],
      "patching_rect": [
       310.0,
-      1214.0,
+      1246.0,
       70.0,
       22.0
      ],
@@ -2199,7 +2248,7 @@
    },
    {
     "box": {
-     "id": "obj-128",
+     "id": "obj-131",
      "maxclass": "newobj",
      "numinlets": 1,
      "numoutlets": 1,
@@ -2208,7 +2257,7 @@
      ],
      "patching_rect": [
       310.0,
-      1244.0,
+      1276.0,
       45.0,
       22.0
      ],
@@ -2217,7 +2266,7 @@
    },
    {
     "box": {
-     "id": "obj-129",
+     "id": "obj-132",
      "maxclass": "newobj",
      "numinlets": 2,
      "numoutlets": 2,
@@ -2227,7 +2276,7 @@
      ],
      "patching_rect": [
       365.0,
-      1244.0,
+      1276.0,
       45.0,
       22.0
      ],
@@ -2236,7 +2285,7 @@
    },
    {
     "box": {
-     "id": "obj-130",
+     "id": "obj-133",
      "maxclass": "newobj",
      "numinlets": 2,
      "numoutlets": 1,
@@ -2245,7 +2294,7 @@
      ],
      "patching_rect": [
       310.0,
-      1274.0,
+      1306.0,
       50.0,
       22.0
      ],
@@ -2254,7 +2303,7 @@
    },
    {
     "box": {
-     "id": "obj-131",
+     "id": "obj-134",
      "maxclass": "message",
      "numinlets": 2,
      "numoutlets": 1,
@@ -2263,66 +2312,11 @@
      ],
      "patching_rect": [
       365.0,
-      1304.0,
+      1336.0,
       40.0,
       22.0
      ],
      "text": "0 80"
-    }
-   },
-   {
-    "box": {
-     "id": "obj-132",
-     "maxclass": "newobj",
-     "numinlets": 2,
-     "numoutlets": 1,
-     "outlettype": [
-      ""
-     ],
-     "patching_rect": [
-      410.0,
-      1274.0,
-      45.0,
-      22.0
-     ],
-     "text": "/ 127."
-    }
-   },
-   {
-    "box": {
-     "id": "obj-133",
-     "maxclass": "message",
-     "numinlets": 2,
-     "numoutlets": 1,
-     "outlettype": [
-      ""
-     ],
-     "patching_rect": [
-      410.0,
-      1304.0,
-      40.0,
-      22.0
-     ],
-     "text": "$1 5"
-    }
-   },
-   {
-    "box": {
-     "id": "obj-134",
-     "maxclass": "newobj",
-     "numinlets": 2,
-     "numoutlets": 2,
-     "outlettype": [
-      "signal",
-      "bang"
-     ],
-     "patching_rect": [
-      365.0,
-      1344.0,
-      45.0,
-      22.0
-     ],
-     "text": "line~"
     }
    },
    {
@@ -2332,11 +2326,66 @@
      "numinlets": 2,
      "numoutlets": 1,
      "outlettype": [
+      ""
+     ],
+     "patching_rect": [
+      410.0,
+      1306.0,
+      45.0,
+      22.0
+     ],
+     "text": "/ 127."
+    }
+   },
+   {
+    "box": {
+     "id": "obj-136",
+     "maxclass": "message",
+     "numinlets": 2,
+     "numoutlets": 1,
+     "outlettype": [
+      ""
+     ],
+     "patching_rect": [
+      410.0,
+      1336.0,
+      40.0,
+      22.0
+     ],
+     "text": "$1 5"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-137",
+     "maxclass": "newobj",
+     "numinlets": 2,
+     "numoutlets": 2,
+     "outlettype": [
+      "signal",
+      "bang"
+     ],
+     "patching_rect": [
+      365.0,
+      1376.0,
+      45.0,
+      22.0
+     ],
+     "text": "line~"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-138",
+     "maxclass": "newobj",
+     "numinlets": 2,
+     "numoutlets": 1,
+     "outlettype": [
       "signal"
      ],
      "patching_rect": [
       310.0,
-      1384.0,
+      1416.0,
       45.0,
       22.0
      ],
@@ -2345,7 +2394,7 @@
    },
    {
     "box": {
-     "id": "obj-136",
+     "id": "obj-139",
      "maxclass": "newobj",
      "numinlets": 1,
      "numoutlets": 2,
@@ -2355,7 +2404,7 @@
      ],
      "patching_rect": [
       460.0,
-      1214.0,
+      1246.0,
       70.0,
       22.0
      ],
@@ -2364,7 +2413,7 @@
    },
    {
     "box": {
-     "id": "obj-137",
+     "id": "obj-140",
      "maxclass": "newobj",
      "numinlets": 1,
      "numoutlets": 1,
@@ -2373,7 +2422,7 @@
      ],
      "patching_rect": [
       460.0,
-      1244.0,
+      1276.0,
       45.0,
       22.0
      ],
@@ -2382,7 +2431,7 @@
    },
    {
     "box": {
-     "id": "obj-138",
+     "id": "obj-141",
      "maxclass": "newobj",
      "numinlets": 2,
      "numoutlets": 2,
@@ -2392,7 +2441,7 @@
      ],
      "patching_rect": [
       515.0,
-      1244.0,
+      1276.0,
       45.0,
       22.0
      ],
@@ -2401,7 +2450,7 @@
    },
    {
     "box": {
-     "id": "obj-139",
+     "id": "obj-142",
      "maxclass": "newobj",
      "numinlets": 2,
      "numoutlets": 1,
@@ -2410,7 +2459,7 @@
      ],
      "patching_rect": [
       460.0,
-      1274.0,
+      1306.0,
       50.0,
       22.0
      ],
@@ -2419,7 +2468,7 @@
    },
    {
     "box": {
-     "id": "obj-140",
+     "id": "obj-143",
      "maxclass": "message",
      "numinlets": 2,
      "numoutlets": 1,
@@ -2428,66 +2477,11 @@
      ],
      "patching_rect": [
       515.0,
-      1304.0,
+      1336.0,
       40.0,
       22.0
      ],
      "text": "0 80"
-    }
-   },
-   {
-    "box": {
-     "id": "obj-141",
-     "maxclass": "newobj",
-     "numinlets": 2,
-     "numoutlets": 1,
-     "outlettype": [
-      ""
-     ],
-     "patching_rect": [
-      560.0,
-      1274.0,
-      45.0,
-      22.0
-     ],
-     "text": "/ 127."
-    }
-   },
-   {
-    "box": {
-     "id": "obj-142",
-     "maxclass": "message",
-     "numinlets": 2,
-     "numoutlets": 1,
-     "outlettype": [
-      ""
-     ],
-     "patching_rect": [
-      560.0,
-      1304.0,
-      40.0,
-      22.0
-     ],
-     "text": "$1 5"
-    }
-   },
-   {
-    "box": {
-     "id": "obj-143",
-     "maxclass": "newobj",
-     "numinlets": 2,
-     "numoutlets": 2,
-     "outlettype": [
-      "signal",
-      "bang"
-     ],
-     "patching_rect": [
-      515.0,
-      1344.0,
-      45.0,
-      22.0
-     ],
-     "text": "line~"
     }
    },
    {
@@ -2497,11 +2491,66 @@
      "numinlets": 2,
      "numoutlets": 1,
      "outlettype": [
+      ""
+     ],
+     "patching_rect": [
+      560.0,
+      1306.0,
+      45.0,
+      22.0
+     ],
+     "text": "/ 127."
+    }
+   },
+   {
+    "box": {
+     "id": "obj-145",
+     "maxclass": "message",
+     "numinlets": 2,
+     "numoutlets": 1,
+     "outlettype": [
+      ""
+     ],
+     "patching_rect": [
+      560.0,
+      1336.0,
+      40.0,
+      22.0
+     ],
+     "text": "$1 5"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-146",
+     "maxclass": "newobj",
+     "numinlets": 2,
+     "numoutlets": 2,
+     "outlettype": [
+      "signal",
+      "bang"
+     ],
+     "patching_rect": [
+      515.0,
+      1376.0,
+      45.0,
+      22.0
+     ],
+     "text": "line~"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-147",
+     "maxclass": "newobj",
+     "numinlets": 2,
+     "numoutlets": 1,
+     "outlettype": [
       "signal"
      ],
      "patching_rect": [
       460.0,
-      1384.0,
+      1416.0,
       45.0,
       22.0
      ],
@@ -2510,7 +2559,7 @@
    },
    {
     "box": {
-     "id": "obj-145",
+     "id": "obj-148",
      "maxclass": "newobj",
      "numinlets": 1,
      "numoutlets": 2,
@@ -2520,7 +2569,7 @@
      ],
      "patching_rect": [
       610.0,
-      1214.0,
+      1246.0,
       70.0,
       22.0
      ],
@@ -2529,7 +2578,7 @@
    },
    {
     "box": {
-     "id": "obj-146",
+     "id": "obj-149",
      "maxclass": "newobj",
      "numinlets": 1,
      "numoutlets": 1,
@@ -2538,7 +2587,7 @@
      ],
      "patching_rect": [
       610.0,
-      1244.0,
+      1276.0,
       45.0,
       22.0
      ],
@@ -2547,7 +2596,7 @@
    },
    {
     "box": {
-     "id": "obj-147",
+     "id": "obj-150",
      "maxclass": "newobj",
      "numinlets": 2,
      "numoutlets": 2,
@@ -2557,7 +2606,7 @@
      ],
      "patching_rect": [
       665.0,
-      1244.0,
+      1276.0,
       45.0,
       22.0
      ],
@@ -2566,7 +2615,7 @@
    },
    {
     "box": {
-     "id": "obj-148",
+     "id": "obj-151",
      "maxclass": "newobj",
      "numinlets": 2,
      "numoutlets": 1,
@@ -2575,7 +2624,7 @@
      ],
      "patching_rect": [
       610.0,
-      1274.0,
+      1306.0,
       50.0,
       22.0
      ],
@@ -2584,7 +2633,7 @@
    },
    {
     "box": {
-     "id": "obj-149",
+     "id": "obj-152",
      "maxclass": "message",
      "numinlets": 2,
      "numoutlets": 1,
@@ -2593,66 +2642,11 @@
      ],
      "patching_rect": [
       665.0,
-      1304.0,
+      1336.0,
       40.0,
       22.0
      ],
      "text": "0 80"
-    }
-   },
-   {
-    "box": {
-     "id": "obj-150",
-     "maxclass": "newobj",
-     "numinlets": 2,
-     "numoutlets": 1,
-     "outlettype": [
-      ""
-     ],
-     "patching_rect": [
-      710.0,
-      1274.0,
-      45.0,
-      22.0
-     ],
-     "text": "/ 127."
-    }
-   },
-   {
-    "box": {
-     "id": "obj-151",
-     "maxclass": "message",
-     "numinlets": 2,
-     "numoutlets": 1,
-     "outlettype": [
-      ""
-     ],
-     "patching_rect": [
-      710.0,
-      1304.0,
-      40.0,
-      22.0
-     ],
-     "text": "$1 5"
-    }
-   },
-   {
-    "box": {
-     "id": "obj-152",
-     "maxclass": "newobj",
-     "numinlets": 2,
-     "numoutlets": 2,
-     "outlettype": [
-      "signal",
-      "bang"
-     ],
-     "patching_rect": [
-      665.0,
-      1344.0,
-      45.0,
-      22.0
-     ],
-     "text": "line~"
     }
    },
    {
@@ -2662,11 +2656,66 @@
      "numinlets": 2,
      "numoutlets": 1,
      "outlettype": [
+      ""
+     ],
+     "patching_rect": [
+      710.0,
+      1306.0,
+      45.0,
+      22.0
+     ],
+     "text": "/ 127."
+    }
+   },
+   {
+    "box": {
+     "id": "obj-154",
+     "maxclass": "message",
+     "numinlets": 2,
+     "numoutlets": 1,
+     "outlettype": [
+      ""
+     ],
+     "patching_rect": [
+      710.0,
+      1336.0,
+      40.0,
+      22.0
+     ],
+     "text": "$1 5"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-155",
+     "maxclass": "newobj",
+     "numinlets": 2,
+     "numoutlets": 2,
+     "outlettype": [
+      "signal",
+      "bang"
+     ],
+     "patching_rect": [
+      665.0,
+      1376.0,
+      45.0,
+      22.0
+     ],
+     "text": "line~"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-156",
+     "maxclass": "newobj",
+     "numinlets": 2,
+     "numoutlets": 1,
+     "outlettype": [
       "signal"
      ],
      "patching_rect": [
       610.0,
-      1384.0,
+      1416.0,
       45.0,
       22.0
      ],
@@ -2675,7 +2724,7 @@
    },
    {
     "box": {
-     "id": "obj-154",
+     "id": "obj-157",
      "maxclass": "newobj",
      "numinlets": 1,
      "numoutlets": 2,
@@ -2685,7 +2734,7 @@
      ],
      "patching_rect": [
       760.0,
-      1214.0,
+      1246.0,
       70.0,
       22.0
      ],
@@ -2694,7 +2743,7 @@
    },
    {
     "box": {
-     "id": "obj-155",
+     "id": "obj-158",
      "maxclass": "newobj",
      "numinlets": 1,
      "numoutlets": 1,
@@ -2703,7 +2752,7 @@
      ],
      "patching_rect": [
       760.0,
-      1244.0,
+      1276.0,
       45.0,
       22.0
      ],
@@ -2712,7 +2761,7 @@
    },
    {
     "box": {
-     "id": "obj-156",
+     "id": "obj-159",
      "maxclass": "newobj",
      "numinlets": 2,
      "numoutlets": 2,
@@ -2722,7 +2771,7 @@
      ],
      "patching_rect": [
       815.0,
-      1244.0,
+      1276.0,
       45.0,
       22.0
      ],
@@ -2731,7 +2780,7 @@
    },
    {
     "box": {
-     "id": "obj-157",
+     "id": "obj-160",
      "maxclass": "newobj",
      "numinlets": 2,
      "numoutlets": 1,
@@ -2740,7 +2789,7 @@
      ],
      "patching_rect": [
       760.0,
-      1274.0,
+      1306.0,
       50.0,
       22.0
      ],
@@ -2749,7 +2798,7 @@
    },
    {
     "box": {
-     "id": "obj-158",
+     "id": "obj-161",
      "maxclass": "message",
      "numinlets": 2,
      "numoutlets": 1,
@@ -2758,66 +2807,11 @@
      ],
      "patching_rect": [
       815.0,
-      1304.0,
+      1336.0,
       40.0,
       22.0
      ],
      "text": "0 80"
-    }
-   },
-   {
-    "box": {
-     "id": "obj-159",
-     "maxclass": "newobj",
-     "numinlets": 2,
-     "numoutlets": 1,
-     "outlettype": [
-      ""
-     ],
-     "patching_rect": [
-      860.0,
-      1274.0,
-      45.0,
-      22.0
-     ],
-     "text": "/ 127."
-    }
-   },
-   {
-    "box": {
-     "id": "obj-160",
-     "maxclass": "message",
-     "numinlets": 2,
-     "numoutlets": 1,
-     "outlettype": [
-      ""
-     ],
-     "patching_rect": [
-      860.0,
-      1304.0,
-      40.0,
-      22.0
-     ],
-     "text": "$1 5"
-    }
-   },
-   {
-    "box": {
-     "id": "obj-161",
-     "maxclass": "newobj",
-     "numinlets": 2,
-     "numoutlets": 2,
-     "outlettype": [
-      "signal",
-      "bang"
-     ],
-     "patching_rect": [
-      815.0,
-      1344.0,
-      45.0,
-      22.0
-     ],
-     "text": "line~"
     }
    },
    {
@@ -2827,11 +2821,66 @@
      "numinlets": 2,
      "numoutlets": 1,
      "outlettype": [
+      ""
+     ],
+     "patching_rect": [
+      860.0,
+      1306.0,
+      45.0,
+      22.0
+     ],
+     "text": "/ 127."
+    }
+   },
+   {
+    "box": {
+     "id": "obj-163",
+     "maxclass": "message",
+     "numinlets": 2,
+     "numoutlets": 1,
+     "outlettype": [
+      ""
+     ],
+     "patching_rect": [
+      860.0,
+      1336.0,
+      40.0,
+      22.0
+     ],
+     "text": "$1 5"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-164",
+     "maxclass": "newobj",
+     "numinlets": 2,
+     "numoutlets": 2,
+     "outlettype": [
+      "signal",
+      "bang"
+     ],
+     "patching_rect": [
+      815.0,
+      1376.0,
+      45.0,
+      22.0
+     ],
+     "text": "line~"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-165",
+     "maxclass": "newobj",
+     "numinlets": 2,
+     "numoutlets": 1,
+     "outlettype": [
       "signal"
      ],
      "patching_rect": [
       760.0,
-      1384.0,
+      1416.0,
       45.0,
       22.0
      ],
@@ -2840,7 +2889,7 @@
    },
    {
     "box": {
-     "id": "obj-163",
+     "id": "obj-166",
      "maxclass": "newobj",
      "numinlets": 1,
      "numoutlets": 2,
@@ -2850,7 +2899,7 @@
      ],
      "patching_rect": [
       910.0,
-      1214.0,
+      1246.0,
       70.0,
       22.0
      ],
@@ -2859,7 +2908,7 @@
    },
    {
     "box": {
-     "id": "obj-164",
+     "id": "obj-167",
      "maxclass": "newobj",
      "numinlets": 1,
      "numoutlets": 1,
@@ -2868,7 +2917,7 @@
      ],
      "patching_rect": [
       910.0,
-      1244.0,
+      1276.0,
       45.0,
       22.0
      ],
@@ -2877,7 +2926,7 @@
    },
    {
     "box": {
-     "id": "obj-165",
+     "id": "obj-168",
      "maxclass": "newobj",
      "numinlets": 2,
      "numoutlets": 2,
@@ -2887,7 +2936,7 @@
      ],
      "patching_rect": [
       965.0,
-      1244.0,
+      1276.0,
       45.0,
       22.0
      ],
@@ -2896,7 +2945,7 @@
    },
    {
     "box": {
-     "id": "obj-166",
+     "id": "obj-169",
      "maxclass": "newobj",
      "numinlets": 2,
      "numoutlets": 1,
@@ -2905,7 +2954,7 @@
      ],
      "patching_rect": [
       910.0,
-      1274.0,
+      1306.0,
       50.0,
       22.0
      ],
@@ -2914,7 +2963,7 @@
    },
    {
     "box": {
-     "id": "obj-167",
+     "id": "obj-170",
      "maxclass": "message",
      "numinlets": 2,
      "numoutlets": 1,
@@ -2923,66 +2972,11 @@
      ],
      "patching_rect": [
       965.0,
-      1304.0,
+      1336.0,
       40.0,
       22.0
      ],
      "text": "0 80"
-    }
-   },
-   {
-    "box": {
-     "id": "obj-168",
-     "maxclass": "newobj",
-     "numinlets": 2,
-     "numoutlets": 1,
-     "outlettype": [
-      ""
-     ],
-     "patching_rect": [
-      1010.0,
-      1274.0,
-      45.0,
-      22.0
-     ],
-     "text": "/ 127."
-    }
-   },
-   {
-    "box": {
-     "id": "obj-169",
-     "maxclass": "message",
-     "numinlets": 2,
-     "numoutlets": 1,
-     "outlettype": [
-      ""
-     ],
-     "patching_rect": [
-      1010.0,
-      1304.0,
-      40.0,
-      22.0
-     ],
-     "text": "$1 5"
-    }
-   },
-   {
-    "box": {
-     "id": "obj-170",
-     "maxclass": "newobj",
-     "numinlets": 2,
-     "numoutlets": 2,
-     "outlettype": [
-      "signal",
-      "bang"
-     ],
-     "patching_rect": [
-      965.0,
-      1344.0,
-      45.0,
-      22.0
-     ],
-     "text": "line~"
     }
    },
    {
@@ -2992,11 +2986,66 @@
      "numinlets": 2,
      "numoutlets": 1,
      "outlettype": [
+      ""
+     ],
+     "patching_rect": [
+      1010.0,
+      1306.0,
+      45.0,
+      22.0
+     ],
+     "text": "/ 127."
+    }
+   },
+   {
+    "box": {
+     "id": "obj-172",
+     "maxclass": "message",
+     "numinlets": 2,
+     "numoutlets": 1,
+     "outlettype": [
+      ""
+     ],
+     "patching_rect": [
+      1010.0,
+      1336.0,
+      40.0,
+      22.0
+     ],
+     "text": "$1 5"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-173",
+     "maxclass": "newobj",
+     "numinlets": 2,
+     "numoutlets": 2,
+     "outlettype": [
+      "signal",
+      "bang"
+     ],
+     "patching_rect": [
+      965.0,
+      1376.0,
+      45.0,
+      22.0
+     ],
+     "text": "line~"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-174",
+     "maxclass": "newobj",
+     "numinlets": 2,
+     "numoutlets": 1,
+     "outlettype": [
       "signal"
      ],
      "patching_rect": [
       910.0,
-      1384.0,
+      1416.0,
       45.0,
       22.0
      ],
@@ -3005,7 +3054,7 @@
    },
    {
     "box": {
-     "id": "obj-172",
+     "id": "obj-175",
      "maxclass": "newobj",
      "numinlets": 1,
      "numoutlets": 2,
@@ -3015,7 +3064,7 @@
      ],
      "patching_rect": [
       1060.0,
-      1214.0,
+      1246.0,
       70.0,
       22.0
      ],
@@ -3024,7 +3073,7 @@
    },
    {
     "box": {
-     "id": "obj-173",
+     "id": "obj-176",
      "maxclass": "newobj",
      "numinlets": 1,
      "numoutlets": 1,
@@ -3033,7 +3082,7 @@
      ],
      "patching_rect": [
       1060.0,
-      1244.0,
+      1276.0,
       45.0,
       22.0
      ],
@@ -3042,7 +3091,7 @@
    },
    {
     "box": {
-     "id": "obj-174",
+     "id": "obj-177",
      "maxclass": "newobj",
      "numinlets": 2,
      "numoutlets": 2,
@@ -3052,7 +3101,7 @@
      ],
      "patching_rect": [
       1115.0,
-      1244.0,
+      1276.0,
       45.0,
       22.0
      ],
@@ -3061,7 +3110,7 @@
    },
    {
     "box": {
-     "id": "obj-175",
+     "id": "obj-178",
      "maxclass": "newobj",
      "numinlets": 2,
      "numoutlets": 1,
@@ -3070,7 +3119,7 @@
      ],
      "patching_rect": [
       1060.0,
-      1274.0,
+      1306.0,
       50.0,
       22.0
      ],
@@ -3079,7 +3128,7 @@
    },
    {
     "box": {
-     "id": "obj-176",
+     "id": "obj-179",
      "maxclass": "message",
      "numinlets": 2,
      "numoutlets": 1,
@@ -3088,66 +3137,11 @@
      ],
      "patching_rect": [
       1115.0,
-      1304.0,
+      1336.0,
       40.0,
       22.0
      ],
      "text": "0 80"
-    }
-   },
-   {
-    "box": {
-     "id": "obj-177",
-     "maxclass": "newobj",
-     "numinlets": 2,
-     "numoutlets": 1,
-     "outlettype": [
-      ""
-     ],
-     "patching_rect": [
-      1160.0,
-      1274.0,
-      45.0,
-      22.0
-     ],
-     "text": "/ 127."
-    }
-   },
-   {
-    "box": {
-     "id": "obj-178",
-     "maxclass": "message",
-     "numinlets": 2,
-     "numoutlets": 1,
-     "outlettype": [
-      ""
-     ],
-     "patching_rect": [
-      1160.0,
-      1304.0,
-      40.0,
-      22.0
-     ],
-     "text": "$1 5"
-    }
-   },
-   {
-    "box": {
-     "id": "obj-179",
-     "maxclass": "newobj",
-     "numinlets": 2,
-     "numoutlets": 2,
-     "outlettype": [
-      "signal",
-      "bang"
-     ],
-     "patching_rect": [
-      1115.0,
-      1344.0,
-      45.0,
-      22.0
-     ],
-     "text": "line~"
     }
    },
    {
@@ -3157,11 +3151,66 @@
      "numinlets": 2,
      "numoutlets": 1,
      "outlettype": [
+      ""
+     ],
+     "patching_rect": [
+      1160.0,
+      1306.0,
+      45.0,
+      22.0
+     ],
+     "text": "/ 127."
+    }
+   },
+   {
+    "box": {
+     "id": "obj-181",
+     "maxclass": "message",
+     "numinlets": 2,
+     "numoutlets": 1,
+     "outlettype": [
+      ""
+     ],
+     "patching_rect": [
+      1160.0,
+      1336.0,
+      40.0,
+      22.0
+     ],
+     "text": "$1 5"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-182",
+     "maxclass": "newobj",
+     "numinlets": 2,
+     "numoutlets": 2,
+     "outlettype": [
+      "signal",
+      "bang"
+     ],
+     "patching_rect": [
+      1115.0,
+      1376.0,
+      45.0,
+      22.0
+     ],
+     "text": "line~"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-183",
+     "maxclass": "newobj",
+     "numinlets": 2,
+     "numoutlets": 1,
+     "outlettype": [
       "signal"
      ],
      "patching_rect": [
       1060.0,
-      1384.0,
+      1416.0,
       45.0,
       22.0
      ],
@@ -3170,13 +3219,13 @@
    },
    {
     "box": {
-     "id": "obj-181",
+     "id": "obj-184",
      "maxclass": "ezdac~",
      "numinlets": 2,
      "numoutlets": 0,
      "patching_rect": [
       10.0,
-      1504.0,
+      1536.0,
       45.0,
       45.0
      ]
@@ -3184,7 +3233,7 @@
    },
    {
     "box": {
-     "id": "obj-182",
+     "id": "obj-185",
      "maxclass": "inlet",
      "numinlets": 0,
      "numoutlets": 1,
@@ -3203,7 +3252,7 @@
    },
    {
     "box": {
-     "id": "obj-183",
+     "id": "obj-186",
      "maxclass": "newobj",
      "numinlets": 2,
      "numoutlets": 3,
@@ -3223,7 +3272,7 @@
    },
    {
     "box": {
-     "id": "obj-184",
+     "id": "obj-187",
      "maxclass": "newobj",
      "numinlets": 1,
      "numoutlets": 2,
@@ -3242,7 +3291,7 @@
    },
    {
     "box": {
-     "id": "obj-185",
+     "id": "obj-188",
      "maxclass": "newobj",
      "numinlets": 2,
      "numoutlets": 1,
@@ -3260,7 +3309,7 @@
    },
    {
     "box": {
-     "id": "obj-186",
+     "id": "obj-189",
      "maxclass": "newobj",
      "numinlets": 2,
      "numoutlets": 1,
@@ -3278,7 +3327,7 @@
    },
    {
     "box": {
-     "id": "obj-187",
+     "id": "obj-190",
      "maxclass": "newobj",
      "numinlets": 2,
      "numoutlets": 1,
@@ -3296,13 +3345,13 @@
    },
    {
     "box": {
-     "id": "obj-188",
+     "id": "obj-191",
      "maxclass": "outlet",
      "numinlets": 1,
      "numoutlets": 0,
      "patching_rect": [
       160,
-      744.0,
+      776.0,
       30.0,
       22.0
      ],
@@ -3439,7 +3488,7 @@
       0
      ],
      "destination": [
-      "obj-19",
+      "obj-2",
       0
      ]
     }
@@ -3447,11 +3496,11 @@
    {
     "patchline": {
      "source": [
-      "obj-19",
+      "obj-20",
       0
      ],
      "destination": [
-      "obj-2",
+      "obj-21",
       0
      ]
     }
@@ -3463,7 +3512,7 @@
       0
      ],
      "destination": [
-      "obj-22",
+      "obj-2",
       0
      ]
     }
@@ -3471,11 +3520,11 @@
    {
     "patchline": {
      "source": [
-      "obj-22",
+      "obj-23",
       0
      ],
      "destination": [
-      "obj-2",
+      "obj-24",
       0
      ]
     }
@@ -3511,7 +3560,7 @@
       0
      ],
      "destination": [
-      "obj-29",
+      "obj-2",
       0
      ]
     }
@@ -3519,11 +3568,11 @@
    {
     "patchline": {
      "source": [
-      "obj-29",
+      "obj-30",
       0
      ],
      "destination": [
-      "obj-2",
+      "obj-31",
       0
      ]
     }
@@ -3535,7 +3584,7 @@
       0
      ],
      "destination": [
-      "obj-32",
+      "obj-2",
       0
      ]
     }
@@ -3543,11 +3592,11 @@
    {
     "patchline": {
      "source": [
-      "obj-32",
+      "obj-33",
       0
      ],
      "destination": [
-      "obj-2",
+      "obj-34",
       0
      ]
     }
@@ -3559,7 +3608,7 @@
       0
      ],
      "destination": [
-      "obj-35",
+      "obj-2",
       0
      ]
     }
@@ -3567,11 +3616,11 @@
    {
     "patchline": {
      "source": [
-      "obj-35",
+      "obj-36",
       0
      ],
      "destination": [
-      "obj-2",
+      "obj-37",
       0
      ]
     }
@@ -3583,7 +3632,7 @@
       0
      ],
      "destination": [
-      "obj-38",
+      "obj-2",
       0
      ]
     }
@@ -3591,11 +3640,11 @@
    {
     "patchline": {
      "source": [
-      "obj-38",
+      "obj-39",
       0
      ],
      "destination": [
-      "obj-2",
+      "obj-40",
       0
      ]
     }
@@ -3607,7 +3656,7 @@
       0
      ],
      "destination": [
-      "obj-41",
+      "obj-2",
       0
      ]
     }
@@ -3615,11 +3664,11 @@
    {
     "patchline": {
      "source": [
-      "obj-41",
+      "obj-42",
       0
      ],
      "destination": [
-      "obj-2",
+      "obj-43",
       0
      ]
     }
@@ -3631,7 +3680,7 @@
       0
      ],
      "destination": [
-      "obj-44",
+      "obj-2",
       0
      ]
     }
@@ -3639,11 +3688,11 @@
    {
     "patchline": {
      "source": [
-      "obj-44",
+      "obj-45",
       0
      ],
      "destination": [
-      "obj-2",
+      "obj-46",
       0
      ]
     }
@@ -3655,7 +3704,7 @@
       0
      ],
      "destination": [
-      "obj-47",
+      "obj-2",
       0
      ]
     }
@@ -3663,11 +3712,11 @@
    {
     "patchline": {
      "source": [
-      "obj-47",
+      "obj-48",
       0
      ],
      "destination": [
-      "obj-2",
+      "obj-49",
       0
      ]
     }
@@ -3691,7 +3740,7 @@
       0
      ],
      "destination": [
-      "obj-52",
+      "obj-2",
       0
      ]
     }
@@ -3699,11 +3748,11 @@
    {
     "patchline": {
      "source": [
-      "obj-52",
+      "obj-53",
       0
      ],
      "destination": [
-      "obj-2",
+      "obj-54",
       0
      ]
     }
@@ -3715,7 +3764,7 @@
       0
      ],
      "destination": [
-      "obj-55",
+      "obj-2",
       0
      ]
     }
@@ -3723,11 +3772,11 @@
    {
     "patchline": {
      "source": [
-      "obj-55",
+      "obj-56",
       0
      ],
      "destination": [
-      "obj-2",
+      "obj-57",
       0
      ]
     }
@@ -3739,7 +3788,7 @@
       0
      ],
      "destination": [
-      "obj-58",
+      "obj-2",
       0
      ]
     }
@@ -3747,7 +3796,19 @@
    {
     "patchline": {
      "source": [
-      "obj-58",
+      "obj-59",
+      0
+     ],
+     "destination": [
+      "obj-60",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-60",
       0
      ],
      "destination": [
@@ -3759,32 +3820,8 @@
    {
     "patchline": {
      "source": [
-      "obj-61",
-      0
-     ],
-     "destination": [
-      "obj-62",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "source": [
-      "obj-62",
-      0
-     ],
-     "destination": [
       "obj-63",
       0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "source": [
-      "obj-63",
-      1
      ],
      "destination": [
       "obj-64",
@@ -3795,8 +3832,20 @@
    {
     "patchline": {
      "source": [
-      "obj-63",
-      2
+      "obj-64",
+      0
+     ],
+     "destination": [
+      "obj-65",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-65",
+      1
      ],
      "destination": [
       "obj-66",
@@ -3807,8 +3856,8 @@
    {
     "patchline": {
      "source": [
-      "obj-63",
-      3
+      "obj-65",
+      2
      ],
      "destination": [
       "obj-68",
@@ -3819,8 +3868,8 @@
    {
     "patchline": {
      "source": [
-      "obj-63",
-      4
+      "obj-65",
+      3
      ],
      "destination": [
       "obj-70",
@@ -3831,8 +3880,8 @@
    {
     "patchline": {
      "source": [
-      "obj-63",
-      5
+      "obj-65",
+      4
      ],
      "destination": [
       "obj-72",
@@ -3843,8 +3892,8 @@
    {
     "patchline": {
      "source": [
-      "obj-63",
-      6
+      "obj-65",
+      5
      ],
      "destination": [
       "obj-74",
@@ -3855,8 +3904,8 @@
    {
     "patchline": {
      "source": [
-      "obj-63",
-      7
+      "obj-65",
+      6
      ],
      "destination": [
       "obj-76",
@@ -3867,8 +3916,8 @@
    {
     "patchline": {
      "source": [
-      "obj-63",
-      8
+      "obj-65",
+      7
      ],
      "destination": [
       "obj-78",
@@ -3879,8 +3928,8 @@
    {
     "patchline": {
      "source": [
-      "obj-63",
-      9
+      "obj-65",
+      8
      ],
      "destination": [
       "obj-80",
@@ -3891,8 +3940,8 @@
    {
     "patchline": {
      "source": [
-      "obj-63",
-      10
+      "obj-65",
+      9
      ],
      "destination": [
       "obj-82",
@@ -3903,8 +3952,8 @@
    {
     "patchline": {
      "source": [
-      "obj-63",
-      11
+      "obj-65",
+      10
      ],
      "destination": [
       "obj-84",
@@ -3915,8 +3964,8 @@
    {
     "patchline": {
      "source": [
-      "obj-62",
-      0
+      "obj-65",
+      11
      ],
      "destination": [
       "obj-86",
@@ -3927,20 +3976,8 @@
    {
     "patchline": {
      "source": [
-      "obj-62",
-      1
-     ],
-     "destination": [
-      "obj-87",
+      "obj-64",
       0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "source": [
-      "obj-62",
-      2
      ],
      "destination": [
       "obj-88",
@@ -3951,8 +3988,8 @@
    {
     "patchline": {
      "source": [
-      "obj-62",
-      3
+      "obj-64",
+      1
      ],
      "destination": [
       "obj-89",
@@ -3963,8 +4000,8 @@
    {
     "patchline": {
      "source": [
-      "obj-62",
-      4
+      "obj-64",
+      2
      ],
      "destination": [
       "obj-90",
@@ -3975,8 +4012,8 @@
    {
     "patchline": {
      "source": [
-      "obj-62",
-      5
+      "obj-64",
+      3
      ],
      "destination": [
       "obj-91",
@@ -3987,8 +4024,8 @@
    {
     "patchline": {
      "source": [
-      "obj-62",
-      6
+      "obj-64",
+      4
      ],
      "destination": [
       "obj-92",
@@ -3999,8 +4036,8 @@
    {
     "patchline": {
      "source": [
-      "obj-62",
-      7
+      "obj-64",
+      5
      ],
      "destination": [
       "obj-93",
@@ -4011,8 +4048,8 @@
    {
     "patchline": {
      "source": [
-      "obj-62",
-      8
+      "obj-64",
+      6
      ],
      "destination": [
       "obj-94",
@@ -4023,8 +4060,8 @@
    {
     "patchline": {
      "source": [
-      "obj-62",
-      9
+      "obj-64",
+      7
      ],
      "destination": [
       "obj-95",
@@ -4035,8 +4072,8 @@
    {
     "patchline": {
      "source": [
-      "obj-62",
-      10
+      "obj-64",
+      8
      ],
      "destination": [
       "obj-96",
@@ -4047,8 +4084,8 @@
    {
     "patchline": {
      "source": [
-      "obj-62",
-      11
+      "obj-64",
+      9
      ],
      "destination": [
       "obj-97",
@@ -4059,8 +4096,8 @@
    {
     "patchline": {
      "source": [
-      "obj-62",
-      12
+      "obj-64",
+      10
      ],
      "destination": [
       "obj-98",
@@ -4071,8 +4108,20 @@
    {
     "patchline": {
      "source": [
-      "obj-62",
-      2
+      "obj-64",
+      11
+     ],
+     "destination": [
+      "obj-99",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-64",
+      12
      ],
      "destination": [
       "obj-100",
@@ -4083,96 +4132,36 @@
    {
     "patchline": {
      "source": [
-      "obj-100",
+      "obj-64",
+      13
+     ],
+     "destination": [
+      "obj-101",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-64",
+      2
+     ],
+     "destination": [
+      "obj-103",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-103",
       3
      ],
      "destination": [
-      "obj-101",
-      2
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "source": [
-      "obj-100",
-      2
-     ],
-     "destination": [
-      "obj-101",
-      1
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "source": [
-      "obj-100",
-      1
-     ],
-     "destination": [
-      "obj-101",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "source": [
-      "obj-101",
-      0
-     ],
-     "destination": [
-      "obj-102",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "source": [
-      "obj-101",
-      1
-     ],
-     "destination": [
-      "obj-102",
-      1
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "source": [
-      "obj-101",
-      0
-     ],
-     "destination": [
-      "obj-103",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "source": [
-      "obj-101",
-      1
-     ],
-     "destination": [
-      "obj-103",
-      1
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "source": [
-      "obj-103",
-      0
-     ],
-     "destination": [
       "obj-104",
-      0
+      2
      ]
     }
    },
@@ -4180,7 +4169,7 @@
     "patchline": {
      "source": [
       "obj-103",
-      1
+      2
      ],
      "destination": [
       "obj-104",
@@ -4192,11 +4181,11 @@
     "patchline": {
      "source": [
       "obj-103",
-      2
+      1
      ],
      "destination": [
       "obj-104",
-      2
+      0
      ]
     }
    },
@@ -4209,6 +4198,42 @@
      "destination": [
       "obj-105",
       0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-104",
+      1
+     ],
+     "destination": [
+      "obj-105",
+      1
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-104",
+      0
+     ],
+     "destination": [
+      "obj-106",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-104",
+      1
+     ],
+     "destination": [
+      "obj-106",
+      1
      ]
     }
    },
@@ -4219,7 +4244,19 @@
       0
      ],
      "destination": [
-      "obj-108",
+      "obj-107",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-106",
+      1
+     ],
+     "destination": [
+      "obj-107",
       1
      ]
     }
@@ -4227,419 +4264,383 @@
    {
     "patchline": {
      "source": [
-      "obj-109",
-      0
-     ],
-     "destination": [
-      "obj-110",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "source": [
-      "obj-110",
-      0
-     ],
-     "destination": [
-      "obj-112",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "source": [
-      "obj-112",
-      0
-     ],
-     "destination": [
-      "obj-117",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "source": [
-      "obj-111",
-      0
-     ],
-     "destination": [
-      "obj-113",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "source": [
-      "obj-113",
-      0
-     ],
-     "destination": [
-      "obj-116",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "source": [
-      "obj-114",
-      0
-     ],
-     "destination": [
-      "obj-115",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "source": [
-      "obj-115",
-      0
-     ],
-     "destination": [
-      "obj-116",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "source": [
-      "obj-109",
-      1
-     ],
-     "destination": [
-      "obj-111",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "source": [
-      "obj-111",
-      1
-     ],
-     "destination": [
-      "obj-114",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "source": [
-      "obj-116",
-      0
-     ],
-     "destination": [
-      "obj-117",
-      1
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "source": [
-      "obj-105",
-      0
-     ],
-     "destination": [
-      "obj-109",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "source": [
-      "obj-117",
-      0
-     ],
-     "destination": [
-      "obj-108",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "source": [
-      "obj-118",
-      0
-     ],
-     "destination": [
-      "obj-119",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "source": [
-      "obj-119",
-      0
-     ],
-     "destination": [
-      "obj-121",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "source": [
-      "obj-121",
-      0
-     ],
-     "destination": [
-      "obj-126",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "source": [
-      "obj-120",
-      0
-     ],
-     "destination": [
-      "obj-122",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "source": [
-      "obj-122",
-      0
-     ],
-     "destination": [
-      "obj-125",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "source": [
-      "obj-123",
-      0
-     ],
-     "destination": [
-      "obj-124",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "source": [
-      "obj-124",
-      0
-     ],
-     "destination": [
-      "obj-125",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "source": [
-      "obj-118",
-      1
-     ],
-     "destination": [
-      "obj-120",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "source": [
-      "obj-120",
-      1
-     ],
-     "destination": [
-      "obj-123",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "source": [
-      "obj-125",
-      0
-     ],
-     "destination": [
-      "obj-126",
-      1
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "source": [
-      "obj-105",
-      1
-     ],
-     "destination": [
-      "obj-118",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "source": [
-      "obj-126",
-      0
-     ],
-     "destination": [
-      "obj-108",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "source": [
-      "obj-127",
-      0
-     ],
-     "destination": [
-      "obj-128",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "source": [
-      "obj-128",
-      0
-     ],
-     "destination": [
-      "obj-130",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "source": [
-      "obj-130",
-      0
-     ],
-     "destination": [
-      "obj-135",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "source": [
-      "obj-129",
-      0
-     ],
-     "destination": [
-      "obj-131",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "source": [
-      "obj-131",
-      0
-     ],
-     "destination": [
-      "obj-134",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "source": [
-      "obj-132",
-      0
-     ],
-     "destination": [
-      "obj-133",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "source": [
-      "obj-133",
-      0
-     ],
-     "destination": [
-      "obj-134",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "source": [
-      "obj-127",
-      1
-     ],
-     "destination": [
-      "obj-129",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "source": [
-      "obj-129",
-      1
-     ],
-     "destination": [
-      "obj-132",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "source": [
-      "obj-134",
-      0
-     ],
-     "destination": [
-      "obj-135",
-      1
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "source": [
-      "obj-105",
+      "obj-106",
       2
      ],
      "destination": [
+      "obj-107",
+      2
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-107",
+      0
+     ],
+     "destination": [
+      "obj-108",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-109",
+      0
+     ],
+     "destination": [
+      "obj-111",
+      1
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-112",
+      0
+     ],
+     "destination": [
+      "obj-113",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-113",
+      0
+     ],
+     "destination": [
+      "obj-115",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-115",
+      0
+     ],
+     "destination": [
+      "obj-120",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-114",
+      0
+     ],
+     "destination": [
+      "obj-116",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-116",
+      0
+     ],
+     "destination": [
+      "obj-119",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-117",
+      0
+     ],
+     "destination": [
+      "obj-118",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-118",
+      0
+     ],
+     "destination": [
+      "obj-119",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-112",
+      1
+     ],
+     "destination": [
+      "obj-114",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-114",
+      1
+     ],
+     "destination": [
+      "obj-117",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-119",
+      0
+     ],
+     "destination": [
+      "obj-120",
+      1
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-108",
+      0
+     ],
+     "destination": [
+      "obj-112",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-120",
+      0
+     ],
+     "destination": [
+      "obj-111",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-121",
+      0
+     ],
+     "destination": [
+      "obj-122",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-122",
+      0
+     ],
+     "destination": [
+      "obj-124",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-124",
+      0
+     ],
+     "destination": [
+      "obj-129",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-123",
+      0
+     ],
+     "destination": [
+      "obj-125",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-125",
+      0
+     ],
+     "destination": [
+      "obj-128",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-126",
+      0
+     ],
+     "destination": [
       "obj-127",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-127",
+      0
+     ],
+     "destination": [
+      "obj-128",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-121",
+      1
+     ],
+     "destination": [
+      "obj-123",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-123",
+      1
+     ],
+     "destination": [
+      "obj-126",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-128",
+      0
+     ],
+     "destination": [
+      "obj-129",
+      1
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-108",
+      1
+     ],
+     "destination": [
+      "obj-121",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-129",
+      0
+     ],
+     "destination": [
+      "obj-111",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-130",
+      0
+     ],
+     "destination": [
+      "obj-131",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-131",
+      0
+     ],
+     "destination": [
+      "obj-133",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-133",
+      0
+     ],
+     "destination": [
+      "obj-138",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-132",
+      0
+     ],
+     "destination": [
+      "obj-134",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-134",
+      0
+     ],
+     "destination": [
+      "obj-137",
       0
      ]
     }
@@ -4651,43 +4652,67 @@
       0
      ],
      "destination": [
+      "obj-136",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-136",
+      0
+     ],
+     "destination": [
+      "obj-137",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-130",
+      1
+     ],
+     "destination": [
+      "obj-132",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-132",
+      1
+     ],
+     "destination": [
+      "obj-135",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-137",
+      0
+     ],
+     "destination": [
+      "obj-138",
+      1
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
       "obj-108",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "source": [
-      "obj-136",
-      0
+      2
      ],
      "destination": [
-      "obj-137",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "source": [
-      "obj-137",
-      0
-     ],
-     "destination": [
-      "obj-139",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "source": [
-      "obj-139",
-      0
-     ],
-     "destination": [
-      "obj-144",
+      "obj-130",
       0
      ]
     }
@@ -4696,6 +4721,18 @@
     "patchline": {
      "source": [
       "obj-138",
+      0
+     ],
+     "destination": [
+      "obj-111",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-139",
       0
      ],
      "destination": [
@@ -4711,18 +4748,6 @@
       0
      ],
      "destination": [
-      "obj-143",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "source": [
-      "obj-141",
-      0
-     ],
-     "destination": [
       "obj-142",
       0
      ]
@@ -4735,6 +4760,18 @@
       0
      ],
      "destination": [
+      "obj-147",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-141",
+      0
+     ],
+     "destination": [
       "obj-143",
       0
      ]
@@ -4743,11 +4780,11 @@
    {
     "patchline": {
      "source": [
-      "obj-136",
-      1
+      "obj-143",
+      0
      ],
      "destination": [
-      "obj-138",
+      "obj-146",
       0
      ]
     }
@@ -4755,7 +4792,31 @@
    {
     "patchline": {
      "source": [
-      "obj-138",
+      "obj-144",
+      0
+     ],
+     "destination": [
+      "obj-145",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-145",
+      0
+     ],
+     "destination": [
+      "obj-146",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-139",
       1
      ],
      "destination": [
@@ -4767,11 +4828,23 @@
    {
     "patchline": {
      "source": [
-      "obj-143",
-      0
+      "obj-141",
+      1
      ],
      "destination": [
       "obj-144",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-146",
+      0
+     ],
+     "destination": [
+      "obj-147",
       1
      ]
     }
@@ -4779,11 +4852,11 @@
    {
     "patchline": {
      "source": [
-      "obj-105",
+      "obj-108",
       3
      ],
      "destination": [
-      "obj-136",
+      "obj-139",
       0
      ]
     }
@@ -4791,143 +4864,143 @@
    {
     "patchline": {
      "source": [
-      "obj-144",
+      "obj-147",
       0
      ],
      "destination": [
+      "obj-111",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-148",
+      0
+     ],
+     "destination": [
+      "obj-149",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-149",
+      0
+     ],
+     "destination": [
+      "obj-151",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-151",
+      0
+     ],
+     "destination": [
+      "obj-156",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-150",
+      0
+     ],
+     "destination": [
+      "obj-152",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-152",
+      0
+     ],
+     "destination": [
+      "obj-155",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-153",
+      0
+     ],
+     "destination": [
+      "obj-154",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-154",
+      0
+     ],
+     "destination": [
+      "obj-155",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-148",
+      1
+     ],
+     "destination": [
+      "obj-150",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-150",
+      1
+     ],
+     "destination": [
+      "obj-153",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-155",
+      0
+     ],
+     "destination": [
+      "obj-156",
+      1
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
       "obj-108",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "source": [
-      "obj-145",
-      0
-     ],
-     "destination": [
-      "obj-146",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "source": [
-      "obj-146",
-      0
-     ],
-     "destination": [
-      "obj-148",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "source": [
-      "obj-148",
-      0
-     ],
-     "destination": [
-      "obj-153",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "source": [
-      "obj-147",
-      0
-     ],
-     "destination": [
-      "obj-149",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "source": [
-      "obj-149",
-      0
-     ],
-     "destination": [
-      "obj-152",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "source": [
-      "obj-150",
-      0
-     ],
-     "destination": [
-      "obj-151",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "source": [
-      "obj-151",
-      0
-     ],
-     "destination": [
-      "obj-152",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "source": [
-      "obj-145",
-      1
-     ],
-     "destination": [
-      "obj-147",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "source": [
-      "obj-147",
-      1
-     ],
-     "destination": [
-      "obj-150",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "source": [
-      "obj-152",
-      0
-     ],
-     "destination": [
-      "obj-153",
-      1
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "source": [
-      "obj-105",
       4
      ],
      "destination": [
-      "obj-145",
+      "obj-148",
       0
      ]
     }
@@ -4935,143 +5008,143 @@
    {
     "patchline": {
      "source": [
-      "obj-153",
+      "obj-156",
       0
      ],
      "destination": [
+      "obj-111",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-157",
+      0
+     ],
+     "destination": [
+      "obj-158",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-158",
+      0
+     ],
+     "destination": [
+      "obj-160",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-160",
+      0
+     ],
+     "destination": [
+      "obj-165",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-159",
+      0
+     ],
+     "destination": [
+      "obj-161",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-161",
+      0
+     ],
+     "destination": [
+      "obj-164",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-162",
+      0
+     ],
+     "destination": [
+      "obj-163",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-163",
+      0
+     ],
+     "destination": [
+      "obj-164",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-157",
+      1
+     ],
+     "destination": [
+      "obj-159",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-159",
+      1
+     ],
+     "destination": [
+      "obj-162",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-164",
+      0
+     ],
+     "destination": [
+      "obj-165",
+      1
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
       "obj-108",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "source": [
-      "obj-154",
-      0
-     ],
-     "destination": [
-      "obj-155",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "source": [
-      "obj-155",
-      0
-     ],
-     "destination": [
-      "obj-157",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "source": [
-      "obj-157",
-      0
-     ],
-     "destination": [
-      "obj-162",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "source": [
-      "obj-156",
-      0
-     ],
-     "destination": [
-      "obj-158",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "source": [
-      "obj-158",
-      0
-     ],
-     "destination": [
-      "obj-161",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "source": [
-      "obj-159",
-      0
-     ],
-     "destination": [
-      "obj-160",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "source": [
-      "obj-160",
-      0
-     ],
-     "destination": [
-      "obj-161",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "source": [
-      "obj-154",
-      1
-     ],
-     "destination": [
-      "obj-156",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "source": [
-      "obj-156",
-      1
-     ],
-     "destination": [
-      "obj-159",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "source": [
-      "obj-161",
-      0
-     ],
-     "destination": [
-      "obj-162",
-      1
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "source": [
-      "obj-105",
       5
      ],
      "destination": [
-      "obj-154",
+      "obj-157",
       0
      ]
     }
@@ -5079,191 +5152,143 @@
    {
     "patchline": {
      "source": [
-      "obj-162",
+      "obj-165",
       0
      ],
      "destination": [
+      "obj-111",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-166",
+      0
+     ],
+     "destination": [
+      "obj-167",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-167",
+      0
+     ],
+     "destination": [
+      "obj-169",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-169",
+      0
+     ],
+     "destination": [
+      "obj-174",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-168",
+      0
+     ],
+     "destination": [
+      "obj-170",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-170",
+      0
+     ],
+     "destination": [
+      "obj-173",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-171",
+      0
+     ],
+     "destination": [
+      "obj-172",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-172",
+      0
+     ],
+     "destination": [
+      "obj-173",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-166",
+      1
+     ],
+     "destination": [
+      "obj-168",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-168",
+      1
+     ],
+     "destination": [
+      "obj-171",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-173",
+      0
+     ],
+     "destination": [
+      "obj-174",
+      1
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
       "obj-108",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "source": [
-      "obj-163",
-      0
-     ],
-     "destination": [
-      "obj-164",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "source": [
-      "obj-164",
-      0
-     ],
-     "destination": [
-      "obj-166",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "source": [
-      "obj-166",
-      0
-     ],
-     "destination": [
-      "obj-171",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "source": [
-      "obj-165",
-      0
-     ],
-     "destination": [
-      "obj-167",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "source": [
-      "obj-167",
-      0
-     ],
-     "destination": [
-      "obj-170",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "source": [
-      "obj-168",
-      0
-     ],
-     "destination": [
-      "obj-169",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "source": [
-      "obj-169",
-      0
-     ],
-     "destination": [
-      "obj-170",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "source": [
-      "obj-163",
-      1
-     ],
-     "destination": [
-      "obj-165",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "source": [
-      "obj-165",
-      1
-     ],
-     "destination": [
-      "obj-168",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "source": [
-      "obj-170",
-      0
-     ],
-     "destination": [
-      "obj-171",
-      1
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "source": [
-      "obj-105",
       6
      ],
      "destination": [
-      "obj-163",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "source": [
-      "obj-171",
-      0
-     ],
-     "destination": [
-      "obj-108",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "source": [
-      "obj-172",
-      0
-     ],
-     "destination": [
-      "obj-173",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "source": [
-      "obj-173",
-      0
-     ],
-     "destination": [
-      "obj-175",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "source": [
-      "obj-175",
-      0
-     ],
-     "destination": [
-      "obj-180",
+      "obj-166",
       0
      ]
     }
@@ -5272,6 +5297,18 @@
     "patchline": {
      "source": [
       "obj-174",
+      0
+     ],
+     "destination": [
+      "obj-111",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-175",
       0
      ],
      "destination": [
@@ -5287,18 +5324,6 @@
       0
      ],
      "destination": [
-      "obj-179",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "source": [
-      "obj-177",
-      0
-     ],
-     "destination": [
       "obj-178",
       0
      ]
@@ -5311,6 +5336,18 @@
       0
      ],
      "destination": [
+      "obj-183",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-177",
+      0
+     ],
+     "destination": [
       "obj-179",
       0
      ]
@@ -5319,11 +5356,11 @@
    {
     "patchline": {
      "source": [
-      "obj-172",
-      1
+      "obj-179",
+      0
      ],
      "destination": [
-      "obj-174",
+      "obj-182",
       0
      ]
     }
@@ -5331,7 +5368,31 @@
    {
     "patchline": {
      "source": [
-      "obj-174",
+      "obj-180",
+      0
+     ],
+     "destination": [
+      "obj-181",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-181",
+      0
+     ],
+     "destination": [
+      "obj-182",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-175",
       1
      ],
      "destination": [
@@ -5343,60 +5404,12 @@
    {
     "patchline": {
      "source": [
-      "obj-179",
-      0
+      "obj-177",
+      1
      ],
      "destination": [
       "obj-180",
-      1
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "source": [
-      "obj-105",
-      7
-     ],
-     "destination": [
-      "obj-172",
       0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "source": [
-      "obj-180",
-      0
-     ],
-     "destination": [
-      "obj-108",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "source": [
-      "obj-108",
-      0
-     ],
-     "destination": [
-      "obj-181",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "source": [
-      "obj-108",
-      0
-     ],
-     "destination": [
-      "obj-181",
-      1
      ]
     }
    },
@@ -5408,6 +5421,18 @@
      ],
      "destination": [
       "obj-183",
+      1
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-108",
+      7
+     ],
+     "destination": [
+      "obj-175",
       0
      ]
     }
@@ -5419,7 +5444,7 @@
       0
      ],
      "destination": [
-      "obj-184",
+      "obj-111",
       0
      ]
     }
@@ -5427,11 +5452,11 @@
    {
     "patchline": {
      "source": [
-      "obj-184",
+      "obj-111",
       0
      ],
      "destination": [
-      "obj-185",
+      "obj-184",
       0
      ]
     }
@@ -5439,8 +5464,20 @@
    {
     "patchline": {
      "source": [
+      "obj-111",
+      0
+     ],
+     "destination": [
       "obj-184",
       1
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-185",
+      0
      ],
      "destination": [
       "obj-186",
@@ -5451,32 +5488,8 @@
    {
     "patchline": {
      "source": [
-      "obj-185",
-      0
-     ],
-     "destination": [
-      "obj-2",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "source": [
       "obj-186",
       0
-     ],
-     "destination": [
-      "obj-2",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "source": [
-      "obj-183",
-      1
      ],
      "destination": [
       "obj-187",
@@ -5491,7 +5504,7 @@
       0
      ],
      "destination": [
-      "obj-61",
+      "obj-188",
       0
      ]
     }
@@ -5499,7 +5512,67 @@
    {
     "patchline": {
      "source": [
-      "obj-183",
+      "obj-187",
+      1
+     ],
+     "destination": [
+      "obj-189",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-188",
+      0
+     ],
+     "destination": [
+      "obj-2",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-189",
+      0
+     ],
+     "destination": [
+      "obj-2",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-186",
+      1
+     ],
+     "destination": [
+      "obj-190",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-190",
+      0
+     ],
+     "destination": [
+      "obj-63",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-186",
       2
      ],
      "destination": [
@@ -5511,11 +5584,11 @@
    {
     "patchline": {
      "source": [
-      "obj-61",
+      "obj-63",
       0
      ],
      "destination": [
-      "obj-188",
+      "obj-191",
       0
      ]
     }
