@@ -1,6 +1,6 @@
 """The loop generator's figures (issue 16): tempo accuracy by guidance, Fréchet distances, seam, speed.
 
-    python bench/loop_generator.py [--model models/loop-diffusion] [--loops corpora/loops] [--per-tempo 17]
+    python bench/loop_generator.py [--model models/loop-diffusion] [--loops corpora/loops] [--per-tempo 20]
                                    [--steps 32] [--update-card]
 
 - Tempo: ``--per-tempo`` loops of 2 bars at 100, 120 and 135 bpm for each guidance w in 0 (the
@@ -10,10 +10,11 @@
 - Fréchet distance in the autoencoder's embedding (mean and spread of each latent channel,
   projected on the ``--dims`` principal axes of 300 training loops' embeddings, so that a set of
   about 50 loops has a full-rank covariance), all against half B of the held-out loops (every other
-  one): the w = 3 loops, the decoder fed noise (standard normal latents in the diffusion model's
-  standardised space, mapped back), and half A of the held-out loops, the three cut to one size so
-  that they carry the same small-sample bias. Targets: generated < noise, and generated <= 2x the
-  halves' distance.
+  one): the w = 3 loops of the tempo table (and its w = 1 loops: guidance trades spread for tempo),
+  w = 3 loops at the tempi of half A's loops (the reference's tempo distribution), the decoder fed
+  noise (standard normal latents in the diffusion model's standardised space, mapped back), and
+  half A of the held-out loops, all cut to one size so that they carry the same small-sample bias.
+  Targets: generated < noise, and generated <= 2x the halves' distance.
 - Seam (agent/loops/loop_metrics.py) of the w = 3 loops against the held-out rendered loops: the
   wrap's click ratio (> 1: the wrap stands out more than any onset inside the loop) and the level
   jump across the wrap beside the one across the middle bar line.
@@ -90,12 +91,14 @@ def main() -> None:
     ae = bundle.autoencoder
     rate = ae.config.sample_rate_hz
     _, heldout_items = split_loop_folder(Path(args.loops))
+    if len(heldout_items) < 8:
+        raise SystemExit(f"{args.loops}: {len(heldout_items)} held-out loops; the Fréchet distances need at least 8 (render more with make-loops)")
     heldout = [read_mono(p, rate)[0] for p, _ in heldout_items]
     fit_bpms = {round(b, 1) for p, b in split_loop_folder(Path(args.loops))[0]}
     exact = [t for t in TEMPI if round(t, 1) in fit_bpms]
 
     tempo_rows: dict[str, dict[str, float]] = {}
-    guided: list[np.ndarray] = []
+    kept: dict[float, list[np.ndarray]] = {}
     for w in GUIDANCES:
         row: dict[str, float] = {}
         for bpm in TEMPI:
@@ -103,11 +106,11 @@ def main() -> None:
             loops = generate_loops(bundle, request)
             right = [tempo_is_right(loop_tempo(x, rate), bpm) for x in loops]
             row[f"{bpm:g}"] = float(np.mean(right))
-            if w == GUIDANCES[-1]:
-                guided += loops
+            kept.setdefault(w, []).extend(loops)
         row["all"] = float(np.mean([row[f"{b:g}"] for b in TEMPI]))
         tempo_rows[f"w={w:g}"] = row
         logging.info("w = %g: %s", w, ", ".join(f"{k} {v:.0%}" for k, v in row.items()))
+    guided = kept[GUIDANCES[-1]]
     heldout_right = float(np.mean([tempo_is_right(loop_tempo(x, rate), b) for x, (_, b) in zip(heldout, heldout_items)]))
 
     # the embedding: mean and spread of each latent channel, projected on the principal axes of the
@@ -124,16 +127,26 @@ def main() -> None:
     held = embed(heldout)
     half_a, half_b = held[0::2], held[1::2]
     rng = np.random.default_rng(0)
-    gen = embed(guided)
-    size = min(len(half_a), len(gen))
+    gen, gen_w1 = embed(guided), embed(kept[1.0])
+    # the same guidance at the tempi of half A's loops (one loop each, its own seed): the reference's
+    # tempo distribution, where the three bench tempi concentrate the generated set on three points
+    half_a_bpms = [b for _, b in heldout_items[0::2]]
+    matched = [generate_loops(bundle, LoopRequest(bpm=b, bars=2, count=1, guidance=GUIDANCES[-1], steps=args.steps, seed=SEED_BASE + 5000 + i))[0]
+               for i, b in enumerate(half_a_bpms)]
+    gen_matched = embed(matched)
+    size = min(len(half_a), len(gen), len(gen_w1), len(gen_matched))
     frames = guided[0].shape[0] // ae.config.hop_samples
     with torch.inference_mode():
         noise_latents = bundle.model.to_latents(torch.from_numpy(rng.standard_normal((size, bundle.config.latent_channels, frames)).astype(np.float32)))
         noise = embed([ae.model.decode(z[None])[0].numpy() for z in noise_latents])
-    gen, half_a = gen[rng.permutation(len(gen))[:size]], half_a[:size]
-    fd = {"generated_w3": frechet_distance(gen, half_b), "decoder_fed_noise": frechet_distance(noise, half_b),
+    gen, gen_w1, half_a = gen[rng.permutation(len(gen))[:size]], gen_w1[rng.permutation(len(gen_w1))[:size]], half_a[:size]
+    gen_matched = gen_matched[:size]
+    fd = {"generated_w3": frechet_distance(gen, half_b), "generated_w1": frechet_distance(gen_w1, half_b),
+          "generated_w3_heldout_tempi": frechet_distance(gen_matched, half_b),
+          "decoder_fed_noise": frechet_distance(noise, half_b),
           "heldout_half_a": frechet_distance(half_a, half_b), "set_size": size, "reference_size": len(half_b), "dims": int(len(axes))}
     fd["ratio_generated_to_halves"] = fd["generated_w3"] / max(fd["heldout_half_a"], 1e-9)
+    fd["ratio_generated_heldout_tempi_to_halves"] = fd["generated_w3_heldout_tempi"] / max(fd["heldout_half_a"], 1e-9)
 
     def seams(loops: list[np.ndarray]) -> dict[str, float]:
         s = [seam(x, rate) for x in loops]
@@ -181,10 +194,13 @@ def markdown(r: dict) -> str:
     lines += ["", f"Fréchet distance to half B of the held-out loops ({f['reference_size']} loops) in the autoencoder's embedding "
               f"({f['dims']} principal axes of the training loops' latent means and spreads), sets of {f['set_size']}:", "",
               "| set | Fréchet distance |", "| --- | ---: |",
-              f"| generated, w = 3 | {f['generated_w3']:.3g} |",
+              f"| generated, w = 3, at 100, 120 and 135 bpm | {f['generated_w3']:.3g} |",
+              f"| generated, w = 1, at 100, 120 and 135 bpm | {f['generated_w1']:.3g} |",
+              f"| generated, w = 3, at the tempi of half A's loops | {f['generated_w3_heldout_tempi']:.3g} |",
               f"| the decoder fed noise | {f['decoder_fed_noise']:.3g} |",
               f"| held-out half A (the floor) | {f['heldout_half_a']:.3g} |",
-              f"| generated / halves | {f['ratio_generated_to_halves']:.2f}x |"]
+              f"| generated (w = 3, three tempi) / halves | {f['ratio_generated_to_halves']:.2f}x |",
+              f"| generated (w = 3, half A's tempi) / halves | {f['ratio_generated_heldout_tempi_to_halves']:.2f}x |"]
     s = r["seam"]
     lines += ["", "Seam (the wrap against the loop's own onsets and its middle bar line):", "",
               "| loops | click ratio, median | max | share > 1 | level jump at the wrap (mean abs dB) | at the middle bar line |",

@@ -187,7 +187,8 @@ def write_autoencoder_card(out_dir: Path, model_config: LoopAutoencoderConfig, t
         f"{t['config']['window_s']:g} s, {t['train_s'] / 60:.0f} min on {t['processes']} process(es)); {t['validation_loops']} more chose the "
         f"weights (kept: step {t['best_step']}, validation MR-STFT {t['validation_loss']:.3f}).\n\n" + rows +
         "\nThe tempo is librosa's estimate on the loop heard four times (agent/loops/tempo.py); an octave error counts as wrong.\n\n"
-        f"Rebuild: `{t['command'] or 'antiphon train-loop-autoencoder --loops corpora/loops --out ' + str(out_dir)}`\n"
+        f"Rebuild: `{t['command'] or 'antiphon train-loop-autoencoder --loops corpora/loops --out ' + str(out_dir)}` "
+        "(the data, both models and the figures: `bash scripts/train-loop-models.sh`)\n"
     )
     path = out_dir / "README.md"
     path.write_text(text, encoding="utf-8")

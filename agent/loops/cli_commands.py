@@ -98,7 +98,7 @@ def cmd_generate_loops(args: argparse.Namespace) -> int:
     if args.into_corpus:  # refused before anything is generated
         from agent.loops.loop_corpus import check_corpus_target, corpus_config_of
 
-        check_corpus_target(Path(args.into_corpus))
+        check_corpus_target(Path(args.into_corpus), Path(args.out))
         corpus_config = corpus_config_of(Path(args.codebook_model))
     bundle = load_diffusion(Path(args.model), Path(args.autoencoder) if args.autoencoder else None)
     from tqdm import tqdm
@@ -109,7 +109,7 @@ def cmd_generate_loops(args: argparse.Namespace) -> int:
             bar.update(done - bar.n)
 
         loops = generate_loops(bundle, request, progress=progress)
-    written = write_loops(Path(args.out), loops, request, bundle, prefix=free_prefix(Path(args.out), args.prefix))
+    written = write_loops(Path(args.out), loops, request, bundle, prefix=free_prefix(Path(args.out), args.prefix), made_by="antiphon generate-loops")
     sys.stdout.write("".join(f"{p}\n" for p in written))
     if args.into_corpus and corpus_config is not None:
         from agent.loops.loop_corpus import add_to_corpus

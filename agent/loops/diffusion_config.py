@@ -43,7 +43,7 @@ class DiffusionTrainConfig:
     """IADB training on ``crop_frames``-frame windows of the training loops' latents (heard as they
     wrap), the condition dropped for a ``drop_prob`` share of each batch (classifier-free guidance)."""
 
-    steps: int = 8000
+    steps: int = 24000
     batch_size: int = 16
     crop_frames: int = 320
     learning_rate: float = 5e-4

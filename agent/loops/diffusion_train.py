@@ -139,7 +139,7 @@ def train_diffusion(loop_folder: Path, autoencoder_folder: Path, out_dir: Path, 
         save_diffusion(out_dir, net, Path(autoencoder_folder), bpm_range, {"status": "training", "best_step": state["best_step"]})
 
     expect = {"model": model_config.to_dict(), "train": asdict(config), "fit_loops": [x.name for x in fit],
-              "autoencoder": str(Path(autoencoder_folder).resolve()), "autoencoder_weights_sha256": sha256_file(Path(autoencoder_folder) / WEIGHTS_FILE)}
+              "autoencoder_weights_sha256": sha256_file(Path(autoencoder_folder) / WEIGHTS_FILE)}
     plan = StepPlan(config.steps, config.eval_every, config.learning_rate, config.warmup_steps, config.seed)
     t0 = time.perf_counter()
     state = train_steps(model, plan, batch_loss, validate, keep_best, out_dir, expect, resume, rank, world, "training loop diffusion")
@@ -185,8 +185,9 @@ def write_diffusion_card(out_dir: Path, model_config: LoopDiffusionConfig, t: di
         f"{t['train_s'] / 60:.0f} min on {t['processes']} process(es)); {t['validation_loops']} more chose the weights "
         f"(kept: step {t['best_step']}, validation IADB loss {t['validation_loss']:.3f}). "
         f"The {t['heldout_loops_not_read']} held-out loops were not read in training.\n\n"
-        "## Measured (held-out seeds and tempi)\n\n" + figures + "\n\n"
-        f"Rebuild: `{t['command'] or 'antiphon train-loop-diffusion --loops corpora/loops --out ' + str(out_dir)}`\n"
+        "## Measured (held-out seeds, held-out loops)\n\n" + figures + "\n\n"
+        f"Rebuild: `{t['command'] or 'antiphon train-loop-diffusion --loops corpora/loops --out ' + str(out_dir)}` "
+        "(the data, both models and the figures: `bash scripts/train-loop-models.sh`)\n"
     )
     path.write_text(text, encoding="utf-8")
     return path

@@ -94,8 +94,9 @@ def loop_file_name(prefix: str, index: int, bpm: float) -> str:
     return f"{prefix}-{index:02d}-{bpm:g}bpm"
 
 
-def write_loops(out_dir: Path, loops: list[np.ndarray], request: LoopRequest, bundle: DiffusionBundle, prefix: str = "loop") -> list[Path]:
-    """WAV + JSON sidecar per loop (tempo in the name and the sidecar); returns the WAV paths."""
+def write_loops(out_dir: Path, loops: list[np.ndarray], request: LoopRequest, bundle: DiffusionBundle, prefix: str = "loop",
+                made_by: str = "antiphon generate-loops") -> list[Path]:
+    """WAV + JSON sidecar per loop (tempo in the name and the sidecar; ``made_by``: the command or address that asked); returns the WAV paths."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     rate = bundle.autoencoder.config.sample_rate_hz
@@ -107,7 +108,7 @@ def write_loops(out_dir: Path, loops: list[np.ndarray], request: LoopRequest, bu
         sidecar: dict[str, Any] = {
             "name": name, "bpm": request.bpm, "bars": request.bars, "index": i, "sample_rate_hz": rate,
             "seconds": round(len(loop) / rate, 4), "request": asdict(request),
-            "model": str(bundle.path), "autoencoder": str(bundle.autoencoder.path), "generated_by": "antiphon generate-loops",
+            "model": str(bundle.path), "autoencoder": str(bundle.autoencoder.path), "generated_by": made_by,
         }
         write_json(out_dir / f"{name}.json", sidecar)
         paths.append(path)

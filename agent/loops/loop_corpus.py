@@ -18,10 +18,10 @@ from pathlib import Path
 
 from agent.chunking import ChunkingConfig
 from agent.corpus.builder import CorpusBuildConfig, build_corpus
-from agent.corpus.format import is_corpus_folder
+from agent.corpus.format import MANIFEST_FILE, is_corpus_folder
 from agent.decision.checkpoint import load_model
 from agent.errors import AntiphonError
-from agent.files import check_output_place
+from agent.files import check_output_place, read_json_object
 from agent.model_loader import model_perception_config
 
 log = logging.getLogger(__name__)
@@ -41,13 +41,28 @@ def corpus_config_of(model_dir: Path) -> CorpusBuildConfig:
                              perception=model_perception_config(bundle), codebook_from=str(model_dir))
 
 
-def check_corpus_target(corpus_dir: Path) -> None:
-    """Refuse, in one line and before anything is generated, a place that is not a corpus to build or extend."""
+def check_corpus_target(corpus_dir: Path, loops_out: Path | None = None) -> None:
+    """Refuse, in one line and before anything is generated, a place that is not a corpus of loops to
+    build or extend: an existing corpus must be one of loops (stems heard -> loop), its pairs folder
+    must hold loop pieces only, and the loops' own folder (``loops_out``) must be neither."""
     corpus_dir = Path(corpus_dir)
+    pairs = pairs_folder_of(corpus_dir)
     check_output_place(corpus_dir, "--into-corpus")
-    if corpus_dir.is_dir() and any(corpus_dir.iterdir()) and not is_corpus_folder(corpus_dir):
-        raise AntiphonError(f"{corpus_dir} holds files but is not a corpus: --into-corpus builds or extends a corpus only")
-    check_output_place(pairs_folder_of(corpus_dir), "--into-corpus (its pairs folder)")
+    check_output_place(pairs, "--into-corpus (its pairs folder)")
+    if loops_out is not None and Path(loops_out).resolve() in (corpus_dir.resolve(), pairs.resolve()):
+        raise AntiphonError(f"--out {loops_out} is the corpus or its pairs folder: write the loops elsewhere")
+    if corpus_dir.is_dir() and any(corpus_dir.iterdir()):
+        if not is_corpus_folder(corpus_dir):
+            raise AntiphonError(f"{corpus_dir} holds files but is not a corpus: --into-corpus builds or extends a corpus of loops only")
+        manifest = read_json_object(corpus_dir / MANIFEST_FILE, "corpus manifest")
+        if (manifest.get("source_stem"), manifest.get("target_stem")) != (HEARD_STEM, LOOP_STEM):
+            raise AntiphonError(f"{corpus_dir} is a corpus of {manifest.get('source_stem')} -> {manifest.get('target_stem')}, not of loops: "
+                                "--into-corpus extends only a corpus it built")
+    if pairs.is_dir():
+        stems = {f"{HEARD_STEM}.wav", f"{LOOP_STEM}.wav"}
+        other = next((p for p in sorted(pairs.iterdir()) if not p.is_dir() or {q.name for q in p.iterdir()} != stems), None)
+        if other is not None:
+            raise AntiphonError(f"{pairs} holds {other.name}, not a loop piece ({' and '.join(sorted(stems))}): --into-corpus adds only to its own pairs folder")
 
 
 def free_piece(pairs: Path, stem: str) -> Path:
@@ -63,7 +78,7 @@ def add_to_corpus(loop_paths: list[Path], corpus_dir: Path, config: CorpusBuildC
     """Add the loops to ``<corpus>-pairs`` (new pieces; nothing there is replaced) and (re)build
     ``corpus_dir`` over every loop there. ``config``: ``corpus_config_of`` a decision model."""
     corpus_dir = Path(corpus_dir)
-    check_corpus_target(corpus_dir)
+    check_corpus_target(corpus_dir, Path(loop_paths[0]).parent if loop_paths else None)
     pairs = pairs_folder_of(corpus_dir)
     for path in loop_paths:
         piece = free_piece(pairs, Path(path).stem)

@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 
 MAX_PENDING = 2
 WORKER_NICE = 10  # below the OSC thread and the inference worker
+CLOSE_WAIT_S = 10.0  # a sampler step of the largest request is well under this
 
 
 class LoopService:
@@ -44,18 +45,21 @@ class LoopService:
             raise AntiphonError(f"{MAX_PENDING} loop requests are already waiting; send this one when /antiphon/event/loops has answered") from None
 
     def close(self) -> None:
-        """Stop: waiting requests are dropped (a request being generated finishes its loops first)."""
+        """Stop: a request being generated is cancelled at its next sampler step (its folder is never
+        written: loops go to ``<folder>.partial`` and are renamed when complete); waiting ones are refused."""
         self._stop.set()
         while True:
             try:
-                self._queue.get_nowait()
+                item = self._queue.get_nowait()
             except queue.Empty:
                 break
+            if item is not None:
+                item[2]("the server is stopping; the loop request was not carried out")
         try:
             self._queue.put_nowait(None)
         except queue.Full:
             pass  # a submit raced in; the worker sees the stop before taking it
-        self._thread.join(timeout=0.5)
+        self._thread.join(timeout=CLOSE_WAIT_S)
 
     def _run(self) -> None:
         try:
@@ -64,11 +68,15 @@ class LoopService:
             log.debug("loop worker keeps its priority: %s", exc)
         while True:
             item = self._queue.get()
+            if item is not None and self._stop.is_set():
+                item[2]("the server is stopping; the loop request was not carried out")
             if item is None or self._stop.is_set():
                 return
             request, report, refuse = item
             try:
                 folder, count = self.generate(request)
+            except _Cancelled:
+                return
             except AntiphonError as exc:
                 refuse(str(exc))
                 continue
@@ -87,6 +95,17 @@ class LoopService:
         stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d-%H%M%S-%f")
         folder = self.out_dir / f"{stamp}-{request.bpm:g}bpm"
         log.info("generating %d loop(s) of %d bar(s) at %g bpm into %s", request.count, request.bars, request.bpm, folder)
-        loops = generate_loops(self._bundle, request)
-        write_loops(folder, loops, request, self._bundle)
+
+        def check_stop(_done: int, _total: int) -> None:
+            if self._stop.is_set():
+                raise _Cancelled
+
+        loops = generate_loops(self._bundle, request, progress=check_stop)
+        partial = folder.with_name(folder.name + ".partial")
+        write_loops(partial, loops, request, self._bundle, made_by="OSC /antiphon/loops/generate")
+        os.replace(partial, folder)
         return folder, len(loops)
+
+
+class _Cancelled(Exception):
+    """The server stopped while a request was being generated."""

@@ -132,3 +132,19 @@ def test_a_foreign_corpus_folder_is_refused_before_anything_is_generated(tiny_lo
                      "--into-corpus", str(foreign), "--codebook-model", str(trained))
     assert result.returncode != 0 and "holds files but is not a corpus" in result.stderr, result.stderr
     assert not (tmp_path / "gen").exists() and sorted(p.name for p in foreign.iterdir()) == ["notes.txt"]
+
+
+def test_a_corpus_of_other_stems_is_not_extended(tiny_loop_models: tuple[Path, Path, Path], trained: Path, tone_corpus: Path, tmp_path: Path) -> None:
+    import shutil as sh
+
+    _, _, folder = tiny_loop_models
+    corpus = tmp_path / "tones"
+    sh.copytree(tone_corpus, corpus)
+    before = sorted(p.name for p in corpus.rglob("*"))
+    result = run_cli("generate-loops", "--bpm", "118", "--count", "1", "--steps", "1", "--model", str(folder), "--out", str(tmp_path / "gen"),
+                     "--into-corpus", str(corpus), "--codebook-model", str(trained))
+    assert result.returncode != 0 and "not of loops" in result.stderr, result.stderr
+    assert not (tmp_path / "gen").exists() and not (tmp_path / "tones-pairs").exists() and sorted(p.name for p in corpus.rglob("*")) == before
+    result = run_cli("generate-loops", "--bpm", "118", "--count", "1", "--steps", "1", "--model", str(folder), "--out", str(tmp_path / "mine"),
+                     "--into-corpus", str(tmp_path / "mine"), "--codebook-model", str(trained))
+    assert result.returncode != 0 and "is the corpus or its pairs folder" in result.stderr and not (tmp_path / "mine").exists(), result.stderr

@@ -32,8 +32,7 @@ def test_requests_run_in_the_background_and_are_reported(tiny_loop_models: tuple
     assert sorted(p.name for p in folder.glob("*.wav")) == ["loop-00-110bpm.wav", "loop-01-110bpm.wav"]
 
 
-def test_a_failing_request_is_refused_and_the_worker_goes_on(tmp_path: Path, tiny_loop_models: tuple[Path, Path, Path]) -> None:
-    _, _, model = tiny_loop_models
+def test_a_failing_request_is_refused_and_the_worker_goes_on(tmp_path: Path) -> None:
     broken = LoopService(tmp_path / "no-model", tmp_path / "loops")
     done = threading.Event()
     refusals: list[str] = []
@@ -49,20 +48,28 @@ def test_a_failing_request_is_refused_and_the_worker_goes_on(tmp_path: Path, tin
 
 
 def test_too_many_waiting_requests_are_refused_at_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    release = threading.Event()
-    monkeypatch.setattr(LoopService, "generate", lambda self, request: (release.wait(30), (tmp_path, 0))[1])
+    taken, release = threading.Event(), threading.Event()
+
+    def held(self, request):  # noqa: ANN001, ANN202
+        taken.set()
+        release.wait(30)
+        return tmp_path, 0
+
+    monkeypatch.setattr(LoopService, "generate", held)
     service = LoopService(tmp_path / "model", tmp_path / "loops")
     request = LoopRequest(bpm=110.0, bars=1, count=1)
+    refused: list[str] = []
+    reported: list[int] = []
     try:
-        service.submit(request, lambda f, n: None, lambda r: None)  # taken by the worker (it then waits)
-        for _ in range(50):
-            if service._queue.empty():
-                break
-            threading.Event().wait(0.01)
+        service.submit(request, lambda f, n: reported.append(n), refused.append)
+        assert taken.wait(30)  # the worker holds the first request
         for _ in range(loop_service.MAX_PENDING):
-            service.submit(request, lambda f, n: None, lambda r: None)
+            service.submit(request, lambda f, n: reported.append(n), refused.append)
         with pytest.raises(AntiphonError, match="loop requests are already waiting"):
-            service.submit(request, lambda f, n: None, lambda r: None)
+            service.submit(request, lambda f, n: reported.append(n), refused.append)
     finally:
         release.set()
         service.close()
+    # every accepted request is answered once: carried out, or refused because the server stopped
+    assert len(reported) + len(refused) == 1 + loop_service.MAX_PENDING and len(reported) >= 1
+    assert all("the server is stopping" in r for r in refused)

@@ -357,7 +357,7 @@
       1200.0,
       22.0
      ],
-     "text": "-> /antiphon/loops/generate <bpm> <bars> <count>: generate new loops at this tempo with the loop diffusion model (serve --loop-model), in a background worker that never holds up the audio; /antiphon/event/loops reports their folder (in serve --loops-dir; /input can play them)"
+     "text": "-> /antiphon/loops/generate <bpm> <bars> <count>: generate new loops at this tempo with the loop diffusion model (serve --allow-loops, --loop-model), in a background worker that never holds up the audio; /antiphon/event/loops reports their folder (in serve --loops-dir; /input can play them)"
     }
    },
    {

@@ -336,7 +336,7 @@
       340.0,
       22.0
      ],
-     "text": "generate new loops at this tempo with the loop diffusion model (serve --loop-model), in a background worker that never holds up the audio; /antiphon/event/loops reports their folder (in serve --loops-dir; /input can play them)"
+     "text": "generate new loops at this tempo with the loop diffusion model (serve --allow-loops, --loop-model), in a background worker that never holds up the audio; /antiphon/event/loops reports their folder (in serve --loops-dir; /input can play them)"
     }
    },
    {
