@@ -78,6 +78,23 @@ class LoopAutoencoder(nn.Module):
         """[B, latent_channels, frames] -> audio [B, frames * hop]."""
         return self.decoder(latents)[:, 0]
 
+    @torch.inference_mode()
+    def encode_repeated(self, audio: np.ndarray, repeats: int) -> np.ndarray:
+        """Latents [latent_channels, frames] of a loop heard ``repeats`` times in a row (zero-padded to a whole hop)."""
+        return self.encode(torch.from_numpy(repeated(audio, repeats, self.config.hop_samples))[None])[0].numpy()
+
+    @torch.inference_mode()
+    def reconstruct_loop(self, audio: np.ndarray) -> np.ndarray:
+        """A loop through the autoencoder as it wraps: three repetitions encoded and decoded, the middle kept."""
+        y = self.decode(self.encode(torch.from_numpy(repeated(audio, 3, self.config.hop_samples))[None]))[0].numpy()
+        return y[len(audio) : 2 * len(audio)]
+
+
+def repeated(audio: np.ndarray, repeats: int, hop: int) -> np.ndarray:
+    """``audio`` (float32) ``repeats`` times in a row, zero-padded to a whole number of hops."""
+    tiled = np.tile(np.asarray(audio, dtype=np.float32), repeats)
+    return np.pad(tiled, (0, (-len(tiled)) % hop))
+
 
 def mrstft_loss(reference: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
     """Mean over ``LOSS_FFT_SIZES`` of spectral convergence plus mean absolute log-magnitude difference ([B, samples] each)."""
@@ -101,24 +118,13 @@ class AutoencoderBundle:
         if rate_hz != self.config.sample_rate_hz:
             raise AntiphonError(f"{self.path}: this autoencoder works at {self.config.sample_rate_hz} Hz, the audio is at {rate_hz} Hz")
 
-    @torch.inference_mode()
     def loop_latents(self, audio: np.ndarray, rate_hz: int) -> np.ndarray:
         """[latent_channels, frames] of a loop heard as it wraps (the middle of three repetitions);
         frames = round(len / hop), at least 1."""
         self._check_rate(rate_hz)
-        hop = self.config.hop_samples
-        audio = np.asarray(audio, dtype=np.float32)
-        tiled = np.tile(audio, 3)
-        padded = np.pad(tiled, (0, (-len(tiled)) % hop))
-        z = self.model.encode(torch.from_numpy(padded)[None])[0].numpy()
-        start = int(round(len(audio) / hop))
-        return z[:, start : start + max(1, int(round(len(audio) / hop)))]
-
-    @torch.inference_mode()
-    def decode(self, latents: np.ndarray) -> np.ndarray:
-        """Audio of latents [latent_channels, frames] or [B, latent_channels, frames]."""
-        z = torch.as_tensor(np.asarray(latents, dtype=np.float32))
-        return self.model.decode(z[None] if z.dim() == 2 else z).numpy()[0 if z.dim() == 2 else slice(None)]
+        z = self.model.encode_repeated(audio, 3)
+        start = int(round(len(audio) / self.config.hop_samples))
+        return z[:, start : start + max(1, start)]
 
     def loop_embedding(self, audio: np.ndarray, rate_hz: int) -> np.ndarray:
         """The mean and standard deviation over time of each latent channel ([2 * latent_channels])."""

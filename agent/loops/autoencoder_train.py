@@ -72,22 +72,7 @@ def random_windows(loops: list[Loop], count: int, length: int, generator: torch.
 
 def whole_loop_loss(model: LoopAutoencoder, audio: np.ndarray) -> float:
     """MR-STFT loss of a loop's reconstruction, the loop heard as it wraps (middle of three)."""
-    hop = model.config.hop_samples
-    tiled = np.tile(audio, 3)
-    x = torch.from_numpy(np.pad(tiled, (0, (-len(tiled)) % hop)))[None]
-    y = model.decode(model.encode(x))
-    n = len(audio)
-    return float(mrstft_loss(x[:, n : 2 * n], y[:, n : 2 * n]))
-
-
-def reconstruct(bundle: AutoencoderBundle, audio: np.ndarray) -> np.ndarray:
-    """A loop through the autoencoder, heard as it wraps: decode the three repetitions' latents, keep the middle."""
-    hop = bundle.config.hop_samples
-    tiled = np.tile(audio, 3)
-    padded = np.pad(tiled, (0, (-len(tiled)) % hop))
-    with torch.inference_mode():
-        y = bundle.model.decode(bundle.model.encode(torch.from_numpy(padded)[None]))[0].numpy()
-    return y[len(audio) : 2 * len(audio)]
+    return float(mrstft_loss(torch.from_numpy(np.asarray(audio, dtype=np.float32))[None], torch.from_numpy(model.reconstruct_loop(audio))[None]))
 
 
 def score_heldout(bundle: AutoencoderBundle, loops: list[Loop], seed: int) -> dict[str, Any]:
@@ -96,7 +81,7 @@ def score_heldout(bundle: AutoencoderBundle, loops: list[Loop], seed: int) -> di
     distances, noise_distances, right, right_orig = [], [], 0, 0
     rate = bundle.config.sample_rate_hz
     for _, audio, bpm in loops:
-        y = reconstruct(bundle, audio)
+        y = bundle.model.reconstruct_loop(audio)
         distances.append(stft_distance(audio, y))
         noise_distances.append(stft_distance(audio, rng.normal(scale=float(np.std(audio)) + 1e-6, size=len(audio)).astype(np.float32)))
         right += tempo_is_right(loop_tempo(y, rate), bpm)

@@ -51,15 +51,8 @@ class LatentLoop:
 
 
 def encode_loops(autoencoder: AutoencoderBundle, loops: list[tuple[str, np.ndarray, float]], desc: str) -> list[LatentLoop]:
-    hop = autoencoder.config.hop_samples
-    out = []
-    for name, audio, bpm in tqdm(loops, desc=desc, unit="loop", disable=None, leave=False):
-        tiled = np.tile(audio, ENCODED_REPEATS)
-        padded = np.pad(tiled, (0, (-len(tiled)) % hop))
-        with torch.inference_mode():
-            z = autoencoder.model.encode(torch.from_numpy(padded)[None])[0].numpy()
-        out.append(LatentLoop(name, z, len(audio), bpm))
-    return out
+    return [LatentLoop(name, autoencoder.model.encode_repeated(audio, ENCODED_REPEATS), len(audio), bpm)
+            for name, audio, bpm in tqdm(loops, desc=desc, unit="loop", disable=None, leave=False)]
 
 
 def window(loop: LatentLoop, start: int, frames: int, hop: int, rate_hz: int) -> tuple[np.ndarray, np.ndarray]:
