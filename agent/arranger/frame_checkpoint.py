@@ -17,9 +17,9 @@ from agent.arranger.frame_config import (
     FRAME_MODEL_FORMAT, FRAME_MODEL_FORMAT_VERSION, SpectrumConfig, FrameModelConfig,
 )
 from agent.arranger.frame_model import FrameModel
-from agent.arranger.model_files import CONFIG_FILE, read_model_config, read_weights
+from agent.arranger.model_files import CONFIG_FILE, load_checked_weights, read_model_config
 from agent.errors import AntiphonError
-from agent.files import read_json_object, sha256_file, typed_config, verify_sha256, write_json
+from agent.files import read_json_object, sha256_file, typed_config, write_json
 
 WEIGHTS_FILE = "model.safetensors"
 
@@ -70,8 +70,5 @@ def load_frame_model(folder: Path) -> FrameBundle:
                              "train one with `antiphon train-chords` or `antiphon train-beats`")
     features = typed_config(SpectrumConfig, meta.get("features"), str(folder / CONFIG_FILE), "features")
     config = typed_config(FrameModelConfig, meta.get("model"), str(folder / CONFIG_FILE), "model")
-    verify_sha256(folder / WEIGHTS_FILE, meta["files"], WEIGHTS_FILE, folder / CONFIG_FILE)
-    model = FrameModel(config, features)
-    model.load_state_dict(read_weights(folder / WEIGHTS_FILE, model))
-    model.eval()
+    model = load_checked_weights(folder, meta, FrameModel(config, features))
     return FrameBundle(path=folder, model=model, meta=meta)

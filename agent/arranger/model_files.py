@@ -16,7 +16,7 @@ from torch import nn
 
 from agent import __version__
 from agent.errors import AntiphonError
-from agent.files import read_json_object, sha256_file, write_json
+from agent.files import read_json_object, sha256_file, verify_sha256, write_json
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
@@ -60,6 +60,15 @@ def read_model_config(folder: Path, fmt: str, version: int, kind: str, version_n
     if not isinstance(meta.get("files"), dict):
         raise AntiphonError(f"{where}: 'files' must be an object")
     return meta
+
+
+def load_checked_weights(folder: Path, meta: dict[str, Any], model: nn.Module) -> nn.Module:
+    """``model`` with ``folder``'s weights, once they match the hash its config.json (``meta``)
+    records and the model's tensors (one-line errors); in eval mode."""
+    weights = Path(folder) / WEIGHTS_FILE
+    verify_sha256(weights, meta["files"], WEIGHTS_FILE, Path(folder) / CONFIG_FILE)
+    model.load_state_dict(read_weights(weights, model))
+    return model.eval()
 
 
 def read_weights(path: Path, model: nn.Module) -> dict[str, torch.Tensor]:

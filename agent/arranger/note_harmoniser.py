@@ -29,9 +29,9 @@ import torch
 from torch import nn
 
 from agent.arranger.bars import REST, STEPS_PER_BEAT, Bar
-from agent.arranger.model_files import CONFIG_FILE, WEIGHTS_FILE, is_model_folder_of, read_model_config, read_weights, write_model_folder
+from agent.arranger.model_files import CONFIG_FILE, is_model_folder_of, load_checked_weights, read_model_config, write_model_folder
 from agent.arranger.note_harmoniser_config import NoteHarmoniserConfig
-from agent.files import typed_config, verify_sha256
+from agent.files import typed_config
 
 FORMAT = "antiphon-note-harmoniser"
 FORMAT_VERSION = 1
@@ -118,9 +118,5 @@ def load_note_harmoniser(folder: Path) -> NoteHarmoniserBundle:
     meta = read_model_config(folder, FORMAT, FORMAT_VERSION, "note harmoniser", "note harmoniser",
                              "train one with `antiphon train-note-harmoniser`")
     config = typed_config(NoteHarmoniserConfig, meta.get("model"), str(folder / CONFIG_FILE), "model")
-    weights = folder / WEIGHTS_FILE
-    verify_sha256(weights, meta["files"], WEIGHTS_FILE, folder / CONFIG_FILE)
-    model = NoteHarmoniser(config)
-    model.load_state_dict(read_weights(weights, model))
-    model.eval()
+    model = load_checked_weights(folder, meta, NoteHarmoniser(config))
     return NoteHarmoniserBundle(path=folder, config=config, model=model, meta=meta)

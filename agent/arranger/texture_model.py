@@ -45,10 +45,10 @@ from torch.nn import functional as F
 from agent import __version__
 from agent.arranger.bars import REST, STEPS_PER_BAR, Bar
 from agent.arranger.songs import NO_CHORD, NUM_CHORDS
-from agent.arranger.model_files import CONFIG_FILE, read_model_config, read_weights
+from agent.arranger.model_files import CONFIG_FILE, load_checked_weights, read_model_config
 from agent.arranger.texture_config import SamplingConfig, TextureModelConfig
 from agent.errors import AntiphonError
-from agent.files import read_json_object, sha256_file, verify_sha256, write_json
+from agent.files import read_json_object, sha256_file, write_json
 
 FORMAT = "antiphon-texture"
 FORMAT_VERSION = 1
@@ -430,10 +430,7 @@ def load_texture_model(folder: Path) -> TextureBundle:
     meta = read_model_config(folder, FORMAT, FORMAT_VERSION, "texture model", "texture model", "train one with `antiphon train-texture`")
     config = TextureModelConfig.from_dict(meta.get("model"), str(where))
     sampling = SamplingConfig.from_dict(meta.get("sampling", {}), str(where))
-    verify_sha256(folder / WEIGHTS_FILE, meta["files"], WEIGHTS_FILE, where)
-    model = TextureModel(config)
-    model.load_state_dict(read_weights(folder / WEIGHTS_FILE, model))
-    model.eval()
+    model = load_checked_weights(folder, meta, TextureModel(config))
     return TextureBundle(path=folder, config=config, sampling=sampling, model=model, meta=meta)
 
 

@@ -25,9 +25,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from agent.arranger.model_files import CONFIG_FILE, WEIGHTS_FILE, is_model_folder_of, read_model_config, read_weights, write_model_folder
+from agent.arranger.model_files import CONFIG_FILE, is_model_folder_of, load_checked_weights, read_model_config, write_model_folder
 from agent.errors import AntiphonError
-from agent.files import typed_config, verify_sha256
+from agent.files import typed_config
 from agent.loops.autoencoder_config import LoopAutoencoderConfig
 
 FORMAT = "antiphon-loop-autoencoder"
@@ -147,9 +147,5 @@ def load_autoencoder(folder: Path) -> AutoencoderBundle:
     meta = read_model_config(folder, FORMAT, FORMAT_VERSION, "loop autoencoder", "loop autoencoder",
                              "train one with `antiphon train-loop-autoencoder`")
     config = typed_config(LoopAutoencoderConfig, meta.get("model"), str(folder / CONFIG_FILE), "model")
-    weights = folder / WEIGHTS_FILE
-    verify_sha256(weights, meta["files"], WEIGHTS_FILE, folder / CONFIG_FILE)
-    model = LoopAutoencoder(config)
-    model.load_state_dict(read_weights(weights, model))
-    model.eval()
+    model = load_checked_weights(folder, meta, LoopAutoencoder(config))
     return AutoencoderBundle(path=folder, config=config, model=model, meta=meta)

@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 
-from agent.arranger.model_files import CONFIG_FILE, WEIGHTS_FILE, is_model_folder_of, read_model_config, read_weights, write_model_folder
+from agent.arranger.model_files import CONFIG_FILE, WEIGHTS_FILE, is_model_folder_of, load_checked_weights, read_model_config, write_model_folder
 from agent.errors import AntiphonError
-from agent.files import sha256_file, typed_config, verify_sha256
+from agent.files import sha256_file, typed_config
 from agent.loops.autoencoder import AutoencoderBundle, load_autoencoder
 from agent.loops.diffusion_config import LoopDiffusionConfig
 from agent.loops.unet import LoopUNet
@@ -72,9 +72,5 @@ def load_diffusion(folder: Path, autoencoder_folder: Path | None = None) -> Diff
         raise AntiphonError(f"{ae_folder}: not the autoencoder {folder} was trained with (its weights differ); retrain the diffusion model on it")
     if autoencoder.config.latent_channels != config.latent_channels:
         raise AntiphonError(f"{ae_folder}: {autoencoder.config.latent_channels} latent channels, {folder} wants {config.latent_channels}")
-    weights = folder / WEIGHTS_FILE
-    verify_sha256(weights, meta["files"], WEIGHTS_FILE, folder / CONFIG_FILE)
-    model = LoopUNet(config)
-    model.load_state_dict(read_weights(weights, model))
-    model.eval()
+    model = load_checked_weights(folder, meta, LoopUNet(config))
     return DiffusionBundle(path=folder, config=config, model=model, autoencoder=autoencoder, meta=meta)
