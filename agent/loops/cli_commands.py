@@ -60,9 +60,7 @@ def cmd_train_loop_autoencoder(args: argparse.Namespace) -> int:
     from agent.loops.autoencoder_train import train_autoencoder
 
     model_config = LoopAutoencoderConfig(base_channels=args.base_channels, max_channels=args.max_channels, latent_channels=args.latent_channels)
-    config = AutoencoderTrainConfig(steps=args.steps, batch_size=args.batch_size, learning_rate=args.learning_rate,
-                                    warmup_steps=min(AutoencoderTrainConfig.warmup_steps, args.steps), eval_every=min(args.eval_every, args.steps),
-                                    seed=args.seed, threads=args.threads)
+    config = AutoencoderTrainConfig(**_step_training_fields(args, AutoencoderTrainConfig))
     out = train_autoencoder(Path(args.loops), Path(args.out), model_config, config, resume=args.resume, force=args.force, command=invocation())
     sys.stdout.write(f"autoencoder  {out}\nmodel card   {out / 'README.md'}\nloss curves  {out / 'loss.png'}\n")
     return 0
@@ -74,9 +72,7 @@ def cmd_train_loop_diffusion(args: argparse.Namespace) -> int:
     from agent.loops.diffusion_train import train_diffusion
 
     model_config = LoopDiffusionConfig(width=args.width, max_width=args.max_width, levels=args.levels, blocks=args.blocks)
-    config = DiffusionTrainConfig(steps=args.steps, batch_size=args.batch_size, crop_frames=args.crop_frames, learning_rate=args.learning_rate,
-                                  warmup_steps=min(DiffusionTrainConfig.warmup_steps, args.steps), eval_every=min(args.eval_every, args.steps),
-                                  drop_prob=args.drop_prob, seed=args.seed, threads=args.threads)
+    config = DiffusionTrainConfig(**_step_training_fields(args, DiffusionTrainConfig), crop_frames=args.crop_frames, drop_prob=args.drop_prob)
     out = train_diffusion(Path(args.loops), Path(args.autoencoder), Path(args.out), model_config, config, resume=args.resume, force=args.force,
                           command=invocation())
     sys.stdout.write(f"diffusion    {out}\nmodel card   {out / 'README.md'}\nloss curves  {out / 'loss.png'}\n"
@@ -119,6 +115,26 @@ def cmd_generate_loops(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_step_training_args(p: argparse.ArgumentParser, out: Path, what: str, config: type) -> None:
+    """The options both loop trainings take (agent/loops/step_training.py), defaults from their ``config`` class."""
+    p.add_argument("--loops", default=str(paths.CORPORA_DIR / "loops"), help="folder of loops (make-loops, or yours: tempo in each name or tempo.csv)")
+    p.add_argument("--out", default=str(out), help="model folder to write")
+    p.add_argument("--resume", action="store_true", help="continue the training saved in <out>/checkpoint")
+    p.add_argument("--force", action="store_true", help=f"replace an existing {what} folder")
+    p.add_argument("--steps", type=positive_count, default=config.steps, help="training steps")
+    p.add_argument("--batch-size", type=positive_count, default=config.batch_size, help="windows per step")
+    p.add_argument("--learning-rate", type=float, default=config.learning_rate, help="Adam learning rate")
+    p.add_argument("--eval-every", type=positive_count, default=config.eval_every, help="steps between validations (and resumable checkpoints)")
+    p.add_argument("--seed", type=int, default=config.seed, help="seed of the weights, the batches and the validation loops")
+    p.add_argument("--threads", type=positive_count, default=config.threads, help="CPU threads per process")
+
+
+def _step_training_fields(args: argparse.Namespace, config: type) -> dict:
+    """The step-loop fields of a training config from the shared options (warm-up and validation no longer than the run)."""
+    return {"steps": args.steps, "batch_size": args.batch_size, "learning_rate": args.learning_rate, "seed": args.seed, "threads": args.threads,
+            "warmup_steps": min(config.warmup_steps, args.steps), "eval_every": min(args.eval_every, args.steps)}
+
+
 def add_parsers(sub: argparse._SubParsersAction, fmt: type) -> None:
     p = sub.add_parser("make-loops", help="render loops of known tempo (drums, bass, chords, grooves) with fluidsynth: the loop generator's data",
                        formatter_class=fmt)
@@ -142,40 +158,22 @@ def add_parsers(sub: argparse._SubParsersAction, fmt: type) -> None:
 
     p = sub.add_parser("train-loop-autoencoder", help="train the loop generator's audio autoencoder on a folder of loops (works under torchrun for DDP)",
                        formatter_class=fmt)
-    p.add_argument("--loops", default=str(paths.CORPORA_DIR / "loops"), help="folder of loops (make-loops, or yours: tempo in each name or tempo.csv)")
-    p.add_argument("--out", default=str(paths.DEFAULT_LOOP_AUTOENCODER_DIR), help="model folder to write")
-    p.add_argument("--resume", action="store_true", help="continue the training saved in <out>/checkpoint")
-    p.add_argument("--force", action="store_true", help="replace an existing autoencoder folder")
+    _add_step_training_args(p, paths.DEFAULT_LOOP_AUTOENCODER_DIR, "autoencoder", AutoencoderTrainConfig)
     p.add_argument("--base-channels", type=positive_count, default=LoopAutoencoderConfig.base_channels, help="channels of the first stage (doubled per stage)")
     p.add_argument("--max-channels", type=positive_count, default=LoopAutoencoderConfig.max_channels, help="channels of the widest stage")
     p.add_argument("--latent-channels", type=positive_count, default=LoopAutoencoderConfig.latent_channels, help="latent channels per frame")
-    p.add_argument("--steps", type=positive_count, default=AutoencoderTrainConfig.steps, help="training steps")
-    p.add_argument("--batch-size", type=positive_count, default=AutoencoderTrainConfig.batch_size, help="windows per step")
-    p.add_argument("--learning-rate", type=float, default=AutoencoderTrainConfig.learning_rate, help="Adam learning rate")
-    p.add_argument("--eval-every", type=positive_count, default=AutoencoderTrainConfig.eval_every, help="steps between validations (and resumable checkpoints)")
-    p.add_argument("--seed", type=int, default=AutoencoderTrainConfig.seed, help="seed of the weights, the batches and the validation loops")
-    p.add_argument("--threads", type=positive_count, default=AutoencoderTrainConfig.threads, help="CPU threads per process")
     p.set_defaults(handler=cmd_train_loop_autoencoder)
 
     p = sub.add_parser("train-loop-diffusion", help="train the loop generator's tempo-conditioned diffusion model (IADB) on a folder of loops (works under torchrun for DDP)",
                        formatter_class=fmt)
-    p.add_argument("--loops", default=str(paths.CORPORA_DIR / "loops"), help="folder of loops (make-loops, or yours: tempo in each name or tempo.csv)")
+    _add_step_training_args(p, paths.DEFAULT_LOOP_DIFFUSION_DIR, "diffusion model", DiffusionTrainConfig)
     p.add_argument("--autoencoder", default=str(paths.DEFAULT_LOOP_AUTOENCODER_DIR), help="trained loop autoencoder folder (train-loop-autoencoder)")
-    p.add_argument("--out", default=str(paths.DEFAULT_LOOP_DIFFUSION_DIR), help="model folder to write")
-    p.add_argument("--resume", action="store_true", help="continue the training saved in <out>/checkpoint")
-    p.add_argument("--force", action="store_true", help="replace an existing diffusion model folder")
     p.add_argument("--width", type=positive_count, default=LoopDiffusionConfig.width, help="UNet channels at the top level (doubled per level)")
     p.add_argument("--max-width", type=positive_count, default=LoopDiffusionConfig.max_width, help="UNet channels at most")
     p.add_argument("--levels", type=positive_count, default=LoopDiffusionConfig.levels, help="UNet levels (halvings of the frame rate)")
     p.add_argument("--blocks", type=positive_count, default=LoopDiffusionConfig.blocks, help="residual blocks per level")
-    p.add_argument("--steps", type=positive_count, default=DiffusionTrainConfig.steps, help="training steps")
-    p.add_argument("--batch-size", type=positive_count, default=DiffusionTrainConfig.batch_size, help="windows per step")
     p.add_argument("--crop-frames", type=positive_count, default=DiffusionTrainConfig.crop_frames, help="latent frames per training window")
-    p.add_argument("--learning-rate", type=float, default=DiffusionTrainConfig.learning_rate, help="Adam learning rate")
-    p.add_argument("--eval-every", type=positive_count, default=DiffusionTrainConfig.eval_every, help="steps between validations (and resumable checkpoints)")
     p.add_argument("--drop-prob", type=float, default=DiffusionTrainConfig.drop_prob, help="share of each batch trained without the tempo (for guidance)")
-    p.add_argument("--seed", type=int, default=DiffusionTrainConfig.seed, help="seed of the weights, the batches and the validation loops")
-    p.add_argument("--threads", type=positive_count, default=DiffusionTrainConfig.threads, help="CPU threads per process")
     p.set_defaults(handler=cmd_train_loop_diffusion)
 
     p = sub.add_parser("generate-loops", help="generate new loops at a tempo with the loop diffusion model (WAV + JSON each; --into-corpus for an agent)",
