@@ -90,11 +90,11 @@ def main() -> None:
     bundle = load_diffusion(Path(args.model))
     ae = bundle.autoencoder
     rate = ae.config.sample_rate_hz
-    _, heldout_items = split_loop_folder(Path(args.loops))
+    training_items, heldout_items = split_loop_folder(Path(args.loops))
     if len(heldout_items) < 8:
         raise SystemExit(f"{args.loops}: {len(heldout_items)} held-out loops; the Fréchet distances need at least 8 (render more with make-loops)")
     heldout = [read_mono(p, rate)[0] for p, _ in heldout_items]
-    fit_bpms = {round(b, 1) for p, b in split_loop_folder(Path(args.loops))[0]}
+    fit_bpms = {round(b, 1) for _, b in training_items}
     exact = [t for t in TEMPI if round(t, 1) in fit_bpms]
 
     tempo_rows: dict[str, dict[str, float]] = {}
@@ -115,7 +115,6 @@ def main() -> None:
 
     # the embedding: mean and spread of each latent channel, projected on the principal axes of the
     # training loops' embeddings (fewer dimensions than loops per set, so every covariance has full rank)
-    training_items = split_loop_folder(Path(args.loops))[0]
     pick = np.random.default_rng(0).permutation(len(training_items))[:300]
     basis_set = np.array([ae.loop_embedding(read_mono(training_items[i][0], rate)[0], rate) for i in pick])
     centre = basis_set.mean(0)
