@@ -24,7 +24,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch import distributed as dist
 from torch.nn import functional as F
 from tqdm import tqdm
 
@@ -35,7 +34,7 @@ from agent.decision.data import IGNORE_INDEX, StepSequence, random_crops, step_s
 from agent.decision.evaluate import TrainingCounts, best_trivial, evaluate, format_table, free_running, markdown_table, write_report
 from agent.decision.model import DecisionModel
 from agent.decision.model_card import write_model_card
-from agent.distributed import join_process_group
+from agent.distributed import barrier, join_process_group, leave_process_group
 from agent.playback.grain_selection import GrainSelector
 from agent.errors import AntiphonError
 from agent.files import check_replaceable, json_object_or_none
@@ -162,10 +161,9 @@ def train(
     out_dir = Path(out_dir)
     resume_dir, corpus = open_training(corpus_dir, out_dir, model_config.num_labels, resume, force)
     rank, world = join_process_group()
-    if world > 1:
-        # every rank checks the output folder in open_training; none may see it while rank 0 empties
-        # it (--force) or writes in it, or a slow rank would refuse a half-deleted model folder
-        dist.barrier()
+    # every rank checks the output folder in open_training; none may see it while rank 0 empties
+    # it (--force) or writes in it, or a slow rank would refuse a half-deleted model folder
+    barrier(world)
     split = split_corpus(corpus, model_config, config.validation_fraction, config.seed)
     fit_chunks = sum(len(s) for s in split.fit)
     if rank == 0:
@@ -237,13 +235,10 @@ def train(
                 save_model(out_dir, model, corpus, {"status": "training"})
             save_resume(resume_dir, model, optimizer, state)
         done = state["bad_epochs"] >= config.patience_epochs
-    if world > 1:
-        dist.barrier()
+    barrier(world)
     if rank == 0:
         _finish(out_dir, corpus, split, model_config, config, state, world, command)
-    if world > 1:
-        dist.barrier()
-        dist.destroy_process_group()
+    leave_process_group(world)
     return out_dir
 
 
