@@ -146,3 +146,12 @@ def tiny_loop_models(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Pa
     from tests.loops.tiny_loop_models import train_tiny_models
 
     return train_tiny_models(tmp_path_factory.mktemp("loop-models"))
+
+
+@pytest.fixture(scope="session")
+def tiny_kind_diffusion(tiny_loop_models: tuple[Path, Path, Path], tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """(loop folder whose sidecars name two kinds, a tiny diffusion model conditioned on them), trained for real."""
+    from tests.loops.tiny_loop_models import train_tiny_kind_diffusion
+
+    loops, autoencoder, _ = tiny_loop_models
+    return train_tiny_kind_diffusion(tmp_path_factory.mktemp("kind-models"), loops, autoencoder)

@@ -74,7 +74,7 @@ def cmd_train_loop_diffusion(args: argparse.Namespace) -> int:
     model_config = LoopDiffusionConfig(width=args.width, max_width=args.max_width, levels=args.levels, blocks=args.blocks)
     config = DiffusionTrainConfig(**_step_training_fields(args, DiffusionTrainConfig), crop_frames=args.crop_frames, drop_prob=args.drop_prob)
     out = train_diffusion(Path(args.loops), Path(args.autoencoder), Path(args.out), model_config, config, resume=args.resume, force=args.force,
-                          command=invocation())
+                          command=invocation(), use_kinds=not args.no_kinds)
     sys.stdout.write(f"diffusion    {out}\nmodel card   {out / 'README.md'}\nloss curves  {out / 'loss.png'}\n"
                      f"next: python bench/loop_generator.py --model {out} --update-card (tempo accuracy, distances, seam, speed into the card)\n")
     return 0
@@ -86,7 +86,7 @@ def cmd_generate_loops(args: argparse.Namespace) -> int:
     from agent.loops.diffusion_checkpoint import load_diffusion
     from agent.loops.generate import free_prefix, generate_loops, write_loops
 
-    request = LoopRequest(bpm=args.bpm, bars=args.bars, count=args.count, guidance=args.guidance, steps=args.steps, seed=args.seed)
+    request = LoopRequest(bpm=args.bpm, bars=args.bars, count=args.count, guidance=args.guidance, steps=args.steps, seed=args.seed, kind=args.kind)
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", args.prefix) or ".." in args.prefix:
         raise AntiphonError(f"--prefix {args.prefix!r}: letters, digits, '_', '-' and '.' only (a file name, not a path)")
     check_output_place(Path(args.out))
@@ -173,7 +173,8 @@ def add_parsers(sub: argparse._SubParsersAction, fmt: type) -> None:
     p.add_argument("--levels", type=positive_count, default=LoopDiffusionConfig.levels, help="UNet levels (halvings of the frame rate)")
     p.add_argument("--blocks", type=positive_count, default=LoopDiffusionConfig.blocks, help="residual blocks per level")
     p.add_argument("--crop-frames", type=positive_count, default=DiffusionTrainConfig.crop_frames, help="latent frames per training window")
-    p.add_argument("--drop-prob", type=float, default=DiffusionTrainConfig.drop_prob, help="share of each batch trained without the tempo (for guidance)")
+    p.add_argument("--drop-prob", type=float, default=DiffusionTrainConfig.drop_prob, help="share of each batch trained without the condition, tempo and kind (for guidance)")
+    p.add_argument("--no-kinds", action="store_true", help="condition on the tempo only, even when the loops' sidecars name their kind (drums, bass...)")
     p.set_defaults(handler=cmd_train_loop_diffusion)
 
     p = sub.add_parser("generate-loops", help="generate new loops at a tempo with the loop diffusion model (WAV + JSON each; --into-corpus for an agent)",
@@ -182,9 +183,11 @@ def add_parsers(sub: argparse._SubParsersAction, fmt: type) -> None:
     p.add_argument("--bars", type=positive_count, default=LoopRequest.bars, help="bars of 4/4 per loop")
     p.add_argument("--count", type=positive_count, default=LoopRequest.count, help="how many loops")
     p.add_argument("--out", required=True, help="folder to write the loops into (files already there are kept: new names are chosen)")
-    p.add_argument("--guidance", type=float, default=LoopRequest.guidance, help="classifier-free guidance w: 0 ignores the tempo, 1 conditional, more holds it tighter")
+    p.add_argument("--guidance", type=float, default=LoopRequest.guidance, help="classifier-free guidance w: 0 ignores the tempo and kind, 1 conditional, more holds them tighter")
     p.add_argument("--steps", type=positive_count, default=LoopRequest.steps, help="sampler steps")
     p.add_argument("--seed", type=count, default=LoopRequest.seed, help="seed of the noise (loop i of a request: seed and i)")
+    p.add_argument("--kind", default=None, help="the part to generate (drums, bass...), one the model knows (its card lists them); "
+                                                 "default: each loop draws one by the training loops' shares")
     p.add_argument("--prefix", default="loop", help="file name prefix (<prefix>-NN-<bpm>bpm.wav)")
     p.add_argument("--model", default=str(paths.DEFAULT_LOOP_DIFFUSION_DIR), help="loop diffusion model folder")
     p.add_argument("--autoencoder", default=None, help="autoencoder folder (default: the one the model records)")

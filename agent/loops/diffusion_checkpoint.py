@@ -2,6 +2,10 @@
 latent statistics included), config.json (format, model config, the autoencoder it works with, the
 training's tempo range, training, SHA-256 of the weights), README.md (card), loss.png.
 
+A model conditioned on the loops' kind records them under "kinds": their names (the order of the
+one-hot channels) and their shares among the training loops (the prior a request that names no
+kind draws from).
+
 The autoencoder is recorded by its folder relative to this one and the SHA-256 of its weights, so
 a diffusion model is never run with another autoencoder's latents by mistake."""
 
@@ -37,12 +41,24 @@ class DiffusionBundle:
         low, high = self.meta.get("bpm_range", [0.0, 0.0])
         return float(low), float(high)
 
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        """The kinds the model hears, in the order of its one-hot channels (empty: no kind condition)."""
+        return tuple((self.meta.get("kinds") or {}).get("names", ()))
 
-def save_diffusion(folder: Path, model: LoopUNet, autoencoder_folder: Path, bpm_range: tuple[float, float], training: dict[str, Any]) -> None:
+    @property
+    def kind_shares(self) -> tuple[float, ...]:
+        return tuple(float(v) for v in (self.meta.get("kinds") or {}).get("shares", ()))
+
+
+def save_diffusion(folder: Path, model: LoopUNet, autoencoder_folder: Path, bpm_range: tuple[float, float], training: dict[str, Any],
+                   kinds: tuple[tuple[str, ...], tuple[float, ...]] = ((), ())) -> None:
+    """``kinds``: (names, shares among the training loops), as many as ``model.config.kind_count``."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
+    extra = {"kinds": {"names": list(kinds[0]), "shares": [float(v) for v in kinds[1]]}} if model.config.kind_count else {}
     write_model_folder(folder, model, FORMAT, FORMAT_VERSION, {
-        "model": model.config.to_dict(),
+        "model": model.config.to_dict(), **extra,
         "autoencoder": {"folder": os.path.relpath(Path(autoencoder_folder).resolve(), folder.resolve()),
                         "weights_sha256": sha256_file(Path(autoencoder_folder) / WEIGHTS_FILE)},
         "bpm_range": [round(bpm_range[0], 2), round(bpm_range[1], 2)], "training": training,
@@ -66,6 +82,7 @@ def load_diffusion(folder: Path, autoencoder_folder: Path | None = None) -> Diff
     bpm_range = meta.get("bpm_range")
     if not (isinstance(bpm_range, list) and len(bpm_range) == 2 and all(isinstance(v, (int, float)) for v in bpm_range)):
         raise AntiphonError(f"{folder / CONFIG_FILE}: 'bpm_range' must be [low, high]")
+    _check_kinds(meta, config.kind_count, folder / CONFIG_FILE)
     ae_folder = Path(autoencoder_folder) if autoencoder_folder is not None else Path(os.path.normpath(folder / recorded["folder"]))
     autoencoder = load_autoencoder(ae_folder)
     if sha256_file(ae_folder / WEIGHTS_FILE) != recorded["weights_sha256"]:
@@ -74,3 +91,18 @@ def load_diffusion(folder: Path, autoencoder_folder: Path | None = None) -> Diff
         raise AntiphonError(f"{ae_folder}: {autoencoder.config.latent_channels} latent channels, {folder} wants {config.latent_channels}")
     model = load_checked_weights(folder, meta, LoopUNet(config))
     return DiffusionBundle(path=folder, config=config, model=model, autoencoder=autoencoder, meta=meta)
+
+
+def _check_kinds(meta: dict[str, Any], count: int, where: Path) -> None:
+    """A kind-conditioned model's names and shares: ``count`` of each, names distinct, shares positive."""
+    if count == 0:
+        if "kinds" in meta:
+            raise AntiphonError(f"{where}: 'kinds' is given but model.kind_count is 0")
+        return
+    kinds = meta.get("kinds")
+    names = kinds.get("names") if isinstance(kinds, dict) else None
+    shares = kinds.get("shares") if isinstance(kinds, dict) else None
+    if not (isinstance(names, list) and len(names) == count and all(isinstance(n, str) and n for n in names) and len(set(names)) == count):
+        raise AntiphonError(f"{where}: 'kinds.names' must list {count} distinct kind names (model.kind_count)")
+    if not (isinstance(shares, list) and len(shares) == count and all(isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 for v in shares)):
+        raise AntiphonError(f"{where}: 'kinds.shares' must give {count} positive shares")

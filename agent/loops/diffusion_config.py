@@ -12,13 +12,15 @@ from agent.errors import require
 class LoopDiffusionConfig:
     """A 1-D UNet over the autoencoder's latents: ``levels`` halvings of the frame rate, ``width``
     channels at the top (doubled per level, at most ``max_width``), ``blocks`` residual blocks per
-    level, dilated blocks in the middle; the alpha of IADB and the tempo phase condition enter every block."""
+    level, dilated blocks in the middle; the alpha of IADB and the tempo phase condition enter every
+    block, and so does the loop's kind when ``kind_count`` > 0 (their names: config.json, "kinds")."""
 
     latent_channels: int = 32
     width: int = 32
     max_width: int = 128
     levels: int = 3
     blocks: int = 2
+    kind_count: int = 0
 
     def __post_init__(self) -> None:
         require([
@@ -27,6 +29,7 @@ class LoopDiffusionConfig:
              f"width..max_width must lie in 8..1024, multiples of 8, got {self.width}..{self.max_width}"),
             (1 <= self.levels <= 5, f"levels must be 1..5, got {self.levels}"),
             (1 <= self.blocks <= 4, f"blocks must be 1..4, got {self.blocks}"),
+            (0 <= self.kind_count <= 64, f"kind_count must be 0..64, got {self.kind_count}"),
         ], "loop diffusion model: ")
 
     @property

@@ -9,6 +9,8 @@ made it: level and spectrum do not jump there (bench/loop_generator.py measures 
 Sampling is IADB's deterministic sampler (agent/loops/iadb.py) with classifier-free guidance
 ``guidance`` (w = 0 unconditional, 1 conditional, more pushes toward the tempo) and ``steps``
 steps; the noise of loop i comes from ``seed`` and i, so a request gives the same loops again.
+A model that hears the loops' kind plays the request's ``kind`` or, when it names none, a kind
+drawn for loop i (from ``seed`` and i) by the shares of the training loops.
 
 ``write_loops`` writes ``<prefix>-NN-<bpm>bpm.wav`` and a JSON sidecar per loop; ``add_to_corpus``
 builds or extends a corpus (agent/corpus) from them, so an agent can play them or answer with them.
@@ -31,7 +33,7 @@ from agent.files import write_json
 from agent.loops.diffusion_checkpoint import DiffusionBundle
 from agent.loops.iadb import sample
 from agent.loops.loop_request import LoopRequest, loop_plan
-from agent.loops.unet import tempo_condition
+from agent.loops.unet import kind_channels, tempo_condition
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +56,28 @@ def noise_for(request: LoopRequest, index: int, shape: tuple[int, ...]) -> torch
     return torch.randn(shape, generator=generator)
 
 
+def check_kind(bundle: DiffusionBundle, request: LoopRequest) -> None:
+    """Refuse, in one line, a kind the model does not know (or any kind, for a model that hears none)."""
+    if request.kind is None or request.kind in bundle.kinds:
+        return
+    if not bundle.kinds:
+        raise AntiphonError(f"{bundle.path}: this model hears no kind (tempo only); generate without a kind")
+    raise AntiphonError(f"{bundle.path}: unknown kind {request.kind!r}; this model knows {', '.join(bundle.kinds)}")
+
+
+def loop_kinds(bundle: DiffusionBundle, request: LoopRequest) -> list[str | None]:
+    """The kind of each loop of a request: the asked one, or one drawn per loop (seed and index) by
+    the training loops' shares; None for a model that hears no kind."""
+    check_kind(bundle, request)
+    if not bundle.kinds:
+        return [None] * request.count
+    if request.kind is not None:
+        return [request.kind] * request.count
+    shares = np.asarray(bundle.kind_shares, dtype=np.float64)
+    return [bundle.kinds[int(np.random.default_rng([request.seed, i]).choice(len(shares), p=shares / shares.sum()))]
+            for i in range(request.count)]
+
+
 def generate_loops(bundle: DiffusionBundle, request: LoopRequest, progress: Callable[[int, int], None] | None = None,
                    batch: int = 8) -> list[np.ndarray]:
     """``request.count`` loops (float32 at the autoencoder's rate); ``progress(done, total)`` after each sampler step."""
@@ -63,7 +87,15 @@ def generate_loops(bundle: DiffusionBundle, request: LoopRequest, progress: Call
     if not low <= request.bpm <= high:
         log.warning("%g bpm is outside the %g..%g bpm the model was trained on: expect a looser tempo", request.bpm, low, high)
     pre, n, frames = loop_plan(request, rate, hop, bundle.config.frame_multiple)
-    condition = torch.from_numpy(tempo_condition(frames, hop, rate, request.bpm, -pre))
+    tempo = tempo_condition(frames, hop, rate, request.bpm, -pre)
+    kinds = loop_kinds(bundle, request)
+
+    def condition_of(i: int) -> torch.Tensor:
+        if not bundle.kinds:
+            return torch.from_numpy(tempo)
+        index = bundle.kinds.index(kinds[i]) if kinds[i] is not None else None
+        return torch.from_numpy(np.concatenate([tempo, kind_channels(index, len(bundle.kinds), frames)]))
+
     crossfade = int(round(request.crossfade_ms / 1000.0 * rate))
     out: list[np.ndarray] = []
     total = math.ceil(request.count / batch) * request.steps
@@ -79,7 +111,8 @@ def generate_loops(bundle: DiffusionBundle, request: LoopRequest, progress: Call
                 progress(done, total)
 
         with torch.inference_mode():
-            z = sample(bundle.model, x0, condition.expand(b, -1, -1), request.steps, request.guidance, progress=step)
+            condition = torch.stack([condition_of(first + i) for i in range(b)])
+            z = sample(bundle.model, x0, condition, request.steps, request.guidance, progress=step)
             latents = bundle.model.to_latents(z)
         for one in latents:  # one loop at a time: a long loop's decoder activations are large
             with torch.inference_mode():
@@ -100,13 +133,16 @@ def write_loops(out_dir: Path, loops: list[np.ndarray], request: LoopRequest, bu
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     rate = bundle.autoencoder.config.sample_rate_hz
+    if len(loops) > request.count:
+        raise AntiphonError(f"{len(loops)} loops for a request of {request.count}")
+    kinds = loop_kinds(bundle, request)
     paths = []
     for i, loop in enumerate(loops):
         name = loop_file_name(prefix, i, request.bpm)
         path = out_dir / f"{name}.wav"
         write_audio(path, loop, rate)
         sidecar: dict[str, Any] = {
-            "name": name, "bpm": request.bpm, "bars": request.bars, "index": i, "sample_rate_hz": rate,
+            "name": name, **({"kind": kinds[i]} if kinds[i] is not None else {}), "bpm": request.bpm, "bars": request.bars, "index": i, "sample_rate_hz": rate,
             "seconds": round(len(loop) / rate, 4), "request": asdict(request),
             "model": str(bundle.path), "autoencoder": str(bundle.autoencoder.path), "generated_by": made_by,
         }

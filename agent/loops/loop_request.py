@@ -1,10 +1,11 @@
-"""What a loop request may ask (tempo, bars, count, guidance, steps, seed), checked in one line
+"""What a loop request may ask (tempo, bars, count, guidance, steps, seed, kind), checked in one line
 before any model is loaded (``generate-loops`` and OSC ``/antiphon/loops/generate`` alike), and
 the stretch of audio the sampler makes for it."""
 
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 
 from agent.errors import require
@@ -13,6 +14,7 @@ BEATS_PER_BAR = 4
 MAX_BARS = 8
 MAX_COUNT = 64
 BPM_LIMITS = (40.0, 240.0)
+KIND_NAME = re.compile(r"[a-z][a-z0-9_-]{0,31}")  # a loop's part, as sidecars and requests name it
 
 
 @dataclass(frozen=True)
@@ -24,6 +26,7 @@ class LoopRequest:
     steps: int = 32
     seed: int = 0
     crossfade_ms: float = 20.0
+    kind: str | None = None  # the part (a kind the model knows); None: drawn per loop by the training shares
 
     def __post_init__(self) -> None:
         require([
@@ -35,6 +38,8 @@ class LoopRequest:
             (isinstance(self.steps, int) and 1 <= self.steps <= 1000, f"steps must be 1..1000, got {self.steps}"),
             (isinstance(self.seed, int) and 0 <= self.seed < 2 ** 31, f"seed must be 0..2**31-1, got {self.seed}"),
             (0.0 <= self.crossfade_ms <= 200.0, f"crossfade_ms must be 0..200, got {self.crossfade_ms}"),
+            (self.kind is None or (isinstance(self.kind, str) and KIND_NAME.fullmatch(self.kind) is not None),
+             f"kind must be a short lower-case name (drums, bass...), got {self.kind!r}"),
         ], "loop request: ")
 
     def loop_samples(self, rate_hz: int) -> int:

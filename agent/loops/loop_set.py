@@ -40,6 +40,7 @@ from agent.demo.make_pairs import is_heldout  # SHA-1 of the name % 10 == 0 (a l
 from agent.demo.render import DRUM_KIT, render_parts
 from agent.errors import AntiphonError, require
 from agent.files import json_object_or_none, write_json
+from agent.loops.loop_request import KIND_NAME
 
 log = logging.getLogger(__name__)
 
@@ -249,6 +250,15 @@ def read_loop_folder(folder: Path) -> list[tuple[Path, float]]:
     if not out:
         raise AntiphonError(f"loop folder {folder} holds no audio files ({', '.join(AUDIO_SUFFIXES)})")
     return out
+
+
+def loop_kind(path: Path) -> str | None:
+    """The part a loop plays ("drums", "bass", "chords", "groove"...) as its JSON sidecar
+    (``<name>.json`` beside it, written by make-loops and generate-loops) says under "kind", or
+    None (no sidecar, no kind, or not a short lower-case name)."""
+    sidecar = json_object_or_none(Path(path).with_suffix(".json"))
+    kind = sidecar.get("kind") if sidecar is not None else None
+    return kind if isinstance(kind, str) and KIND_NAME.fullmatch(kind) else None
 
 
 def split_loop_folder(folder: Path) -> tuple[list[tuple[Path, float]], list[tuple[Path, float]]]:

@@ -8,6 +8,12 @@ included, is zeroed where ``keep`` is False, so the null condition is distinct f
 The condition is added to the features at every level of the UNet (pooled to its frame rate), and
 the IADB alpha, as a sinusoidal embedding, scales and shifts every residual block.
 
+A model trained on loops whose sidecars name their part (``kind``: drums, bass, chords...) also
+hears the kind: ``config.kind_count`` one-hot channels after the tempo's, constant over the frames,
+which enter every level like the phase and also shift the alpha embedding. They are dropped with
+the rest of the condition, so the null condition knows neither tempo nor kind; a loop of no known
+kind has all of them zero.
+
 The latents are standardised per channel by the training set's mean and spread, held as buffers
 beside the weights (``latent_mean``, ``latent_std``): the model works on standardised latents,
 ``to_latents`` maps its samples back for the decoder.
@@ -37,6 +43,16 @@ def tempo_condition(frames: int, hop_samples: int, rate_hz: int, bpm: float, fir
     bar_phase = 2 * np.pi * beats / BEATS_PER_BAR
     return np.stack([np.mod(beats, 1.0), np.sin(beat_phase), np.cos(beat_phase),
                      np.sin(bar_phase), np.cos(bar_phase), np.ones(frames)]).astype(np.float32)
+
+
+def kind_channels(kind_index: int | None, kind_count: int, frames: int) -> np.ndarray:
+    """[kind_count, frames] float32: one-hot of ``kind_index`` (None: no known kind, all zero)."""
+    out = np.zeros((kind_count, frames), dtype=np.float32)
+    if kind_index is not None:
+        if not 0 <= kind_index < kind_count:
+            raise ValueError(f"kind index {kind_index} outside 0..{kind_count - 1}")
+        out[kind_index] = 1.0
+    return out
 
 
 def alpha_embedding(alpha: torch.Tensor, dim: int) -> torch.Tensor:
@@ -77,7 +93,9 @@ class LoopUNet(nn.Module):
         self.register_buffer("latent_mean", torch.zeros(config.latent_channels))
         self.register_buffer("latent_std", torch.ones(config.latent_channels))
         self.stem = nn.Conv1d(config.latent_channels, widths[0], 3, padding=1)
-        self.cond = nn.ModuleList(nn.Conv1d(CONDITION_CHANNELS, w, 1) for w in widths)
+        self.condition_channels = CONDITION_CHANNELS + config.kind_count
+        self.cond = nn.ModuleList(nn.Conv1d(self.condition_channels, w, 1) for w in widths)
+        self.kind_embed = nn.Linear(config.kind_count, embed, bias=False) if config.kind_count else None
         self.down = nn.ModuleList()
         self.pool = nn.ModuleList()
         for i in range(config.levels):
@@ -95,11 +113,17 @@ class LoopUNet(nn.Module):
 
     def forward(self, x: torch.Tensor, alpha: torch.Tensor, condition: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
         """D(x_a, a, c): the predicted x1 - x0 ([B, latent_channels, frames], frames a multiple of
-        ``config.frame_multiple``); ``condition`` [B, CONDITION_CHANNELS, frames], zeroed where ``keep`` is False."""
+        ``config.frame_multiple``); ``condition`` [B, CONDITION_CHANNELS + kind_count, frames] (tempo
+        phase, then the kind's one-hot), zeroed where ``keep`` is False."""
         if x.shape[-1] % self.config.frame_multiple:
             raise ValueError(f"frames ({x.shape[-1]}) must be a multiple of {self.config.frame_multiple}")
+        if condition.shape[1] != self.condition_channels:
+            raise ValueError(f"condition has {condition.shape[1]} channels, this model hears {self.condition_channels} "
+                             f"({CONDITION_CHANNELS} of tempo, {self.config.kind_count} of kind)")
         c = condition * keep.to(condition.dtype)[:, None, None]
         emb = self.embed(alpha_embedding(alpha, self.config.width))
+        if self.kind_embed is not None:
+            emb = emb + self.kind_embed(c[:, CONDITION_CHANNELS:, 0])
         h = self.stem(x) + self.cond[0](c)
         skips = []
         for level, (blocks, pool) in enumerate(zip(self.down, self.pool)):

@@ -14,7 +14,7 @@ import pytest
 
 from agent.errors import AntiphonError
 from agent.loops.diffusion_checkpoint import load_diffusion
-from agent.loops.generate import close_loop, free_prefix, generate_loops, write_loops
+from agent.loops.generate import close_loop, free_prefix, generate_loops, loop_kinds, write_loops
 from agent.loops.loop_metrics import seam
 from agent.loops.loop_request import LoopRequest, loop_plan
 
@@ -44,6 +44,7 @@ def test_closing_a_continuing_sound_leaves_no_seam() -> None:
     ({"bpm": 120.0, "bars": 10_000}, "bars must be 1..8, got 10000"),
     ({"bpm": 120.0, "count": 0}, "count must be 1..64, got 0"),
     ({"bpm": 120.0, "guidance": -1.0}, "guidance must be 0..20"),
+    ({"bpm": 120.0, "kind": "../drums"}, "kind must be a short lower-case name"),
 ])
 def test_bad_requests_are_refused_in_one_line(kwargs: dict, message: str) -> None:
     with pytest.raises(AntiphonError, match=message.replace(".", r"\.")) as caught:
@@ -148,3 +149,35 @@ def test_a_corpus_of_other_stems_is_not_extended(tiny_loop_models: tuple[Path, P
     result = run_cli("generate-loops", "--bpm", "118", "--count", "1", "--steps", "1", "--model", str(folder), "--out", str(tmp_path / "mine"),
                      "--into-corpus", str(tmp_path / "mine"), "--codebook-model", str(trained))
     assert result.returncode != 0 and "is the corpus or its pairs folder" in result.stderr and not (tmp_path / "mine").exists(), result.stderr
+
+
+def test_a_kind_model_plays_the_asked_kind_or_draws_one_per_loop(tiny_kind_diffusion: tuple[Path, Path], tmp_path: Path) -> None:
+    bundle = load_diffusion(tiny_kind_diffusion[1])
+    drawn = loop_kinds(bundle, LoopRequest(bpm=120.0, count=40, seed=3))
+    assert set(drawn) == {"high", "low"}  # both kinds come up in 40 draws
+    assert loop_kinds(bundle, LoopRequest(bpm=120.0, count=5, seed=3)) == drawn[:5]  # loop i's kind is its own, whatever the count
+    assert loop_kinds(bundle, LoopRequest(bpm=120.0, count=40, seed=4)) != drawn  # another seed, other draws
+    assert loop_kinds(bundle, LoopRequest(bpm=120.0, count=3, kind="low")) == ["low"] * 3
+    request = LoopRequest(bpm=120.0, bars=1, count=2, steps=3, seed=1)
+    high = generate_loops(bundle, LoopRequest(bpm=120.0, bars=1, count=2, steps=3, seed=1, kind="high"))
+    low = generate_loops(bundle, LoopRequest(bpm=120.0, bars=1, count=2, steps=3, seed=1, kind="low"))
+    assert not np.allclose(high[0], low[0])  # same noise, another kind: another loop
+    loops = generate_loops(bundle, request, batch=2)
+    one_by_one = generate_loops(bundle, request, batch=1)  # each loop's kind and noise are its own, whatever the batch
+    assert all(np.allclose(a, b, atol=1e-5) for a, b in zip(loops, one_by_one))
+    written = write_loops(tmp_path / "out", loops, request, bundle)
+    sidecars = [json.loads(p.with_suffix(".json").read_text()) for p in written]
+    assert [s["kind"] for s in sidecars] == loop_kinds(bundle, request)
+
+
+def test_an_unknown_kind_is_refused_in_one_line_before_anything_is_generated(tiny_kind_diffusion: tuple[Path, Path], tiny_loop_models: tuple[Path, Path, Path],
+                                                                             tmp_path: Path) -> None:
+    with pytest.raises(AntiphonError, match="unknown kind 'drums'; this model knows high, low"):
+        loop_kinds(load_diffusion(tiny_kind_diffusion[1]), LoopRequest(bpm=120.0, kind="drums"))
+    with pytest.raises(AntiphonError, match="this model hears no kind"):
+        generate_loops(load_diffusion(tiny_loop_models[2]), LoopRequest(bpm=120.0, kind="drums"))
+    out = tmp_path / "out"
+    done = subprocess.run([sys.executable, "-m", "agent", "generate-loops", "--bpm", "120", "--bars", "1", "--count", "1", "--steps", "2",
+                           "--model", str(tiny_kind_diffusion[1]), "--kind", "bass", "--out", str(out)], capture_output=True, text=True)
+    assert done.returncode != 0 and "unknown kind 'bass'" in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    assert not out.exists()

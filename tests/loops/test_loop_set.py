@@ -14,7 +14,7 @@ import soundfile as sf
 
 from agent.audio_io import read_mono, write_audio
 from agent.errors import AntiphonError
-from agent.loops.loop_set import LoopSetConfig, loop_plan, read_loop_folder
+from agent.loops.loop_set import LoopSetConfig, loop_kind, loop_plan, read_loop_folder
 from agent.loops.tempo import loop_tempo, tempo_is_right
 
 
@@ -141,3 +141,13 @@ def test_bad_loop_commands_are_refused_in_one_line(args: list[str], message: str
     result = subprocess.run([sys.executable, "-m", "agent", "-q", *args], capture_output=True, text=True, timeout=120)
     assert result.returncode != 0 and message in result.stderr and not (tmp_path / "out").exists(), result.stderr
     assert len([line for line in result.stderr.splitlines() if line.startswith(("error", "antiphon"))]) == 1
+
+
+def test_a_loops_kind_comes_from_its_sidecar(tmp_path: Path) -> None:
+    wav = tmp_path / "a-120bpm.wav"
+    assert loop_kind(wav) is None  # no sidecar
+    for value, kind in [("drums", "drums"), ("pop909", "pop909"), ("../x", None), ("Drums", None), (5, None), ("", None)]:
+        (tmp_path / "a-120bpm.json").write_text(json.dumps({"kind": value}), encoding="utf-8")
+        assert loop_kind(wav) == kind, value
+    (tmp_path / "a-120bpm.json").write_text("{not json", encoding="utf-8")
+    assert loop_kind(wav) is None

@@ -107,3 +107,68 @@ def test_the_autoencoder_trains_under_torchrun_too(tiny_loop_models: tuple[Path,
     meta = json.loads((out / "config.json").read_text())
     assert meta["training"]["processes"] == 2 and meta["training"]["heldout"]["loops"] == 1
     load_autoencoder(out)
+
+
+def test_the_kinds_of_the_fit_loops_make_the_vocabulary(tmp_path: Path) -> None:
+    items = []
+    for i, kind in enumerate(["drums", "bass", "drums", None, "chords", "drums"]):
+        wav = tmp_path / f"l{i}-120bpm.wav"
+        if kind is not None:
+            wav.with_suffix(".json").write_text(json.dumps({"kind": kind}), encoding="utf-8")
+        items.append((wav, 120.0))
+    names, shares, index = diffusion_train.kind_vocabulary(items)
+    assert names == ("bass", "chords", "drums") and shares == (0.2, 0.2, 0.6)
+    assert index == [2, 0, 2, None, 1, 2]
+    assert diffusion_train.kind_vocabulary(items[:1] + items[2:4]) == ((), (), [None, None, None])  # one kind: no condition
+
+
+def test_a_model_trained_on_named_kinds_hears_them(tiny_kind_diffusion: tuple[Path, Path], tiny_loop_models: tuple[Path, Path, Path], tmp_path: Path) -> None:
+    loops, folder = tiny_kind_diffusion
+    bundle = load_diffusion(folder)
+    assert bundle.config.kind_count == 2 and bundle.kinds == ("high", "low")
+    assert sum(bundle.kind_shares) == pytest.approx(1.0) and all(v > 0 for v in bundle.kind_shares)
+    assert "low" in (folder / "README.md").read_text(encoding="utf-8")
+    _, autoencoder, _ = tiny_loop_models
+    plain = train_diffusion(loops, autoencoder, tmp_path / "plain", TINY_DIFFUSION, FAST_DIFFUSION, use_kinds=False)
+    assert load_diffusion(plain).config.kind_count == 0 and load_diffusion(plain).kinds == ()
+
+
+@pytest.mark.parametrize("kinds, message", [
+    ({"names": ["high"], "shares": [1.0]}, "'kinds.names' must list 2 distinct kind names"),
+    ({"names": ["high", "high"], "shares": [0.5, 0.5]}, "'kinds.names' must list 2 distinct kind names"),
+    ({"names": ["high", "low"], "shares": [0.5, 0]}, "'kinds.shares' must give 2 positive shares"),
+    (None, "'kinds.names' must list 2"),
+    ("null", "'kinds.names' must list 2"),
+])
+def test_a_kind_record_that_does_not_fit_the_model_is_refused_in_one_line(tiny_kind_diffusion: tuple[Path, Path], tmp_path: Path, kinds: dict | str | None,
+                                                                          message: str) -> None:
+    import shutil
+
+    folder = Path(shutil.copytree(tiny_kind_diffusion[1], tmp_path / "model"))
+    meta = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    if kinds is None:
+        del meta["kinds"]
+    else:
+        meta["kinds"] = None if kinds == "null" else kinds
+    (folder / "config.json").write_text(json.dumps(meta), encoding="utf-8")
+    with pytest.raises(AntiphonError, match=message) as caught:
+        load_diffusion(folder)
+    assert "\n" not in str(caught.value)
+
+
+def test_a_folder_from_before_the_kind_condition_loads_as_it_was(tiny_loop_models: tuple[Path, Path, Path], tmp_path: Path) -> None:
+    import shutil
+
+    import torch
+
+    folder = Path(shutil.copytree(tiny_loop_models[2], tmp_path / "model"))
+    meta = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    del meta["model"]["kind_count"]  # as written before the kind condition existed
+    (folder / "config.json").write_text(json.dumps(meta), encoding="utf-8")
+    old, now = load_diffusion(folder, tiny_loop_models[1]), load_diffusion(tiny_loop_models[2])
+    assert old.config.kind_count == 0 and old.kinds == () and old.config == now.config
+    assert all(torch.equal(a, b) for a, b in zip(old.model.state_dict().values(), now.model.state_dict().values()))
+    meta["kinds"] = {"names": ["a", "b"], "shares": [0.5, 0.5]}
+    (folder / "config.json").write_text(json.dumps(meta), encoding="utf-8")
+    with pytest.raises(AntiphonError, match="'kinds' is given but model.kind_count is 0"):
+        load_diffusion(folder, tiny_loop_models[1])

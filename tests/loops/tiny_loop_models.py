@@ -3,6 +3,7 @@ loop autoencoder and diffusion models trained on it for real, saved to disk like
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -46,3 +47,21 @@ def train_tiny_models(root: Path) -> tuple[Path, Path, Path]:
     autoencoder = train_autoencoder(loops, root / "loop-autoencoder", TINY_AE, FAST_AE)
     diffusion = train_diffusion(loops, autoencoder, root / "loop-diffusion", TINY_DIFFUSION, FAST_DIFFUSION)
     return loops, autoencoder, diffusion
+
+
+def write_kind_sidecars(loops: Path, kinds: tuple[str, ...] = ("low", "high")) -> Path:
+    """Give each click loop but the first a sidecar naming its kind (alternating over ``kinds``), as
+    make-loops writes them; the first has none (a loop of no known kind trains beside them)."""
+    for i, wav in enumerate(sorted(loops.glob("*.wav"))[1:], start=1):
+        (wav.with_suffix(".json")).write_text(json.dumps({"kind": kinds[i % len(kinds)], "name": wav.stem}), encoding="utf-8")
+    return loops
+
+
+def train_tiny_kind_diffusion(root: Path, loops: Path, autoencoder: Path) -> tuple[Path, Path]:
+    """(loop folder with kind sidecars, diffusion folder conditioned on the kind), on the tiny autoencoder."""
+    import shutil
+
+    from agent.loops.diffusion_train import train_diffusion
+
+    kind_loops = write_kind_sidecars(Path(shutil.copytree(loops, root / "kind-loops")))
+    return kind_loops, train_diffusion(kind_loops, autoencoder, root / "kind-diffusion", TINY_DIFFUSION, FAST_DIFFUSION)
