@@ -4,8 +4,8 @@
 # Usage: bash scripts/train-loop-models.sh
 #   Renders 1200 loops of 2 bars at 90..140 bpm into corpora/loops (fluidsynth, about 3 minutes;
 #   kept and reused), trains the autoencoder (8000 steps, about 40 minutes on 2 cores) and the
-#   diffusion model (24000 steps, about 27 minutes), then runs bench/loop_generator.py --update-card
-#   (about 5 minutes). Loops whose name's SHA-1 is 0 mod 10 are held out from both trainings.
+#   diffusion model (24000 steps, about 28 minutes), then runs bench/loop_generator.py --update-card
+#   (about 14 minutes: 30 random halvings of the held-out loops). Loops whose name's SHA-1 is 0 mod 10 are held out from both trainings.
 #   Run after `bash scripts/setup.sh`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
