@@ -111,11 +111,14 @@ def main() -> None:
 
     tempo_rows: dict[str, dict[str, float]] = {}
     kept: dict[float, list[np.ndarray]] = {}
+    drawn: list[str | None] = []  # the kinds of the guided loops of the tempo table (their requests name none)
     for w in GUIDANCES:
         row: dict[str, float] = {}
         for bpm in TEMPI:
             request = LoopRequest(bpm=bpm, bars=2, count=args.per_tempo, guidance=w, steps=args.steps, seed=SEED_BASE + int(bpm))
             loops = generate_loops(bundle, request)
+            if w == GUIDANCES[-1]:
+                drawn += loop_kinds(bundle, request)
             right = [tempo_is_right(loop_tempo(x, rate), bpm) for x in loops]
             row[f"{bpm:g}"] = float(np.mean(right))
             kept.setdefault(w, []).extend(loops)
@@ -186,9 +189,6 @@ def main() -> None:
                 "level_jump_mid_db_mean_abs": float(np.mean([abs(x.level_jump_mid_db) for x in s]))}
 
     seam_rows = {"generated_w3": seams(guided), "heldout_rendered": seams(heldout)}
-    drawn: list[str | None] = []
-    for bpm in TEMPI:  # the kinds of the guided loops of the tempo table (their requests name none)
-        drawn += loop_kinds(bundle, LoopRequest(bpm=bpm, bars=2, count=args.per_tempo, guidance=GUIDANCES[-1], steps=args.steps, seed=SEED_BASE + int(bpm)))
     kinds_drawn = {k: drawn.count(k) for k in bundle.kinds}
 
     with tempfile.TemporaryDirectory(prefix="antiphon-loops-bench-") as tmp:

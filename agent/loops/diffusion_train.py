@@ -35,7 +35,7 @@ from agent.loops.diffusion_config import DiffusionTrainConfig, LoopDiffusionConf
 from agent.loops.iadb import training_loss
 from agent.loops.loop_set import fit_validation_split, loop_kind, split_loop_folder
 from agent.loops.step_training import StepPlan, train_steps
-from agent.loops.unet import LoopUNet, kind_channels, tempo_condition
+from agent.loops.unet import LoopUNet, loop_condition
 from agent.plots import line_panels
 
 log = logging.getLogger(__name__)
@@ -74,10 +74,7 @@ def kind_vocabulary(items: list[tuple[Path, float]]) -> tuple[tuple[str, ...], t
 
 def window(loop: LatentLoop, start: int, frames: int, hop: int, rate_hz: int) -> tuple[np.ndarray, np.ndarray]:
     """(latents [C, frames], condition [CONDITION_CHANNELS + kind_count, frames]) of the window from frame ``start``."""
-    condition = tempo_condition(frames, hop, rate_hz, loop.bpm, start * hop)
-    if loop.kind_count:
-        condition = np.concatenate([condition, kind_channels(loop.kind, loop.kind_count, frames)])
-    return loop.latents[:, start : start + frames], condition
+    return loop.latents[:, start : start + frames], loop_condition(frames, hop, rate_hz, loop.bpm, start * hop, loop.kind, loop.kind_count)
 
 
 def random_batch(loops: list[LatentLoop], count: int, frames: int, hop: int, rate_hz: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:

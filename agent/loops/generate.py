@@ -33,7 +33,7 @@ from agent.files import write_json
 from agent.loops.diffusion_checkpoint import DiffusionBundle
 from agent.loops.iadb import sample
 from agent.loops.loop_request import LoopRequest, loop_plan
-from agent.loops.unet import kind_channels, tempo_condition
+from agent.loops.unet import loop_condition
 
 log = logging.getLogger(__name__)
 
@@ -87,14 +87,11 @@ def generate_loops(bundle: DiffusionBundle, request: LoopRequest, progress: Call
     if not low <= request.bpm <= high:
         log.warning("%g bpm is outside the %g..%g bpm the model was trained on: expect a looser tempo", request.bpm, low, high)
     pre, n, frames = loop_plan(request, rate, hop, bundle.config.frame_multiple)
-    tempo = tempo_condition(frames, hop, rate, request.bpm, -pre)
     kinds = loop_kinds(bundle, request)
 
     def condition_of(i: int) -> torch.Tensor:
-        if not bundle.kinds:
-            return torch.from_numpy(tempo)
         index = bundle.kinds.index(kinds[i]) if kinds[i] is not None else None
-        return torch.from_numpy(np.concatenate([tempo, kind_channels(index, len(bundle.kinds), frames)]))
+        return torch.from_numpy(loop_condition(frames, hop, rate, request.bpm, -pre, index, len(bundle.kinds)))
 
     crossfade = int(round(request.crossfade_ms / 1000.0 * rate))
     out: list[np.ndarray] = []

@@ -55,6 +55,14 @@ def kind_channels(kind_index: int | None, kind_count: int, frames: int) -> np.nd
     return out
 
 
+def loop_condition(frames: int, hop_samples: int, rate_hz: int, bpm: float, first_sample: float,
+                   kind_index: int | None = None, kind_count: int = 0) -> np.ndarray:
+    """[CONDITION_CHANNELS + kind_count, frames] float32: the tempo phase (``tempo_condition``), then
+    the kind's one-hot when the model hears ``kind_count`` kinds (``kind_channels``)."""
+    tempo = tempo_condition(frames, hop_samples, rate_hz, bpm, first_sample)
+    return np.concatenate([tempo, kind_channels(kind_index, kind_count, frames)]) if kind_count else tempo
+
+
 def alpha_embedding(alpha: torch.Tensor, dim: int) -> torch.Tensor:
     """Sinusoidal embedding [B, dim] of alpha in [0, 1] (scaled by 1000, as diffusion time usually is)."""
     half = dim // 2
