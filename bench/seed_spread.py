@@ -5,7 +5,10 @@
 
 Each folder holds an ``evaluation.json`` written by ``antiphon evaluate`` (MODEL_DIR: the shipped
 seed's). Prints label accuracy, its ratio to the lookup-table baseline, and the listening
-figures per seed with their mean and standard deviation; ``--update-card`` writes the table into
+figures per seed with their mean and standard deviation, then the label-accuracy ratio pooled over
+seeds and pieces with its 95 % bootstrap interval over the held-out pieces (every seed is scored
+on the same pieces, so the seeds' spread does not show that uncertainty; agent/decision/piece_bootstrap.py);
+``--update-card`` writes the table and that line into
 MODEL_DIR/README.md. ``--room``: the folders are evaluations with ``--augment-performer`` (the
 performers heard through a room); the table goes into its own section of ``--card``'s README.md.
 """
@@ -21,16 +24,18 @@ from pathlib import Path
 import numpy as np
 
 from agent.decision.model_card import set_card_section
+from agent.decision.piece_bootstrap import RESAMPLES, pooled_ratio_interval
 
 log = logging.getLogger("seed_spread")
 MODEL_ROW = "model (free-running)"
+LOOKUP = ("lookup (answer given performer)", "free-running")
 
 
 def figures(report: dict) -> dict[str, float]:
     """The seed's row of the table, from its ``evaluation.json``."""
     rows = {(r["method"], r["mode"]): r for r in report["results"]}
     model = rows[("model", "free-running")]["accuracy"]
-    lookup = rows[("lookup (answer given performer)", "free-running")]["accuracy"]
+    lookup = rows[LOOKUP]["accuracy"]
     out = {"label accuracy": model, "x lookup table": model / max(lookup, 1e-9)}
     listening = report.get("listening", {}).get("answers", {}).get(MODEL_ROW)
     if listening:
@@ -39,6 +44,22 @@ def figures(report: dict) -> dict[str, float]:
             "onset F": listening["onset_f"]["matched"], "rhythmic gain": listening["onset_f"]["gain"],
         })
     return out
+
+
+def piece_interval(reports: list[dict]) -> str:
+    """One line: the label-accuracy ratio to the lookup table pooled over seeds and held-out pieces,
+    with its 95 % bootstrap interval over the pieces (the same draw for every seed)."""
+    pieces = reports[0]["pieces"]
+    if any(r["pieces"] != pieces for r in reports):
+        raise SystemExit("the evaluations are not on the same held-out pieces")
+    per_piece = [{(x["method"], x["mode"]): x["per_piece_accuracy"] for x in r["results"]} for r in reports]
+    steps = reports[0].get("per_piece_steps")
+    ratio, low, high = pooled_ratio_interval(np.array([p[("model", "free-running")] for p in per_piece]),
+                                             np.array([p[LOOKUP] for p in per_piece]), None if steps is None else np.array(steps))
+    weighting = "weighted by their chunks" if steps is not None else "weighted equally, since these evaluations do not record their chunks"
+    return (f"Label accuracy over the lookup table's, pooled over the {len(reports)} seeds and {len(pieces)} held-out pieces: **{ratio:.3f}x**, "
+            f"95 % interval {low:.2f}x to {high:.2f}x ({RESAMPLES:,} bootstrap draws of the pieces, the same draw for every seed; pieces {weighting}). "
+            "The spread over seeds above does not include which pieces happened to be held out; this interval does.")
 
 
 def main() -> int:
@@ -59,7 +80,7 @@ def main() -> int:
         lines.append(f"| {folder} | " + " | ".join(f"{row[n]:.3f}" for n in names) + " |")
     stats = {n: (float(np.mean([r[n] for r in rows])), float(np.std([r[n] for r in rows]))) for n in names}
     lines.append(f"| **mean +- std ({len(rows)} seeds)** | " + " | ".join(f"**{m:.3f} +- {s:.3f}**" for m, s in stats.values()) + " |")
-    table = "\n".join(lines)
+    table = "\n".join(lines) + "\n\n" + piece_interval(reports)
     sys.stdout.write(table + "\n")
     if args.update_card:
         heard = [r.get("performer_heard_through") for r in reports]

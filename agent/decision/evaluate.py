@@ -209,7 +209,8 @@ def write_report(results: list[MethodResult], sequences: list[StepSequence], num
     out_dir.mkdir(parents=True, exist_ok=True)
     json_path = out_dir / "evaluation.json"
     json_path.write_text(
-        json.dumps({**extra, "pieces": [s.name for s in sequences], "results": [r.to_dict() for r in results]}, indent=2) + "\n",
+        json.dumps({**extra, "pieces": [s.name for s in sequences], "per_piece_steps": [len(s) for s in sequences],
+                    "results": [r.to_dict() for r in results]}, indent=2) + "\n",
         encoding="utf-8",
     )
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 5))

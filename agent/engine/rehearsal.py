@@ -17,6 +17,7 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -24,6 +25,9 @@ from agent.audio_io import PERCEPTION_RATE_HZ, read_mono, resample, write_audio
 from agent.engine.agent import AnswerAgent, StepResult
 from agent.engine.driver import AgentDriver
 from agent.errors import AntiphonError
+
+if TYPE_CHECKING:  # the listening process is imported where a take is rehearsed (it starts a second process)
+    from agent.listening.take_process import TakeListening
 
 log = logging.getLogger(__name__)
 

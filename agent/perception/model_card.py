@@ -15,6 +15,12 @@ def _read(path: Path) -> dict[str, Any] | None:
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
 
 
+def _shown(folder: Path) -> str:
+    """The folder as a command would name it: relative to the repository when it is inside it."""
+    resolved = folder.resolve()
+    return str(resolved.relative_to(REPO_ROOT)) if resolved.is_relative_to(REPO_ROOT) else str(folder)
+
+
 def write_perception_card(folder: Path) -> Path:
     arch = _read(folder / "architecture.json") or {}
     config = _read(folder / "pretrain_config.json") or {}
@@ -31,7 +37,7 @@ def write_perception_card(folder: Path) -> Path:
         "transformers `Wav2Vec2ForPreTraining`), on every stem of the training pieces of the pairs folder",
         "named in the rebuild command below (its held-out pieces are never seen). Saved with `save_pretrained` (safetensors); the `wav2vec2`",
         "perception backend loads it like any hub checkpoint: `--perception wav2vec2 --checkpoint "
-        f"models/{folder.name}`.",
+        f"{_shown(folder)}`.",
         "",
         "## Architecture",
         "",

@@ -87,7 +87,7 @@ def test_evaluate_command_against_hand_computed_figures(tone_corpus: Path, sessi
     )
     assert result.returncode == 0, result.stderr
     report = json.loads((out / "evaluation.json").read_text())
-    assert report["pieces"] == ["piece2"]
+    assert report["pieces"] == ["piece2"] and report["per_piece_steps"] == [len(target)]
     rows = {(r["method"], r["mode"]): r for r in report["results"]}
     first_miss = {k: int(np.argmax(target != k)) if np.any(target != k) else len(target) for k in (a, b)}
     for method, label in (("model", a), ("compare:const-b", b)):

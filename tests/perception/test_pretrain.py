@@ -41,6 +41,7 @@ def test_pretrained_encoder_loads_through_the_wav2vec2_backend(session_tone_pair
     assert read_architecture(out) == TINY
     card = write_perception_card(out).read_text()
     assert "Not measured yet" in card and "antiphon pretrain-perception ..." in card
+    assert f"--checkpoint {out}`" in card  # outside the repository: the folder as it is, not models/<name>
 
 
 def test_an_interrupted_run_resumes_to_the_same_weights(session_tone_pairs: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
