@@ -3,7 +3,9 @@
 The held-out set is a handful of pieces, and every seed is evaluated on the same ones, so the
 spread over seeds says nothing about which pieces happened to be held out. Resampling the pieces
 (the same draw for every seed) gives that uncertainty: e.g. the model's label accuracy over the
-lookup table's, pooled over seeds and pieces, with its 95 % interval.
+lookup table's, pooled over seeds and pieces, with its 95 % interval. A percentile bootstrap over
+few pieces tends to be too narrow, and it holds the trained models fixed: read it as a lower bound
+on the uncertainty.
 """
 
 from __future__ import annotations
@@ -19,17 +21,25 @@ def pooled_ratio_interval(numerator: np.ndarray, denominator: np.ndarray, weight
 
     ``numerator`` and ``denominator`` are per-piece figures [seeds, pieces] (e.g. the model's and the
     lookup table's accuracy on each piece); ``weights`` [pieces] (e.g. each piece's chunks; equal if
-    None). Pieces are drawn with replacement, the same draw for every seed."""
-    a = np.atleast_2d(np.asarray(numerator, dtype=np.float64))
-    b = np.atleast_2d(np.asarray(denominator, dtype=np.float64))
-    if a.shape != b.shape or a.shape[1] == 0:
-        raise ValueError(f"numerator and denominator must be [seeds, pieces] of one shape with at least one piece, got {a.shape} and {b.shape}")
+    None). Pieces are drawn with replacement, the same draw for every seed; a draw whose
+    denominator is 0 has no ratio and is left out of the percentiles."""
+    a = np.asarray(numerator, dtype=np.float64)
+    b = np.asarray(denominator, dtype=np.float64)
+    if a.ndim != 2 or a.shape != b.shape or a.shape[0] == 0 or a.shape[1] == 0:
+        raise ValueError(f"numerator and denominator must be [seeds, pieces] of one shape with at least one seed and one piece, got {a.shape} and {b.shape}")
+    if not (np.all(np.isfinite(a)) and np.all(np.isfinite(b)) and np.all(b >= 0)):
+        raise ValueError("numerator and denominator must be finite, the denominator 0 or positive")
     w = np.ones(a.shape[1]) if weights is None else np.asarray(weights, dtype=np.float64)
-    if w.shape != (a.shape[1],) or np.any(w < 0) or not np.any(w > 0):
-        raise ValueError(f"weights must be {a.shape[1]} non-negative numbers, not all 0")
+    if w.shape != (a.shape[1],) or not np.all(np.isfinite(w)) or np.any(w < 0) or not np.any(w > 0):
+        raise ValueError(f"weights must be {a.shape[1]} finite non-negative numbers, not all 0")
+    if resamples < 1:
+        raise ValueError(f"resamples must be at least 1, got {resamples}")
     top, bottom = (a * w).sum(axis=0), (b * w).sum(axis=0)  # per piece, summed over seeds
     if bottom.sum() <= 0:
         raise ValueError("the denominator is 0 on every piece")
     picks = np.random.default_rng(seed).integers(0, a.shape[1], (resamples, a.shape[1]))
-    boot = top[picks].sum(axis=1) / np.maximum(bottom[picks].sum(axis=1), 1e-12)
-    return float(top.sum() / bottom.sum()), float(np.percentile(boot, 2.5)), float(np.percentile(boot, 97.5))
+    drawn_bottom = bottom[picks].sum(axis=1)
+    boot = np.full(resamples, np.nan)
+    has = drawn_bottom > 0
+    boot[has] = top[picks[has]].sum(axis=1) / drawn_bottom[has]
+    return float(top.sum() / bottom.sum()), float(np.nanpercentile(boot, 2.5)), float(np.nanpercentile(boot, 97.5))

@@ -172,3 +172,11 @@ def test_a_run_with_augmentation_records_it(session_tone_pairs: Path, tmp_path: 
     assert all(np.isfinite(h["val_loss"]) for h in json.loads((out / "history.json").read_text())["history"])
     with pytest.raises(AntiphonError, match="augment_prob must be between 0 and 1"):
         PretrainConfig(augment_prob=1.5)
+
+
+def test_the_card_names_a_checkpoint_inside_the_repository_by_its_relative_path() -> None:
+    from agent.paths import REPO_ROOT
+    from agent.perception.model_card import _shown
+
+    assert _shown(REPO_ROOT / "models" / "antiphon-w2v2-small") == "models/antiphon-w2v2-small"
+    assert "checkpoint models/antiphon-w2v2-small`" in (REPO_ROOT / "models" / "antiphon-w2v2-small" / "README.md").read_text()
