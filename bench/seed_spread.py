@@ -7,7 +7,7 @@ Each folder holds an ``evaluation.json`` written by ``antiphon evaluate`` (MODEL
 seed's). Prints label accuracy, its ratio to the lookup-table baseline, and the listening
 figures per seed with their mean and standard deviation, then the label-accuracy ratio pooled over
 seeds and pieces with its 95 % bootstrap interval over the held-out pieces (every seed is scored
-on the same pieces, so the seeds' spread does not show that uncertainty; agent/decision/piece_bootstrap.py);
+on the same pieces, so the seeds' spread does not show that uncertainty; agent/piece_bootstrap.py);
 ``--update-card`` writes the table and that line into
 MODEL_DIR/README.md. ``--room``: the folders are evaluations with ``--augment-performer`` (the
 performers heard through a room); the table goes into its own section of ``--card``'s README.md.
@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from agent.decision.model_card import set_card_section
-from agent.decision.piece_bootstrap import RESAMPLES, pooled_ratio_interval
+from agent.piece_bootstrap import RESAMPLES, pooled_ratio_interval
 
 log = logging.getLogger("seed_spread")
 MODEL_ROW = "model (free-running)"

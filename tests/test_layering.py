@@ -14,7 +14,7 @@ from pathlib import Path
 AGENT = Path(__file__).resolve().parent.parent / "agent"
 
 LAYERS: dict[str, int] = {
-    "errors": 0, "paths": 0, "files": 0, "audio_io": 0, "audio_augment": 0, "chunking": 0, "codebook": 0, "pairs": 0, "plots": 0, "resume_state": 0, "cli_types": 0, "distributed": 0,
+    "errors": 0, "paths": 0, "files": 0, "audio_io": 0, "audio_augment": 0, "chunking": 0, "codebook": 0, "pairs": 0, "plots": 0, "resume_state": 0, "cli_types": 0, "distributed": 0, "piece_bootstrap": 0,
     "perception": 1, "demo": 1,
     "corpus": 2,
     "playback": 3,

@@ -41,6 +41,7 @@ from agent.arranger.songs import NO_CHORD, class_label, class_pitches
 from agent.arranger.texture_config import SamplingConfig
 from agent.arranger.texture_model import TextureModel, generate_bar
 from agent.files import write_json
+from agent.piece_bootstrap import pooled_ratio_interval
 
 REGISTER_EDGES = (48, 60, 72)  # C3, C4, C5: four register bands
 BLOCK_ROOT_LOW = 48  # block triads: root in 48..59
@@ -225,10 +226,7 @@ def bootstrap_difference(a: dict[str, list[float]], b: dict[str, list[float]], s
     diffs = [np.asarray(a[s]) - np.asarray(b[s]) for s in songs]
     sums = np.array([d.sum() for d in diffs])
     counts = np.array([len(d) for d in diffs])
-    rng = np.random.default_rng(seed)
-    picks = rng.integers(0, len(songs), (BOOTSTRAP, len(songs)))
-    boot = sums[picks].sum(axis=1) / counts[picks].sum(axis=1)
-    return float(sums.sum() / counts.sum()), float(np.percentile(boot, 2.5)), float(np.percentile(boot, 97.5))
+    return pooled_ratio_interval(sums[None], counts[None], resamples=BOOTSTRAP, seed=seed)
 
 
 def evaluate_songs(model: TextureModel, songs: list[SongBars], pool: list[SongBars], sampling: SamplingConfig, seed: int = 0,

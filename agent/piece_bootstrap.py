@@ -1,4 +1,5 @@
-"""How far a held-out ratio can be trusted: a bootstrap over the held-out pieces.
+"""How far a held-out ratio can be trusted: a bootstrap over the held-out pieces (or songs:
+agent/arranger/texture_eval.py resamples its per-bar differences with it).
 
 The held-out set is a handful of pieces, and every seed is evaluated on the same ones, so the
 spread over seeds says nothing about which pieces happened to be held out. Resampling the pieces

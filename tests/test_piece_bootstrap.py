@@ -1,11 +1,11 @@
-"""The bootstrap over held-out pieces (agent/decision/piece_bootstrap.py) on figures with known answers."""
+"""The bootstrap over held-out pieces (agent/piece_bootstrap.py) on figures with known answers."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from agent.decision.piece_bootstrap import pooled_ratio_interval
+from agent.piece_bootstrap import pooled_ratio_interval
 
 
 def test_the_same_ratio_on_every_piece_has_no_spread() -> None:
