@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/seed_spread.py MODEL_DIR EVAL_DIR [EVAL_DIR ...] [--update-card]
     .venv/bin/python bench/seed_spread.py HEARD_DIR HEARD_DIR ... --room --card MODEL_DIR --update-card
+    .venv/bin/python bench/seed_spread.py WORKS_DIR WORKS_DIR ... --works --card MODEL_DIR --update-card
 
 Each folder holds an ``evaluation.json`` written by ``antiphon evaluate`` (MODEL_DIR: the shipped
 seed's). Prints label accuracy, its ratio to the lookup-table baseline, and the listening
@@ -11,6 +12,9 @@ on the same pieces, so the seeds' spread does not show that uncertainty; agent/p
 ``--update-card`` writes the table and that line into
 MODEL_DIR/README.md. ``--room``: the folders are evaluations with ``--augment-performer`` (the
 performers heard through a room); the table goes into its own section of ``--card``'s README.md.
+``--works``: the folders are label-only evaluations (``--no-listening``) on the held-out works of
+the training corpus's pairs (many more works than the demo's held-out chorales); its own section too.
+Pieces that render one work (``<work>@<variant>``) are drawn together in the bootstrap.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from agent.decision.model_card import set_card_section
+from agent.pairs import work_of
 from agent.piece_bootstrap import RESAMPLES, pooled_ratio_interval
 
 log = logging.getLogger("seed_spread")
@@ -53,11 +58,14 @@ def piece_interval(reports: list[dict]) -> str:
     if any(r["pieces"] != pieces or r.get("per_piece_steps") != steps for r in reports):
         raise ValueError("the evaluations are not on the same held-out pieces with the same chunks (or some do not record their chunks): evaluate them again")
     per_piece = [{(x["method"], x["mode"]): x["per_piece_accuracy"] for x in r["results"]} for r in reports]
+    works = [work_of(p) for p in pieces]
     ratio, low, high = pooled_ratio_interval(np.array([p[("model", "free-running")] for p in per_piece]),
-                                             np.array([p[LOOKUP] for p in per_piece]), None if steps is None else np.array(steps))
+                                             np.array([p[LOOKUP] for p in per_piece]), None if steps is None else np.array(steps), groups=works)
     weighting = "weighted by their chunks" if steps is not None else "weighted equally, since these evaluations do not record their chunks"
+    count = len(set(works))
+    drawn = "pieces" if count == len(pieces) else f"{count} works, every rendering of a drawn work together"
     return (f"Label accuracy over the lookup table's, pooled over the {len(reports)} seeds and {len(pieces)} held-out pieces: **{ratio:.3f}x**, "
-            f"95 % interval {low:.2f}x to {high:.2f}x ({RESAMPLES:,} bootstrap draws of the pieces, the same draw for every seed; pieces {weighting}). "
+            f"95 % interval {low:.2f}x to {high:.2f}x ({RESAMPLES:,} bootstrap draws of the {drawn}, the same draw for every seed; pieces {weighting}). "
             "The spread over seeds above does not include which pieces happened to be held out; this interval does, "
             "though a percentile bootstrap over few pieces tends to be too narrow, and it holds the trained models fixed.")
 
@@ -69,8 +77,12 @@ def main() -> int:
     parser.add_argument("evals", nargs="+", help="evaluation folders of the other seeds")
     parser.add_argument("--update-card", action="store_true", help="write the table into the model's README.md")
     parser.add_argument("--room", action="store_true", help="evaluations of performers heard through a room (--augment-performer)")
+    parser.add_argument("--works", action="store_true", help="label-only evaluations on the training corpus's held-out works (--no-listening)")
     parser.add_argument("--card", default=None, help="the model folder whose README.md gets the table (default: the first folder)")
     args = parser.parse_args()
+    if args.room and args.works:
+        log.error("--room and --works write different sections: give one of them")
+        return 2
     folders = [Path(args.model), *map(Path, args.evals)]
     reports = [json.loads((f / "evaluation.json").read_text(encoding="utf-8")) for f in folders]
     rows = [figures(r) for r in reports]
@@ -95,7 +107,15 @@ def main() -> int:
         if args.room and (args.card is None or len({h["seed"] for h in heard}) != 1):
             log.error("--room --update-card needs --card MODEL_DIR and evaluations made with one --augment-performer seed")
             return 2
-        if args.room:
+        if args.works and (args.card is None or any("listening" in r for r in reports)):
+            log.error("--works --update-card needs --card MODEL_DIR and label-only evaluations (antiphon evaluate --no-listening)")
+            return 2
+        if args.works:
+            heading, body = "Seeds on the training corpus's held-out works (labels)", (
+                f"Seeds 0, 1 and 2 as above, labels only (`antiphon evaluate ... --pairs {reports[0]['pairs']} --no-listening`), on every held-out "
+                "piece of the training corpus's pairs: works no seed trained or validated on, in all their renderings, the lookup "
+                "table counted on that corpus's training pieces.\n\n" + table)
+        elif args.room:
             heading, body = "Seeds, heard through a room (held-out, mean and spread)", (
                 f"Seeds 0, 1 and 2 as above, each held-out performer heard through a random room, EQ, noise and gain "
                 f"(`antiphon evaluate ... --augment-performer {heard[0]['seed']}`; the fit is measured against the clean take).\n\n" + table)

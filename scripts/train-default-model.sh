@@ -40,4 +40,12 @@ if [ "$seeds" -eq 1 ]; then
     $ANTIPHON evaluate --model "out/seeds/listener-seed$seed" "${EVAL[@]}" --augment-performer 0 --out "out/seeds/heard-seed$seed"
   done
   .venv/bin/python bench/seed_spread.py out/seeds/heard-seed0 out/seeds/heard-seed1 out/seeds/heard-seed2 --room --card models/demo-soprano-bass --update-card
+  # labels only, on every held-out piece of the training corpus (34 works x 3 renderings; the lookup
+  # table counted on its training pieces): many more works than the demo's 10 held-out chorales
+  WORKS=(--pairs corpora/chorales-pairs --source soprano --target bass --corpus corpora/chorales --no-listening)
+  $ANTIPHON evaluate --model models/demo-soprano-bass "${WORKS[@]}" --out out/seeds/works-seed0
+  for seed in 1 2; do
+    $ANTIPHON evaluate --model "out/seeds/listener-seed$seed" "${WORKS[@]}" --out "out/seeds/works-seed$seed"
+  done
+  .venv/bin/python bench/seed_spread.py out/seeds/works-seed0 out/seeds/works-seed1 out/seeds/works-seed2 --works --card models/demo-soprano-bass --update-card
 fi

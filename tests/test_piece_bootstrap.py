@@ -58,6 +58,29 @@ def test_a_draw_without_a_denominator_is_left_out_not_made_huge() -> None:
     assert 2.0 <= low <= high <= 5.0  # draws of only the second piece have no ratio; they are not 0.3 / 1e-12
 
 
+def test_one_group_per_piece_draws_exactly_as_without_groups() -> None:
+    rng = np.random.default_rng(3)
+    lookup = rng.uniform(0.1, 0.3, (3, 7))
+    model = lookup * rng.uniform(0.8, 2.0, (3, 7))
+    chunks = rng.integers(50, 400, 7).astype(float)
+    assert pooled_ratio_interval(model, lookup, chunks, groups=[f"w{i}" for i in range(7)]) == pooled_ratio_interval(model, lookup, chunks)
+
+
+def test_renderings_of_one_work_are_drawn_together() -> None:
+    # 4 works x 3 renderings; each work has its own ratio, shared by its renderings. Drawing the 12
+    # renderings as if independent narrows the interval; drawing works keeps its true width
+    works = [f"w{i // 3}" for i in range(12)]
+    lookup = np.full((2, 12), 0.2)
+    model = lookup * np.repeat([0.6, 1.0, 1.6, 2.4], 3)
+    ratio, low, high = pooled_ratio_interval(model, lookup, groups=works, resamples=4000)
+    _, low_p, high_p = pooled_ratio_interval(model, lookup, resamples=4000)
+    assert ratio == pytest.approx(model.sum() / lookup.sum())
+    assert high - low > 1.3 * (high_p - low_p)
+    # the whole-work draws only ever hold multiples of 3 renderings: with 4 works, a draw of one
+    # work 4 times gives its own ratio, which is then a possible percentile value
+    assert 0.6 <= low < ratio < high <= 2.4
+
+
 def test_malformed_figures_are_refused() -> None:
     with pytest.raises(ValueError, match="one shape"):
         pooled_ratio_interval(np.zeros((2, 3)), np.zeros((2, 4)))
@@ -75,3 +98,5 @@ def test_malformed_figures_are_refused() -> None:
         pooled_ratio_interval(np.ones((1, 3)), np.ones((1, 3)), resamples=0)
     with pytest.raises(ValueError, match="denominator"):
         pooled_ratio_interval(np.ones((1, 3)), np.zeros((1, 3)))
+    with pytest.raises(ValueError, match="groups"):
+        pooled_ratio_interval(np.ones((1, 3)), np.ones((1, 3)), groups=["a", "b"])
