@@ -280,11 +280,16 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         extra[f"compare:{other.path.name}"] = (other.model, sequences_of(other, label_pairs(other, model_perception(other), Path(args.pairs), args.source, args.target, all_pieces=args.all_pieces,
                                                                                       augment_seed=args.augment_performer)))
     predictions, model_grains, runs = None, None, None
-    if bundle.kind == "listener":
+    if bundle.kind == "listener" and listen:
         from agent.decision.listener_decisions import listener_decisions
 
         predictions, model_grains, runs = listener_decisions(bundle, corpus, [lp.take for lp in labelled], selector)
-    results = evaluate(bundle.model, sequences, counts, selector=selector, seed=args.seed, extra_models=extra, model_predictions=predictions)
+    elif bundle.kind == "listener":  # labels only: no grain is scored or chosen (fast on a large corpus)
+        from agent.decision.listener_decisions import listener_labels
+
+        predictions = listener_labels(bundle, [lp.take for lp in labelled])
+    results = evaluate(bundle.model, sequences, counts, selector=selector if listen else None, seed=args.seed, extra_models=extra,
+                       model_predictions=predictions)
     if runs is not None:
         results[0].grain_run, results[0].fallback_rate = runs, 0.0
     out = Path(args.out) if args.out else bundle.path / f"eval-{Path(args.pairs).name}"
@@ -650,7 +655,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--all-pieces", action="store_true", help="evaluate every piece, not only the held-out ones")
     p.add_argument("--out", default=None, help="report folder (default <model>/eval-<pairs name>)")
     p.add_argument("--seed", type=int, default=0, help="seed of the random baseline")
-    p.add_argument("--no-listening", action="store_true", help="labels only: skip rendering and pitch-tracking the answers (listening gain)")
+    p.add_argument("--no-listening", action="store_true", help="labels only: skip choosing grains (grain run, fallback) and rendering and pitch-tracking the answers (listening gain)")
     p.add_argument("--augment-performer", type=int, default=None, metavar="SEED",
                    help="hear each held-out performer through a random room, EQ, noise and gain (seeded per piece); the fit is measured against the clean take")
     p.add_argument("--update-card", action="store_true", help="write the listening table into the model card (README.md)")

@@ -63,3 +63,19 @@ def listener_decisions(bundle: Any, corpus: Any, takes: list[Any], selector: Gra
     heard = [listen_through(decider, take.source_features, selector) for take in takes]
     grains = [np.array([-1] + [c.grain for c in choices], dtype=np.int64) for _, choices in heard]
     return [labels for labels, _ in heard], grains, float(np.mean([mean_run_length(choices) for _, choices in heard]))
+
+
+def listener_labels(bundle: Any, takes: list[Any]) -> list[np.ndarray]:
+    """The label head's predictions alone over held-out takes (chunks 1..n-1 per take), stepped
+    exactly as ``ListenerDecider.step`` does, without scoring or choosing any grain: what a
+    labels-only evaluation needs (the corpus's grains do not enter the labels)."""
+    model, stats = bundle.model.eval(), bundle.feature_stats
+    out = []
+    with torch.inference_mode():
+        for take in takes:
+            state, labels = model.initial_state(1), []
+            for feature in take.source_features[:-1]:
+                _, logits, state = model.step(state, stats.source(feature))
+                labels.append(int(logits[0].argmax()))
+            out.append(np.array(labels, dtype=np.int64))
+    return out

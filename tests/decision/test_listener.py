@@ -290,6 +290,13 @@ def test_evaluate_without_listening_and_card_refusals(related: tuple[Path, Path,
     assert labels_only.returncode == 0, labels_only.stderr
     assert "listening" not in json.loads((tmp_path / "r" / "evaluation.json").read_text())
     assert "does it listen" not in labels_only.stdout and not (tmp_path / "r" / "listening.png").exists()
+    full = subprocess.run([*base, "--out", str(tmp_path / "full")], capture_output=True, text=True, timeout=300)
+    assert full.returncode == 0, full.stderr
+    rows = [{(x["method"], x["mode"]): x for x in json.loads((tmp_path / f / "evaluation.json").read_text())["results"]} for f in ("r", "full")]
+    assert rows[0].keys() == rows[1].keys()
+    for key in rows[0]:  # labels only steps no grain choice, and predicts the very same labels
+        assert rows[0][key]["per_piece_accuracy"] == rows[1][key]["per_piece_accuracy"], key
+    assert rows[0][("model", "free-running")]["grain_run"] is None and rows[1][("model", "free-running")]["grain_run"] > 1.0
     for extra in (["--no-listening"], ["--all-pieces"]):
         refused = subprocess.run([*base, "--update-card", *extra], capture_output=True, text=True, timeout=120)
         assert refused.returncode == 2
