@@ -271,7 +271,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     excluded = renderings_of([s.name for s in sequences], corpus.piece_names)  # every rendering of an evaluated piece's work
     train_pieces = [i for i in range(len(corpus.piece_names)) if corpus.piece_split(i) != "heldout" and i not in excluded]
     counts = TrainingCounts.from_sequences(corpus_sequences(corpus, train_pieces, c), c.num_labels)
-    selector = GrainSelector.from_corpus(corpus, exclude_pieces=excluded, taboo_grains=EngineConfig.taboo_grains)  # as live
+    # as live; labels only: no grain is chosen
+    selector = GrainSelector.from_corpus(corpus, exclude_pieces=excluded, taboo_grains=EngineConfig.taboo_grains) if listen else None
     extra = {}
     if args.compare:
         other = load_model(Path(args.compare))
@@ -288,8 +289,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         from agent.decision.listener_decisions import listener_labels
 
         predictions = listener_labels(bundle, [lp.take for lp in labelled])
-    results = evaluate(bundle.model, sequences, counts, selector=selector if listen else None, seed=args.seed, extra_models=extra,
-                       model_predictions=predictions)
+    results = evaluate(bundle.model, sequences, counts, selector=selector, seed=args.seed, extra_models=extra, model_predictions=predictions)
     if runs is not None:
         results[0].grain_run, results[0].fallback_rate = runs, 0.0
     out = Path(args.out) if args.out else bundle.path / f"eval-{Path(args.pairs).name}"

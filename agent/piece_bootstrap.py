@@ -42,8 +42,8 @@ def pooled_ratio_interval(numerator: np.ndarray, denominator: np.ndarray, weight
     if groups is not None:
         if len(groups) != a.shape[1]:
             raise ValueError(f"groups must name the group of each of the {a.shape[1]} pieces, got {len(groups)}")
-        order = list(dict.fromkeys(groups))
-        index = np.array([order.index(g) for g in groups])
+        order = {g: i for i, g in enumerate(dict.fromkeys(groups))}
+        index = np.array([order[g] for g in groups])
         top, bottom = np.bincount(index, top, len(order)), np.bincount(index, bottom, len(order))
     if bottom.sum() <= 0:
         raise ValueError("the denominator is 0 on every piece")

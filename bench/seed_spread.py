@@ -53,7 +53,8 @@ def figures(report: dict) -> dict[str, float]:
 
 def piece_interval(reports: list[dict]) -> str:
     """One line: the label-accuracy ratio to the lookup table pooled over seeds and held-out pieces,
-    with its 95 % bootstrap interval over the pieces (the same draw for every seed)."""
+    with its 95 % bootstrap interval over the pieces, or over their works when several pieces render
+    one work (the same draw for every seed)."""
     pieces, steps = reports[0]["pieces"], reports[0].get("per_piece_steps")
     if any(r["pieces"] != pieces or r.get("per_piece_steps") != steps for r in reports):
         raise ValueError("the evaluations are not on the same held-out pieces with the same chunks (or some do not record their chunks): evaluate them again")
@@ -107,12 +108,16 @@ def main() -> int:
         if args.room and (args.card is None or len({h["seed"] for h in heard}) != 1):
             log.error("--room --update-card needs --card MODEL_DIR and evaluations made with one --augment-performer seed")
             return 2
-        if args.works and (args.card is None or any("listening" in r for r in reports)):
-            log.error("--works --update-card needs --card MODEL_DIR and label-only evaluations (antiphon evaluate --no-listening)")
+        if args.works and args.card is None:
+            log.error("--works --update-card needs --card MODEL_DIR (the model whose card gets the section)")
+            return 2
+        listened = [str(f) for f, r in zip(folders, reports) if "listening" in r]
+        if args.works and listened:
+            log.error("--works takes label-only evaluations (antiphon evaluate --no-listening); %s has listening figures", listened[0])
             return 2
         if args.works:
             heading, body = "Seeds on the training corpus's held-out works (labels)", (
-                f"Seeds 0, 1 and 2 as above, labels only (`antiphon evaluate ... --pairs {reports[0]['pairs']} --no-listening`), on every held-out "
+                f"Seeds 0 (shipped), 1 and 2 (trained by `scripts/train-default-model.sh`), labels only (`antiphon evaluate ... --pairs {reports[0]['pairs']} --no-listening`), on every held-out "
                 "piece of the training corpus's pairs: works no seed trained or validated on, in all their renderings, the lookup "
                 "table counted on that corpus's training pieces.\n\n" + table)
         elif args.room:

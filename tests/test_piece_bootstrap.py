@@ -63,7 +63,8 @@ def test_one_group_per_piece_draws_exactly_as_without_groups() -> None:
     lookup = rng.uniform(0.1, 0.3, (3, 7))
     model = lookup * rng.uniform(0.8, 2.0, (3, 7))
     chunks = rng.integers(50, 400, 7).astype(float)
-    assert pooled_ratio_interval(model, lookup, chunks, groups=[f"w{i}" for i in range(7)]) == pooled_ratio_interval(model, lookup, chunks)
+    names = ["w5", "w2", "w9", "w0", "w7", "w1", "w3"]  # not sorted: groups are drawn in the order they first appear
+    assert pooled_ratio_interval(model, lookup, chunks, groups=names) == pooled_ratio_interval(model, lookup, chunks)
 
 
 def test_renderings_of_one_work_are_drawn_together() -> None:
@@ -76,9 +77,6 @@ def test_renderings_of_one_work_are_drawn_together() -> None:
     _, low_p, high_p = pooled_ratio_interval(model, lookup, resamples=4000)
     assert ratio == pytest.approx(model.sum() / lookup.sum())
     assert high - low > 1.3 * (high_p - low_p)
-    # the whole-work draws only ever hold multiples of 3 renderings: with 4 works, a draw of one
-    # work 4 times gives its own ratio, which is then a possible percentile value
-    assert 0.6 <= low < ratio < high <= 2.4
 
 
 def test_malformed_figures_are_refused() -> None:
