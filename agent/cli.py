@@ -228,16 +228,23 @@ def cmd_fit_label_head(args: argparse.Namespace) -> int:
     from agent.decision.label_head import fit_label_head
     from agent.decision.model_card import label_head_card_text, set_card_section
 
-    config = LabelHeadConfig(hidden_width=args.hidden_width, max_epochs=args.max_epochs, patience_epochs=args.patience, seed=args.seed)
+    config = LabelHeadConfig(hidden_width=args.hidden_width, max_epochs=args.max_epochs, patience_epochs=args.patience, seed=args.seed,
+                             **({"grain_mix_weights": ()} if args.no_label_mix else {}))
     bundle = load_model(Path(args.model))
     corpus = load_corpus(Path(args.corpus) if args.corpus else paths.corpus_dir_named(bundle.corpus_meta["name"]), with_audio=False)
     record = fit_label_head(bundle.path, corpus, config, command=_invocation())
-    figures = f"validation accuracy {100 * record['val_accuracy_before']:.1f} % (trained with the trunk) vs {100 * record['val_accuracy']:.1f} % refitted on {record['corpus']}"
-    if not record["replaced"]:
-        sys.stdout.write(f"label head   {figures}: not better, the model is unchanged\n")
+    figures = f"validation accuracy {100 * record['val_accuracy_before']:.1f} % (the head it had) vs {100 * record['val_accuracy']:.1f} % refitted on {record['corpus']}"
+    sys.stdout.write(f"label head   {figures}: " + (f"replaced (epoch {record['best_epoch']})\n" if record["replaced"] else "not better, kept\n"))
+    mix = record.get("grain_mix")
+    if mix:
+        sys.stdout.write(f"label mix    validation accuracy {100 * mix['val_accuracy_head_alone']:.2f} % (head alone) vs {100 * mix['val_accuracy']:.2f} % "
+                         + (f"with the grains (weight {mix['weight']:g}, temperature {mix['temperature']:g}): kept\n" if mix["kept"] else "best mix: not better, head alone\n"))
+    if not record["changed"]:
+        sys.stdout.write("the model is unchanged\n")
         return 0
-    card = set_card_section(bundle.path / "README.md", "Label head", label_head_card_text(record))
-    sys.stdout.write(f"label head   {figures} (epoch {record['best_epoch']}): replaced\nmodel card   {card}\nplot         {bundle.path / 'label_head.png'}\n"
+    card = set_card_section(bundle.path / "README.md", "Label head", label_head_card_text(record["written"]))
+    plot = f"plot         {bundle.path / 'label_head.png'}\n" if record["replaced"] else ""
+    sys.stdout.write(f"model card   {card}\n{plot}"
                      f"next: antiphon evaluate --model {bundle.path} ... --update-card (label accuracy; the grain choices are unchanged)\n")
     return 0
 
@@ -285,10 +292,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         from agent.decision.listener_decisions import listener_decisions
 
         predictions, model_grains, runs = listener_decisions(bundle, corpus, [lp.take for lp in labelled], selector)
-    elif bundle.kind == "listener":  # labels only: no grain is scored or chosen (fast on a large corpus)
+    elif bundle.kind == "listener":  # labels only: no grain is chosen (grains scored only for a label mix)
         from agent.decision.listener_decisions import listener_labels
 
-        predictions = listener_labels(bundle, [lp.take for lp in labelled])
+        predictions = listener_labels(bundle, corpus, [lp.take for lp in labelled], ~np.isin(corpus.grains.piece, list(excluded)))
     results = evaluate(bundle.model, sequences, counts, selector=selector, seed=args.seed, extra_models=extra, model_predictions=predictions)
     if runs is not None:
         results[0].grain_run, results[0].fallback_rate = runs, 0.0
@@ -643,6 +650,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-epochs", type=int, default=LabelHeadConfig.max_epochs, help="epochs at most")
     p.add_argument("--patience", type=int, default=LabelHeadConfig.patience_epochs, help="stop after this many epochs without a better validation accuracy")
     p.add_argument("--seed", type=int, default=LabelHeadConfig.seed, help="seed of the head's initialisation and batch order (the split is the model's own)")
+    p.add_argument("--no-label-mix", action="store_true",
+                   help="do not fit the label mix with the grain scores (the head alone reports the label; weight 0)")
     p.set_defaults(handler=cmd_fit_label_head)
 
     p = sub.add_parser("evaluate", help="held-out accuracy of a decision model against baselines (table, JSON, PNG)", formatter_class=fmt)

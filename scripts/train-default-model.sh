@@ -6,12 +6,12 @@
 # renderings each (as written, then twice transposed -5..+6 semitones with other instruments and
 # tempo: corpora/chorales-pairs, about 980 pieces) and build the training corpus from them with the
 # demo's codebook; train the listener on it (it plays the demo corpus by default), refit its label
-# head on the frozen trunk (agent/decision/label_head.py), then evaluate it
+# head on the frozen trunk and its label mix with the grain scores (agent/decision/label_head.py), then evaluate it
 # on the demo's held-out chorales (labels and listening gain) and write that into its card. Seeds 1
 # and 2 are trained the same way into out/seeds/ for the card's mean and spread (none is picked by
 # its held-out figures: seed 0 is shipped whatever it scores), and all three are scored (labels only) on
 # the training corpus's 34 held-out works in their 3 renderings.
-# About 1.7 hours on 2 cores (--no-seeds: about 50 minutes). Run after `bash scripts/setup.sh`.
+# About 2 hours on 2 cores (--no-seeds: about 50 minutes). Run after `bash scripts/setup.sh`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ANTIPHON=.venv/bin/antiphon
@@ -26,7 +26,7 @@ TRAIN=(--corpus corpora/chorales --kind listener --max-epochs 8 --patience 2 --d
 EVAL=(--pairs corpora/demo-pairs --source soprano --target bass --corpus corpora/demo)
 $ANTIPHON train "${TRAIN[@]}" --out models/demo-soprano-bass --seed 0
 rm -rf models/demo-soprano-bass/checkpoint   # resume state: not shipped
-$ANTIPHON fit-label-head --model models/demo-soprano-bass   # an MLP label head on the frozen trunk (grain choices unchanged)
+$ANTIPHON fit-label-head --model models/demo-soprano-bass   # an MLP label head on the frozen trunk, then the label mix (grain choices unchanged)
 $ANTIPHON evaluate --model models/demo-soprano-bass "${EVAL[@]}" --out models/demo-soprano-bass --update-card
 if [ "$seeds" -eq 1 ]; then
   for seed in 1 2; do

@@ -161,6 +161,9 @@ class ListenerConfig:
     key_dim: int = 64
     anticipation_chunks: int = 1
     label_hidden: int = 0  # label head: 0 = one linear layer on the trunk; > 0 = an MLP of this width (``antiphon fit-label-head``)
+    # the reported label mixes in the label mass of the grains the query scores (0 = the head alone; fitted by ``fit-label-head``)
+    label_grain_weight: float = 0.0
+    label_grain_temperature: float = 1.0
 
     def __post_init__(self) -> None:
         require(
@@ -170,6 +173,8 @@ class ListenerConfig:
                 (1 <= self.key_dim <= 1024, f"key_dim must be 1..1024, got {self.key_dim}"),
                 (self.anticipation_chunks == 1, f"anticipation_chunks must be 1 for a listener, got {self.anticipation_chunks}"),
                 (0 <= self.label_hidden <= MAX_FFN_WIDTH, f"label_hidden must be 0..{MAX_FFN_WIDTH}, got {self.label_hidden}"),
+                (0 <= self.label_grain_weight <= 100, f"label_grain_weight must be 0..100, got {self.label_grain_weight}"),
+                (0 < self.label_grain_temperature <= 100, f"label_grain_temperature must be above 0 and at most 100, got {self.label_grain_temperature}"),
             ],
             "listener config: ",
         )
@@ -204,10 +209,17 @@ class LabelHeadConfig:
     learning_rate: float = 1e-3
     weight_decay: float = 0.05
     seed: int = 0
+    # the label mix with the grain scores (listener.label_log_scores), chosen on the validation pieces
+    # among these weights x temperatures against the head alone; no weights: not fitted (weight 0)
+    grain_mix_weights: tuple[float, ...] = (0.25, 0.5, 1.0, 2.0)
+    grain_mix_temperatures: tuple[float, ...] = (1.0, 2.0, 4.0)
 
     def __post_init__(self) -> None:
         require([
             (1 <= self.hidden_width <= 4096, f"hidden_width must be 1..4096, got {self.hidden_width}"),
+            (all(0 < w <= 100 for w in self.grain_mix_weights), f"grain_mix_weights must be above 0 and at most 100, got {self.grain_mix_weights}"),
+            (len(self.grain_mix_temperatures) >= 1 and all(0 < t <= 100 for t in self.grain_mix_temperatures),
+             f"grain_mix_temperatures must be at least one value above 0 and at most 100, got {self.grain_mix_temperatures}"),
             (self.max_epochs >= 1, "max_epochs must be at least 1"),
             (self.patience_epochs >= 1, "patience_epochs must be at least 1"),
             (self.batch_size >= 1, "batch_size must be at least 1"),

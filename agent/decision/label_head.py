@@ -7,6 +7,12 @@ a small MLP head on the trunk's output over a corpus's own training pieces (by d
 corpus the model was trained on; `--corpus` may name the one it plays), early-stopped on that corpus's validation pieces
 (split by the model's seed, by work). The trunk, the query and the grain keys are not touched:
 every grain choice, so every listening figure, stays exactly as it was.
+
+Then the *label mix* (``listener.label_log_scores``): the reported label may also weigh the label
+mass of the grains the model's query scores. Its weight and temperature are chosen on the same
+validation pieces, with the fit pieces' grains as the memory, among a small grid against the head
+alone, and kept only if they beat it. Both parts are the model's own outputs; no rule about pitch
+or intervals enters.
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ from tqdm import tqdm
 from agent.corpus.format import Corpus
 from agent.decision.checkpoint import DecisionBundle, check_model_fits_corpus, load_model, rewrite_model
 from agent.decision.config import LabelHeadConfig
-from agent.decision.listener import ListenerModel, label_head
+from agent.decision.listener import ListenerModel, grain_key_inputs, grain_label_log_mass, label_head, label_onehot
 from agent.decision.train import split_pieces
 from agent.errors import AntiphonError
 from agent.plots import line_panels
@@ -36,31 +42,36 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class HeadData:
-    """Trunk outputs [N, W] of the steps of some pieces and the answer label of each step's next chunk."""
+    """Trunk outputs [N, W] and grain queries [N, E] of the steps of some pieces and the answer label
+    of each step's next chunk."""
 
     hidden: torch.Tensor
     label: torch.Tensor
+    query: torch.Tensor
 
 
 @torch.no_grad()
 def trunk_outputs(model: ListenerModel, bundle: DecisionBundle, corpus: Corpus, pieces: list[int]) -> HeadData:
-    """The trunk's output at every chunk t of ``pieces`` whose chunk t + 1 is in the same piece,
-    with the answer label of chunk t + 1 (what the head predicts, as in training and evaluation)."""
+    """The trunk's output and the grain query at every chunk t of ``pieces`` whose chunk t + 1 is in
+    the same piece, with the answer label of chunk t + 1 (what the head predicts, as in training and
+    evaluation)."""
     g = corpus.grains
     stats = bundle.feature_stats
     assert stats is not None  # a listener always has them (load_model)
     model.eval()
-    hidden, labels = [], []
+    hidden, labels, queries = [], [], []
     for p in pieces:
         rows = np.nonzero(g.piece == p)[0]
         if len(rows) < 2:
             continue
-        h = model.hidden(torch.from_numpy(stats.source(g.source_feature[rows]))[None])[0]
+        f = torch.from_numpy(stats.source(g.source_feature[rows]))[None]
+        h = model.hidden(f)[0]
         hidden.append(h[:-1])
+        queries.append((model.query(h) + model.query_direct(f[0]))[:-1])
         labels.append(torch.from_numpy(g.label[rows[1:]].astype(np.int64)))
     if not hidden:
-        return HeadData(torch.zeros((0, model.config.width)), torch.zeros(0, dtype=torch.int64))
-    return HeadData(torch.cat(hidden), torch.cat(labels))
+        return HeadData(torch.zeros((0, model.config.width)), torch.zeros(0, dtype=torch.int64), torch.zeros((0, model.config.key_dim)))
+    return HeadData(torch.cat(hidden), torch.cat(labels), torch.cat(queries))
 
 
 @torch.no_grad()
@@ -71,12 +82,49 @@ def head_accuracy(head: nn.Module, data: HeadData) -> float:
     return float((head(data.hidden).argmax(-1) == data.label).float().mean())
 
 
+@torch.no_grad()
+def fit_grain_mix(model: ListenerModel, head: nn.Module, bundle: DecisionBundle, corpus: Corpus, fit: list[int], data: HeadData,
+                  config: LabelHeadConfig) -> dict[str, Any]:
+    """Validation accuracy of the label mix for every weight x temperature of ``config``, the memory
+    being the grains of the ``fit`` pieces; the best (ties: the smaller weight, then temperature)
+    and the head alone. ``data`` holds the validation steps."""
+    head.eval()
+    g, stats = corpus.grains, bundle.feature_stats
+    assert stats is not None
+    allowed = torch.from_numpy(np.isin(g.piece, fit))
+    keys = model.keys(torch.from_numpy(grain_key_inputs(stats.answer(g.feature), stats.source(g.source_feature), g.piece)))
+    onehot = label_onehot(g.label, model.config.num_labels)
+    log_head = F.log_softmax(head(data.hidden), dim=-1)
+    alone = float((log_head.argmax(-1) == data.label).float().mean())
+    grid: list[dict[str, float]] = []
+    temperatures = sorted(config.grain_mix_temperatures)
+    mass = {t: torch.zeros_like(log_head) for t in temperatures}
+    for start in tqdm(range(0, len(data.label), 512), desc="label mix", unit="block", disable=None):
+        scores = model.scores(data.query[start : start + 512], keys)
+        for t in temperatures:
+            mass[t][start : start + 512] = grain_label_log_mass(scores, t, onehot, allowed)
+    for w in sorted(config.grain_mix_weights):
+        for t in temperatures:
+            accuracy = float(((log_head + w * mass[t]).argmax(-1) == data.label).float().mean())
+            grid.append({"weight": w, "temperature": t, "val_accuracy": round(accuracy, 4)})
+            log.info("label mix weight %g temperature %g: validation accuracy %.2f%% (head alone %.2f%%)", w, t, 100 * accuracy, 100 * alone)
+    best = max(grid, key=lambda r: (r["val_accuracy"], -r["weight"], -r["temperature"]))
+    kept = best["val_accuracy"] > round(alone, 4)
+    return {"weights_tried": list(config.grain_mix_weights), "temperatures_tried": list(config.grain_mix_temperatures),
+            "memory_grains": int(allowed.sum()), "val_accuracy_head_alone": round(alone, 4), "grid": grid,
+            "weight": best["weight"] if kept else 0.0, "temperature": best["temperature"] if kept else 1.0,
+            "val_accuracy": best["val_accuracy"] if kept else round(alone, 4), "kept": kept}
+
+
 def fit_label_head(model_dir: Path, corpus: Corpus, config: LabelHeadConfig, command: str = "") -> dict[str, Any]:
     """Fit a new label head of ``config.hidden_width`` on the listener in ``model_dir`` over
-    ``corpus``'s training pieces and keep the epoch of best validation accuracy. Only if it beats the
-    head trained with the trunk on those validation pieces is it written into the model folder
-    (weights, config.json's model.label_hidden and training.label_head); else the folder is left as
-    it was (its plot ``label_head.png`` too). Returns the figures (``replaced`` says which)."""
+    ``corpus``'s training pieces and keep the epoch of best validation accuracy; it replaces the
+    model's head only if it beats it on those validation pieces (``replaced``; then ``label_head.png``
+    is drawn). Then fit the label mix on the head kept (``fit_grain_mix``, unless the config has no
+    weights). What changed is written into the model folder (weights, config.json's model section
+    and training.label_head, returned as ``written``: the record of the head the model keeps, with
+    this mix); if nothing did (``changed`` false), the folder is left as it was. Returns this run's
+    figures."""
     bundle = load_model(Path(model_dir))
     if bundle.kind != "listener":
         raise AntiphonError(f"{bundle.path} is a {bundle.kind} model; fit-label-head refits a listener's label head")
@@ -118,6 +166,7 @@ def fit_label_head(model_dir: Path, corpus: Corpus, config: LabelHeadConfig, com
             if bad >= config.patience_epochs:
                 break
     assert best_state is not None
+    replaced = best_accuracy > before
     record = {
         **asdict(config),
         "corpus": corpus.path.name,
@@ -128,22 +177,37 @@ def fit_label_head(model_dir: Path, corpus: Corpus, config: LabelHeadConfig, com
         "epochs_run": len(history),
         "val_accuracy_before": round(before, 4),
         "val_accuracy": round(best_accuracy, 4),
-        "replaced": bool(best_accuracy > before),
+        "replaced": bool(replaced),
         "command": command,
     }
-    if not record["replaced"]:
-        log.warning("label head of %s: the refitted head (%.1f%%) does not beat the one trained with the trunk (%.1f%%) on %s's validation pieces; "
-                    "the model is left as it was", bundle.path, 100 * best_accuracy, 100 * before, corpus.path.name)
+    if replaced:
+        head.load_state_dict(best_state)
+        line_panels(bundle.path / "label_head.png", [h["epoch"] for h in history], "epoch", [
+            ("train cross-entropy (nats)", [("label head", [h["train_loss"] for h in history])]),
+            (f"validation next-label accuracy (%), {corpus.path.name}", [("refitted head", [100 * h["val_accuracy"] for h in history]),
+                                                                         ("head trained with the trunk", [100 * before] * len(history))]),
+        ], marks=[(best_epoch, f"best epoch {best_epoch}")])
+        log.info("label head of %s refitted on %s: validation accuracy %.1f%% -> %.1f%% (epoch %d)", bundle.path, corpus.path.name, 100 * before, 100 * best_accuracy, best_epoch)
+    else:
+        head = model.label_head
+        log.warning("label head of %s: the refitted head (%.1f%%) does not beat the one it has (%.1f%%) on %s's validation pieces; "
+                    "it keeps its head", bundle.path, 100 * best_accuracy, 100 * before, corpus.path.name)
+    config_now = replace(bundle.config, label_hidden=config.hidden_width) if replaced else bundle.config
+    mix = None
+    if config.grain_mix_weights:
+        mix = fit_grain_mix(model, head, bundle, corpus, fit, val_data, config)
+        record["grain_mix"] = mix
+        config_now = replace(config_now, label_grain_weight=mix["weight"], label_grain_temperature=mix["temperature"])
+    record["changed"] = bool(config_now != bundle.config or replaced)
+    if not record["changed"]:
         return record
-    line_panels(bundle.path / "label_head.png", [h["epoch"] for h in history], "epoch", [
-        ("train cross-entropy (nats)", [("label head", [h["train_loss"] for h in history])]),
-        (f"validation next-label accuracy (%), {corpus.path.name}", [("refitted head", [100 * h["val_accuracy"] for h in history]),
-                                                                     ("head trained with the trunk", [100 * before] * len(history))]),
-    ], marks=[(best_epoch, f"best epoch {best_epoch}")])
-    new_model = ListenerModel(replace(bundle.config, label_hidden=config.hidden_width))
+    new_model = ListenerModel(config_now)
     state = {k: v for k, v in model.state_dict().items() if not k.startswith("label_head.")}
-    state.update({f"label_head.{k}": v for k, v in best_state.items()})
+    state.update({f"label_head.{k}": v for k, v in head.state_dict().items()})
     new_model.load_state_dict(state)
-    rewrite_model(bundle, new_model, {**training, "label_head": record})
-    log.info("label head of %s refitted on %s: validation accuracy %.1f%% -> %.1f%% (epoch %d)", bundle.path, corpus.path.name, 100 * before, 100 * best_accuracy, best_epoch)
+    written = dict(record)
+    if not replaced and "label_head" in training:  # the head is the one fitted before: keep its record, with this mix
+        written = {**training["label_head"], "grain_mix": mix, "mix_command": command}
+    rewrite_model(bundle, new_model, {**training, "label_head": written})
+    record["written"] = written
     return record

@@ -11,7 +11,8 @@ are the grains that sound like the true next answer chunk, see ``train_listener`
 
 The trunk is the decision model's windowed causal Transformer (ALiBi, sliding window, KV-cache
 ring), so ``step`` runs at constant cost for a performance of any length and equals ``forward``.
-A label head predicts the answer's codebook label for the next chunk (label accuracy, trace).
+A label head predicts the answer's codebook label for the next chunk (label accuracy, trace); the
+reported label may also weigh the label mass of the grains the query scores (``label_log_scores``).
 """
 
 from __future__ import annotations
@@ -67,6 +68,36 @@ def label_head(config: ListenerConfig) -> nn.Module:
     if config.label_hidden == 0:
         return nn.Linear(config.width, config.num_labels)
     return nn.Sequential(nn.Linear(config.width, config.label_hidden), nn.GELU(), nn.Dropout(config.dropout), nn.Linear(config.label_hidden, config.num_labels))
+
+
+def label_onehot(labels: np.ndarray, num_labels: int) -> torch.Tensor:
+    """[M, K] float one-hot of the grains' labels (what ``label_log_scores`` sums the grain mass with)."""
+    return F.one_hot(torch.from_numpy(np.asarray(labels, dtype=np.int64)), num_labels).float()
+
+
+def label_log_scores(config: ListenerConfig, logits: torch.Tensor, scores: torch.Tensor | None = None,
+                     onehot: torch.Tensor | None = None, allowed: torch.Tensor | None = None) -> torch.Tensor:
+    """The listener's belief about the next answer label, [..., K] (argmax = the reported label): the
+    label head's log-probabilities, plus ``label_grain_weight`` x the log of the probability mass that
+    a softmax of the grain ``scores`` [..., M] (at ``label_grain_temperature``, over the ``allowed``
+    grains only) puts on each label (``onehot`` [M, K], ``label_onehot``). Both parts are the model's
+    own outputs; the weight and temperature are fitted on validation pieces (``antiphon
+    fit-label-head``). Weight 0: the head alone (then ``scores`` may be None)."""
+    head = F.log_softmax(logits, dim=-1)
+    if config.label_grain_weight == 0:
+        return head
+    if scores is None or onehot is None:
+        raise ValueError("a label mix with the grains needs the grain scores and the grains' labels")
+    return head + config.label_grain_weight * grain_label_log_mass(scores, config.label_grain_temperature, onehot, allowed)
+
+
+def grain_label_log_mass(scores: torch.Tensor, temperature: float, onehot: torch.Tensor, allowed: torch.Tensor | None = None) -> torch.Tensor:
+    """[..., K] log of the mass a softmax of grain ``scores`` [..., M] / ``temperature`` over the
+    ``allowed`` grains puts on each label (``onehot`` [M, K]); a label no grain has: log 1e-9."""
+    s = scores / temperature
+    if allowed is not None:
+        s = s.masked_fill(~allowed, float("-inf"))
+    return torch.log((torch.softmax(s, dim=-1) @ onehot).clamp_min(1e-9))
 
 
 class ListenerModel(nn.Module):

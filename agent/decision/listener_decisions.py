@@ -11,20 +11,23 @@ from typing import Any
 import numpy as np
 import torch
 
-from agent.decision.listener import FeatureStats, ListenerModel, grain_key_inputs
+from agent.decision.listener import FeatureStats, ListenerModel, grain_key_inputs, label_log_scores, label_onehot
 from agent.playback.grain_selection import Choice, GrainSelector, mean_run_length
 
 
 class ListenerDecider:
-    """Streaming decisions of a listener over one corpus."""
+    """Streaming decisions of a listener over one corpus; ``allowed`` [M] marks the grains it may
+    play (None: all), which the label mix weighs too (the selector keeps them out of the choice)."""
 
-    def __init__(self, model: ListenerModel, stats: FeatureStats, corpus: Any) -> None:
+    def __init__(self, model: ListenerModel, stats: FeatureStats, corpus: Any, allowed: np.ndarray | None = None) -> None:
         self.model = model.eval()
         self.stats = stats
         g = corpus.grains
         inputs = grain_key_inputs(stats.answer(g.feature), stats.source(g.source_feature), g.piece)
         with torch.inference_mode():
             self.keys = model.keys(torch.from_numpy(inputs))
+        self.onehot = label_onehot(g.label, model.config.num_labels)
+        self.allowed = None if allowed is None else torch.from_numpy(np.asarray(allowed, dtype=bool))
         self.reset()
 
     def reset(self) -> None:
@@ -35,7 +38,17 @@ class ListenerDecider:
         with torch.inference_mode():
             query, logits, self.state = self.model.step(self.state, self.stats.source(feature))
             scores = self.model.scores(query[0], self.keys)
-        return scores.numpy(), int(logits[0].argmax())
+            label = int(label_log_scores(self.model.config, logits[0], scores, self.onehot, self.allowed).argmax())
+        return scores.numpy(), label
+
+    def next_label(self, feature: np.ndarray) -> int:
+        """The predicted next label alone after hearing one chunk (equals ``step``'s; the grains are
+        scored only if the label mix weighs them)."""
+        if self.model.config.label_grain_weight:
+            return self.step(feature)[1]
+        with torch.inference_mode():
+            _, logits, self.state = self.model.step(self.state, self.stats.source(feature))
+        return int(logits[0].argmax())
 
     def decide(self, feature: np.ndarray, selector: GrainSelector, temperature: float, top_p: float, rng: np.random.Generator) -> tuple[int, Choice]:
         scores, label = self.step(feature)
@@ -59,23 +72,20 @@ def listen_through(decider: ListenerDecider, features: np.ndarray, selector: Gra
 def listener_decisions(bundle: Any, corpus: Any, takes: list[Any], selector: GrainSelector) -> tuple[list[np.ndarray], list[np.ndarray], float]:
     """A listener over held-out takes, greedy as evaluated: (predicted labels for chunks 1..n-1 per
     take, the grain per chunk with -1 at chunk 0, the mean run of consecutive corpus grains)."""
-    decider = ListenerDecider(bundle.model, bundle.feature_stats, corpus)
+    decider = ListenerDecider(bundle.model, bundle.feature_stats, corpus, selector.allowed)
     heard = [listen_through(decider, take.source_features, selector) for take in takes]
     grains = [np.array([-1] + [c.grain for c in choices], dtype=np.int64) for _, choices in heard]
     return [labels for labels, _ in heard], grains, float(np.mean([mean_run_length(choices) for _, choices in heard]))
 
 
-def listener_labels(bundle: Any, takes: list[Any]) -> list[np.ndarray]:
-    """The label head's predictions alone over held-out takes (chunks 1..n-1 per take), stepped
-    exactly as ``ListenerDecider.step`` does, without scoring or choosing any grain: what a
-    labels-only evaluation needs (the corpus's grains do not enter the labels)."""
-    model, stats = bundle.model.eval(), bundle.feature_stats
+def listener_labels(bundle: Any, corpus: Any, takes: list[Any], allowed: np.ndarray | None = None) -> list[np.ndarray]:
+    """The predicted labels alone over held-out takes (chunks 1..n-1 per take), as ``ListenerDecider``
+    steps them with the same ``allowed`` grains, without choosing any grain: what a labels-only
+    evaluation needs (fast when the label head decides alone; the grains are scored only if the
+    model's label mix weighs them)."""
+    decider = ListenerDecider(bundle.model, bundle.feature_stats, corpus, allowed)
     out = []
-    with torch.inference_mode():
-        for take in takes:
-            state, labels = model.initial_state(1), []
-            for feature in take.source_features[:-1]:
-                _, logits, state = model.step(state, stats.source(feature))
-                labels.append(int(logits[0].argmax()))
-            out.append(np.array(labels, dtype=np.int64))
+    for take in takes:
+        decider.reset()
+        out.append(np.array([decider.next_label(feature) for feature in take.source_features[:-1]], dtype=np.int64))
     return out

@@ -135,7 +135,7 @@ class AnswerAgent:
             raise AntiphonError(f"corpus {corpus.path} has no piece {unknown[0]!r} to exclude")
         excluded = renderings_of(exclude_pieces, corpus.piece_names)
         self.selector = GrainSelector.from_corpus(corpus, exclude_pieces=excluded, taboo_grains=config.taboo_grains)
-        self.listener = ListenerDecider(self.model, bundle.feature_stats, corpus) if bundle.kind == "listener" else None
+        self.listener = ListenerDecider(self.model, bundle.feature_stats, corpus, self.selector.allowed) if bundle.kind == "listener" else None
         self.renderer = GrainRenderer(
             audio, g.piece, np.round(g.start_sample * scale).astype(np.int64), np.round(g.end_sample * scale).astype(np.int64),
             self._crossfade_samples(config),

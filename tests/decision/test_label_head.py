@@ -2,8 +2,9 @@
 
 On the related pairs (the bass is the melody 19 semitones down) the next bass label is
 predictable from what the listener heard; the refitted head must learn it, the grain queries
-must not move by a bit, the folder must load again with its new config, and bad requests are
-refused in one line without touching the model.
+must not move by a bit, the folder must load again with its new config, the label mix with the
+grain scores is chosen on validation and recorded as it scores, and bad requests are refused in
+one line without touching the model.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from agent.corpus.format import load_corpus
 from agent.decision.checkpoint import load_model, rewrite_model
 from agent.decision.config import LabelHeadConfig
 from agent.decision.label_head import fit_label_head, head_accuracy, trunk_outputs
+from agent.decision.listener import grain_key_inputs, label_log_scores, label_onehot
+from agent.decision.model_card import label_head_card_text
 from agent.decision.train import split_pieces
 from agent.errors import AntiphonError
 
@@ -102,8 +105,8 @@ def test_a_head_that_is_not_better_leaves_the_model_as_it_was(related: tuple[Pat
     model = tmp_path / "listener"
     shutil.copytree(listener, model)
     files = {p.name: p.read_bytes() for p in model.iterdir() if p.is_file()}
-    record = fit_label_head(model, load_corpus(corpus_dir, with_audio=False), LabelHeadConfig(hidden_width=1, max_epochs=2, patience_epochs=2))
-    assert not record["replaced"] and record["val_accuracy"] <= record["val_accuracy_before"]
+    record = fit_label_head(model, load_corpus(corpus_dir, with_audio=False), LabelHeadConfig(hidden_width=1, max_epochs=2, patience_epochs=2, grain_mix_weights=()))
+    assert not record["replaced"] and not record["changed"] and record["val_accuracy"] <= record["val_accuracy_before"]
     assert {p.name: p.read_bytes() for p in model.iterdir() if p.is_file() and p.name in files} == files
     assert not (model / "label_head.png").exists()  # nothing written
 
@@ -114,3 +117,66 @@ def test_a_corpus_with_another_codebook_is_refused(related: tuple[Path, Path, Pa
     shutil.copytree(listener, model)
     with pytest.raises(AntiphonError, match="predicts 16 labels|another codebook"):
         fit_label_head(model, load_corpus(tone_corpus, with_audio=False), LabelHeadConfig(max_epochs=1))
+
+
+def test_the_label_mix_is_chosen_on_validation_and_scores_as_recorded(related: tuple[Path, Path, Path], tmp_path: Path) -> None:
+    """The grid is tried against the head alone on the validation pieces; what is saved (weight,
+    temperature) reproduces the recorded validation accuracy through ``label_log_scores``, the
+    memory being the fit pieces' grains; the grain queries do not move."""
+    _, corpus_dir, listener = related
+    model = tmp_path / "listener"
+    shutil.copytree(listener, model)
+    corpus = load_corpus(corpus_dir, with_audio=False)
+    features = corpus.grains.source_feature[corpus.grains.piece == 0]
+    before = _queries(model, features)
+    config = LabelHeadConfig(hidden_width=1, max_epochs=1, patience_epochs=1, grain_mix_weights=(0.5, 4.0), grain_mix_temperatures=(0.5, 2.0))
+    record = fit_label_head(model, corpus, config)
+    assert not record["replaced"]  # a one-unit head: the mix is fitted on the head the model has
+    mix = record["grain_mix"]
+    assert [(g["weight"], g["temperature"]) for g in mix["grid"]] == [(0.5, 0.5), (0.5, 2.0), (4.0, 0.5), (4.0, 2.0)]
+    best = max(g["val_accuracy"] for g in mix["grid"])
+    assert mix["kept"] == (best > mix["val_accuracy_head_alone"])
+    bundle = load_model(model)
+    c = bundle.config
+    assert (c.label_grain_weight, c.label_grain_temperature) == ((mix["weight"], mix["temperature"]) if mix["kept"] else (0.0, 1.0))
+    assert torch.equal(before, _queries(model, features))
+    fit, validation, _ = split_pieces(corpus, 0.1, 0)
+    g = corpus.grains
+    data = trunk_outputs(bundle.model, bundle, corpus, validation)
+    with torch.inference_mode():
+        keys = bundle.model.keys(torch.from_numpy(grain_key_inputs(bundle.feature_stats.answer(g.feature), bundle.feature_stats.source(g.source_feature), g.piece)))
+        scores = bundle.model.scores(data.query, keys)
+        logits = bundle.model.label_head(data.hidden)
+        mixed = label_log_scores(c, logits, scores, label_onehot(g.label, c.num_labels), torch.from_numpy(np.isin(g.piece, fit)))
+    assert float((mixed.argmax(-1) == data.label).float().mean()) == pytest.approx(mix["val_accuracy"], abs=1e-4)
+    assert float((logits.argmax(-1) == data.label).float().mean()) == pytest.approx(mix["val_accuracy_head_alone"], abs=1e-4)
+    meta = json.loads((model / "config.json").read_text())
+    assert meta["training"]["label_head"]["grain_mix"]["grid"] == mix["grid"] and meta["model"]["label_grain_weight"] == c.label_grain_weight
+
+
+def test_a_second_fit_keeps_the_head_and_its_record_with_the_new_mix(related: tuple[Path, Path, Path], tmp_path: Path) -> None:
+    """Refitted once (head replaced), then again with a head that cannot beat it: the model keeps
+    the first head and its record, the second run's mix beside it, and the card names both commands."""
+    _, corpus_dir, trained = related
+    model = _untrained_head_copy(trained, tmp_path / "listener")
+    corpus = load_corpus(corpus_dir, with_audio=False)
+    first = fit_label_head(model, corpus, LabelHeadConfig(hidden_width=48, max_epochs=30, patience_epochs=30, batch_size=64, learning_rate=3e-3),
+                           command="antiphon fit-label-head --model first")
+    assert first["replaced"] and first["changed"] and first["written"]["command"] == "antiphon fit-label-head --model first"
+    head_before = {k: v.clone() for k, v in load_model(model).model.label_head.state_dict().items()}
+    second = fit_label_head(model, corpus, LabelHeadConfig(hidden_width=1, max_epochs=1, patience_epochs=1, grain_mix_weights=(0.5, 4.0), grain_mix_temperatures=(0.5, 2.0)),
+                            command="antiphon fit-label-head --model second")
+    assert not second["replaced"]
+    bundle = load_model(model)
+    assert bundle.config.label_hidden == 48
+    assert all(torch.equal(v, head_before[k]) for k, v in bundle.model.label_head.state_dict().items())
+    written = bundle.meta["training"]["label_head"]
+    mix = second["grain_mix"]
+    if not second["changed"]:  # the mix did not help and there was none: nothing was written
+        assert written["val_accuracy"] == first["val_accuracy"] and "grain_mix" in written
+        return
+    assert written == second["written"]
+    assert written["val_accuracy"] == first["val_accuracy"] and written["hidden_width"] == 48 and written["grain_mix"] == mix
+    card = label_head_card_text(written)
+    assert "antiphon fit-label-head --model first" in card and "antiphon fit-label-head --model second" in card
+    assert ("Kept: weight" in card) == mix["kept"] and f"{100 * mix['val_accuracy_head_alone']:.2f} %" in card

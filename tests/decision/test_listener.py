@@ -9,8 +9,10 @@ model that does not listen (random labels through the selector).
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -18,9 +20,9 @@ import pytest
 import soundfile as sf
 import torch
 
-from agent.decision.checkpoint import load_model
+from agent.decision.checkpoint import load_model, rewrite_model
 from agent.decision.config import ListenerConfig
-from agent.decision.listener import ListenerModel, grain_key_inputs, soft_target_loss
+from agent.decision.listener import ListenerModel, grain_key_inputs, label_log_scores, label_onehot, soft_target_loss
 from agent.errors import AntiphonError
 from tests.conftest import note_train
 
@@ -70,7 +72,32 @@ def test_soft_target_loss_by_hand() -> None:
     assert float(loss) == pytest.approx(expected, rel=1e-6)
 
 
+def test_the_label_mix_by_hand() -> None:
+    """Head log-probabilities + weight x log of the softmax mass per label over the allowed grains."""
+    head_only = ListenerConfig(num_labels=4)
+    mixed = ListenerConfig(num_labels=4, label_grain_weight=1.0, label_grain_temperature=2.0)
+    logits = torch.tensor([0.0, 0.0, 0.0, 0.1])  # the head alone says label 3
+    scores = torch.tensor([0.0, 0.0, 0.0, 10.0, 0.0, 6.0])  # grains of labels 0 1 1 2 3 3
+    onehot = label_onehot(np.array([0, 1, 1, 2, 3, 3]), 4)
+    torch.testing.assert_close(label_log_scores(head_only, logits, scores, onehot), torch.log_softmax(logits, -1))
+    assert int(label_log_scores(head_only, logits).argmax()) == 3  # the head alone needs no grain scores
+    got = label_log_scores(mixed, logits, scores, onehot)
+    weights = np.exp(np.array([0, 0, 0, 10, 0, 6]) / 2.0)
+    mass = np.array([weights[0], weights[1] + weights[2], weights[3], weights[4] + weights[5]]) / weights.sum()
+    np.testing.assert_allclose(got.numpy(), torch.log_softmax(logits, -1).numpy() + np.log(mass), rtol=1e-5)
+    assert int(got.argmax()) == 2  # the grains outvote the head
+    allowed = torch.tensor([True, True, True, False, True, True])  # the label-2 grain may not play
+    got = label_log_scores(mixed, logits, scores, onehot, allowed)
+    assert int(got.argmax()) == 3 and float(got[2]) == pytest.approx(float(torch.log_softmax(logits, -1)[2]) + np.log(1e-9), rel=1e-5)
+    with pytest.raises(ValueError, match="needs the grain scores"):
+        label_log_scores(mixed, logits)
+
+
 def test_bad_listener_configs_are_refused() -> None:
+    with pytest.raises(AntiphonError, match="label_grain_temperature must be above 0"):
+        ListenerConfig(label_grain_weight=1.0, label_grain_temperature=0.0)
+    with pytest.raises(AntiphonError, match="label_grain_weight must be 0..100"):
+        ListenerConfig(label_grain_weight=-1.0)
     with pytest.raises(AntiphonError, match="anticipation_chunks must be 1"):
         ListenerConfig(anticipation_chunks=0)
     with pytest.raises(AntiphonError, match="unknown decision-model field"):
@@ -297,6 +324,21 @@ def test_evaluate_without_listening_and_card_refusals(related: tuple[Path, Path,
     for key in rows[0]:  # labels only steps no grain choice, and predicts the very same labels
         assert rows[0][key]["per_piece_accuracy"] == rows[1][key]["per_piece_accuracy"], key
     assert rows[0][("model", "free-running")]["grain_run"] is None and rows[1][("model", "free-running")]["grain_run"] > 1.0
+    # the same with a label mix: labels only scores the grains (the evaluated pieces' excluded) as the full pass does
+    mixed = tmp_path / "mixed"
+    shutil.copytree(out, mixed)
+    bundle = load_model(mixed)
+    mixed_model = ListenerModel(replace(bundle.config, label_grain_weight=4.0, label_grain_temperature=0.5))
+    mixed_model.load_state_dict(bundle.model.state_dict())
+    rewrite_model(bundle, mixed_model, bundle.meta["training"])
+    base_mixed = [*base[:base.index("--model") + 1], str(mixed), *base[base.index("--model") + 2:]]
+    for name, extra in (("mr", ["--no-listening"]), ("mfull", [])):
+        run = subprocess.run([*base_mixed, "--out", str(tmp_path / name), *extra], capture_output=True, text=True, timeout=300)
+        assert run.returncode == 0, run.stderr
+    mixed_rows = [{(x["method"], x["mode"]): x for x in json.loads((tmp_path / f / "evaluation.json").read_text())["results"]} for f in ("mr", "mfull")]
+    model_row = ("model", "free-running")
+    assert mixed_rows[0][model_row]["per_piece_accuracy"] == mixed_rows[1][model_row]["per_piece_accuracy"]
+    assert mixed_rows[0][model_row]["per_piece_accuracy"] != rows[0][model_row]["per_piece_accuracy"]  # the mix did change labels
     for extra in (["--no-listening"], ["--all-pieces"]):
         refused = subprocess.run([*base, "--update-card", *extra], capture_output=True, text=True, timeout=120)
         assert refused.returncode == 2
