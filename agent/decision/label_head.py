@@ -48,6 +48,7 @@ class HeadData:
     hidden: torch.Tensor
     label: torch.Tensor
     query: torch.Tensor
+    piece: torch.Tensor  # [N] the piece of each step
 
 
 @torch.no_grad()
@@ -59,7 +60,7 @@ def trunk_outputs(model: ListenerModel, bundle: DecisionBundle, corpus: Corpus, 
     stats = bundle.feature_stats
     assert stats is not None  # a listener always has them (load_model)
     model.eval()
-    hidden, labels, queries = [], [], []
+    hidden, labels, queries, piece_of = [], [], [], []
     for p in pieces:
         rows = np.nonzero(g.piece == p)[0]
         if len(rows) < 2:
@@ -69,9 +70,10 @@ def trunk_outputs(model: ListenerModel, bundle: DecisionBundle, corpus: Corpus, 
         hidden.append(h[:-1])
         queries.append((model.query(h) + model.query_direct(f[0]))[:-1])
         labels.append(torch.from_numpy(g.label[rows[1:]].astype(np.int64)))
+        piece_of.append(torch.full((len(rows) - 1,), int(p), dtype=torch.int64))
     if not hidden:
-        return HeadData(torch.zeros((0, model.config.width)), torch.zeros(0, dtype=torch.int64), torch.zeros((0, model.config.key_dim)))
-    return HeadData(torch.cat(hidden), torch.cat(labels), torch.cat(queries))
+        return HeadData(torch.zeros((0, model.config.width)), torch.zeros(0, dtype=torch.int64), torch.zeros((0, model.config.key_dim)), torch.zeros(0, dtype=torch.int64))
+    return HeadData(torch.cat(hidden), torch.cat(labels), torch.cat(queries), torch.cat(piece_of))
 
 
 @torch.no_grad()
@@ -91,9 +93,9 @@ def fit_grain_mix(model: ListenerModel, head: nn.Module, bundle: DecisionBundle,
     head.eval()
     g, stats = corpus.grains, bundle.feature_stats
     assert stats is not None
-    allowed = torch.from_numpy(np.isin(g.piece, fit))
-    keys = model.keys(torch.from_numpy(grain_key_inputs(stats.answer(g.feature), stats.source(g.source_feature), g.piece)))
-    onehot = label_onehot(g.label, model.config.num_labels)
+    memory = np.isin(g.piece, fit)
+    keys = model.keys(torch.from_numpy(grain_key_inputs(stats.answer(g.feature), stats.source(g.source_feature), g.piece)[memory]))
+    onehot = label_onehot(g.label[memory], model.config.num_labels)
     log_head = F.log_softmax(head(data.hidden), dim=-1)
     alone = float((log_head.argmax(-1) == data.label).float().mean())
     grid: list[dict[str, float]] = []
@@ -102,7 +104,7 @@ def fit_grain_mix(model: ListenerModel, head: nn.Module, bundle: DecisionBundle,
     for start in tqdm(range(0, len(data.label), 512), desc="label mix", unit="block", disable=None):
         scores = model.scores(data.query[start : start + 512], keys)
         for t in temperatures:
-            mass[t][start : start + 512] = grain_label_log_mass(scores, t, onehot, allowed)
+            mass[t][start : start + 512] = grain_label_log_mass(scores, t, onehot)
     for w in sorted(config.grain_mix_weights):
         for t in temperatures:
             accuracy = float(((log_head + w * mass[t]).argmax(-1) == data.label).float().mean())
@@ -110,8 +112,9 @@ def fit_grain_mix(model: ListenerModel, head: nn.Module, bundle: DecisionBundle,
             log.info("label mix weight %g temperature %g: validation accuracy %.2f%% (head alone %.2f%%)", w, t, 100 * accuracy, 100 * alone)
     best = max(grid, key=lambda r: (r["val_accuracy"], -r["weight"], -r["temperature"]))
     kept = best["val_accuracy"] > round(alone, 4)
-    return {"weights_tried": list(config.grain_mix_weights), "temperatures_tried": list(config.grain_mix_temperatures),
-            "memory_grains": int(allowed.sum()), "val_accuracy_head_alone": round(alone, 4), "grid": grid,
+    return {"corpus": corpus.path.name, "fit_pieces": len(fit), "validation_pieces": int(len(set(data.piece.tolist()))),
+            "weights_tried": list(config.grain_mix_weights), "temperatures_tried": list(config.grain_mix_temperatures),
+            "memory_grains": int(memory.sum()), "val_accuracy_head_alone": round(alone, 4), "grid": grid,
             "weight": best["weight"] if kept else 0.0, "temperature": best["temperature"] if kept else 1.0,
             "val_accuracy": best["val_accuracy"] if kept else round(alone, 4), "kept": kept}
 
@@ -198,6 +201,8 @@ def fit_label_head(model_dir: Path, corpus: Corpus, config: LabelHeadConfig, com
         mix = fit_grain_mix(model, head, bundle, corpus, fit, val_data, config)
         record["grain_mix"] = mix
         config_now = replace(config_now, label_grain_weight=mix["weight"], label_grain_temperature=mix["temperature"])
+    else:  # no mix asked for: the head alone reports the label
+        config_now = replace(config_now, label_grain_weight=0.0, label_grain_temperature=1.0)
     record["changed"] = bool(config_now != bundle.config or replaced)
     if not record["changed"]:
         return record
@@ -206,8 +211,9 @@ def fit_label_head(model_dir: Path, corpus: Corpus, config: LabelHeadConfig, com
     state.update({f"label_head.{k}": v for k, v in head.state_dict().items()})
     new_model.load_state_dict(state)
     written = dict(record)
-    if not replaced and "label_head" in training:  # the head is the one fitted before: keep its record, with this mix
-        written = {**training["label_head"], "grain_mix": mix, "mix_command": command}
+    if not replaced and "label_head" in training:  # the head is the one fitted before: keep its record, with this mix (or none)
+        written = {k: v for k, v in training["label_head"].items() if k not in ("grain_mix", "changed")}
+        written.update({"mix_command": command, **({"grain_mix": mix} if mix else {})})
     rewrite_model(bundle, new_model, {**training, "label_head": written})
     record["written"] = written
     return record

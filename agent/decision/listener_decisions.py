@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from agent.decision.listener import FeatureStats, ListenerModel, grain_key_inputs, label_log_scores, label_onehot
+from agent.errors import AntiphonError
 from agent.playback.grain_selection import Choice, GrainSelector, mean_run_length
 
 
@@ -28,6 +29,8 @@ class ListenerDecider:
             self.keys = model.keys(torch.from_numpy(inputs))
         self.onehot = label_onehot(g.label, model.config.num_labels)
         self.allowed = None if allowed is None else torch.from_numpy(np.asarray(allowed, dtype=bool))
+        if model.config.label_grain_weight and self.allowed is not None and not bool(self.allowed.any()):
+            raise AntiphonError("the corpus has no grain this listener may play (every piece excluded): its label mix has nothing to weigh")
         self.reset()
 
     def reset(self) -> None:

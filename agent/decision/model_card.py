@@ -152,14 +152,20 @@ def write_listener_card(out_dir: Path) -> Path:
 def label_head_card_text(record: dict) -> str:
     """The card's "Label head" section from what ``fit_label_head`` recorded."""
     r = record
-    lines = [
-        "The next-label head was fitted again on the frozen trunk (`antiphon fit-label-head`, agent/decision/label_head.py): an MLP of width",
-        f"{r['hidden_width']} over corpus `{r['corpus']}`'s training pieces ({r['fit_pieces']} fit, {r['fit_chunks']:,} chunks;",
-        f"{r['validation_pieces']} validation pieces, split by the model's seed). Validation next-label accuracy {100 * r['val_accuracy_before']:.1f} %",
-        f"with the head trained beside the grain loss, {100 * r['val_accuracy']:.1f} % refitted (kept epoch {r['best_epoch']} of {r['epochs_run']}; `label_head.png`)."
-        if r.get("replaced", True) else "with the head it has; a refitted head did not beat it, so it was kept.",
-        "The trunk, queries and grain keys are unchanged, so every grain choice and listening figure is the same.",
-    ]
+    if r.get("replaced", True):
+        lines = [
+            "The next-label head was fitted again on the frozen trunk (`antiphon fit-label-head`, agent/decision/label_head.py): an MLP of width",
+            f"{r['hidden_width']} over corpus `{r['corpus']}`'s training pieces ({r['fit_pieces']} fit, {r['fit_chunks']:,} chunks;",
+            f"{r['validation_pieces']} validation pieces, split by the model's seed). Validation next-label accuracy {100 * r['val_accuracy_before']:.1f} %",
+            f"with the head trained beside the grain loss, {100 * r['val_accuracy']:.1f} % refitted (kept epoch {r['best_epoch']} of {r['epochs_run']}; `label_head.png`).",
+        ]
+    else:
+        lines = [
+            "A next-label head fitted again on the frozen trunk (`antiphon fit-label-head`, agent/decision/label_head.py: an MLP of width",
+            f"{r['hidden_width']} over corpus `{r['corpus']}`'s training pieces, {r['validation_pieces']} validation pieces) reached",
+            f"{100 * r['val_accuracy']:.1f} % on validation against {100 * r['val_accuracy_before']:.1f} % for the head trained beside the grain loss: the model keeps that head.",
+        ]
+    lines.append("The trunk, queries and grain keys are unchanged, so every grain choice and listening figure is the same.")
     mix = r.get("grain_mix")
     if mix:
         temperatures = " / ".join(f"{t:g}" for t in sorted(mix["temperatures_tried"]))
@@ -167,7 +173,8 @@ def label_head_card_text(record: dict) -> str:
                          for w in sorted(mix["weights_tried"]))
         lines += ["", "**Label mix.** The reported label also weighs the label mass of the grains the query scores",
                   "(`label_log_scores` in agent/decision/listener.py: head log-probabilities + weight x log of the softmax mass per label).",
-                  f"Validation accuracy on the same pieces, the fit pieces' {mix['memory_grains']:,} grains as the memory: head alone "
+                  f"Validation accuracy on corpus `{mix.get('corpus', r['corpus'])}`'s {mix.get('validation_pieces', r['validation_pieces'])} validation pieces, "
+                  f"its {mix.get('fit_pieces', r['fit_pieces'])} fit pieces' {mix['memory_grains']:,} grains as the memory: head alone "
                   f"{100 * mix['val_accuracy_head_alone']:.2f} %; with the grains at temperatures {temperatures}: {rows} %.",
                   f"Kept: weight {mix['weight']:g}, temperature {mix['temperature']:g} ({100 * mix['val_accuracy']:.2f} %)." if mix["kept"]
                   else "None beat the head alone: the head decides alone (weight 0)."]

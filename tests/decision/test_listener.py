@@ -93,6 +93,26 @@ def test_the_label_mix_by_hand() -> None:
         label_log_scores(mixed, logits)
 
 
+def test_a_label_mix_with_no_grain_to_weigh_is_refused() -> None:
+    """Every grain excluded: a mix would vote with NaN and report label 0; the decider refuses."""
+    from types import SimpleNamespace
+
+    from agent.decision.listener import FeatureStats
+    from agent.decision.listener_decisions import ListenerDecider
+
+    rng = np.random.default_rng(0)
+    grains = SimpleNamespace(feature=rng.normal(size=(6, 12)), source_feature=rng.normal(size=(6, 12)), piece=np.array([0, 0, 0, 1, 1, 1]),
+                             label=np.array([0, 1, 2, 3, 4, 5]))
+    corpus = SimpleNamespace(grains=grains)
+    stats = FeatureStats.fit(grains.source_feature, grains.feature)
+    none = np.zeros(6, dtype=bool)
+    ListenerDecider(make_listener(), stats, corpus, none)  # the head alone needs no grain
+    with pytest.raises(AntiphonError, match="no grain this listener may play"):
+        ListenerDecider(make_listener(label_grain_weight=1.0), stats, corpus, none)
+    decider = ListenerDecider(make_listener(label_grain_weight=1.0), stats, corpus, ~none)
+    assert 0 <= decider.next_label(grains.source_feature[0]) < 8
+
+
 def test_bad_listener_configs_are_refused() -> None:
     with pytest.raises(AntiphonError, match="label_grain_temperature must be above 0"):
         ListenerConfig(label_grain_weight=1.0, label_grain_temperature=0.0)
