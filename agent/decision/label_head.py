@@ -32,7 +32,7 @@ from tqdm import tqdm
 from agent.corpus.format import Corpus
 from agent.decision.checkpoint import DecisionBundle, check_model_fits_corpus, load_model, rewrite_model
 from agent.decision.config import LabelHeadConfig
-from agent.decision.listener import ListenerModel, grain_key_inputs, grain_label_log_mass, label_head, label_onehot
+from agent.decision.listener import ListenerModel, grain_keys, grain_label_log_mass, label_head, label_onehot
 from agent.decision.train import split_pieces
 from agent.errors import AntiphonError
 from agent.plots import line_panels
@@ -94,7 +94,7 @@ def fit_grain_mix(model: ListenerModel, head: nn.Module, bundle: DecisionBundle,
     g, stats = corpus.grains, bundle.feature_stats
     assert stats is not None
     memory = np.isin(g.piece, fit)
-    keys = model.keys(torch.from_numpy(grain_key_inputs(stats.answer(g.feature), stats.source(g.source_feature), g.piece)[memory]))
+    keys = grain_keys(model, stats, g, memory)
     onehot = label_onehot(g.label[memory], model.config.num_labels)
     log_head = F.log_softmax(head(data.hidden), dim=-1)
     alone = float((log_head.argmax(-1) == data.label).float().mean())

@@ -17,6 +17,8 @@ reported label may also weigh the label mass of the grains the query scores (``l
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import torch
 from torch import nn
@@ -68,6 +70,13 @@ def label_head(config: ListenerConfig) -> nn.Module:
     if config.label_hidden == 0:
         return nn.Linear(config.width, config.num_labels)
     return nn.Sequential(nn.Linear(config.width, config.label_hidden), nn.GELU(), nn.Dropout(config.dropout), nn.Linear(config.label_hidden, config.num_labels))
+
+
+def grain_keys(model: ListenerModel, stats: FeatureStats, grains: Any, rows: np.ndarray | None = None) -> torch.Tensor:
+    """The keys [M, E] of a corpus's grains (``rows``: a mask or indices of the grains wanted; None: all)."""
+    inputs = grain_key_inputs(stats.answer(grains.feature), stats.source(grains.source_feature), grains.piece)
+    with torch.inference_mode():
+        return model.keys(torch.from_numpy(inputs if rows is None else inputs[rows]))
 
 
 def label_onehot(labels: np.ndarray, num_labels: int) -> torch.Tensor:

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from agent.decision.listener import FeatureStats, ListenerModel, grain_key_inputs, label_log_scores, label_onehot
+from agent.decision.listener import FeatureStats, ListenerModel, grain_keys, label_log_scores, label_onehot
 from agent.errors import AntiphonError
 from agent.playback.grain_selection import Choice, GrainSelector, mean_run_length
 
@@ -23,14 +23,13 @@ class ListenerDecider:
     def __init__(self, model: ListenerModel, stats: FeatureStats, corpus: Any, allowed: np.ndarray | None = None) -> None:
         self.model = model.eval()
         self.stats = stats
-        g = corpus.grains
-        inputs = grain_key_inputs(stats.answer(g.feature), stats.source(g.source_feature), g.piece)
-        with torch.inference_mode():
-            self.keys = model.keys(torch.from_numpy(inputs))
-        self.onehot = label_onehot(g.label, model.config.num_labels)
+        self.keys = grain_keys(model, stats, corpus.grains)
         self.allowed = None if allowed is None else torch.from_numpy(np.asarray(allowed, dtype=bool))
-        if model.config.label_grain_weight and self.allowed is not None and not bool(self.allowed.any()):
-            raise AntiphonError("the corpus has no grain this listener may play (every piece excluded): its label mix has nothing to weigh")
+        self.onehot = None  # the grains' labels, for a label mix only
+        if model.config.label_grain_weight:
+            if self.allowed is not None and not bool(self.allowed.any()):
+                raise AntiphonError("the corpus has no grain this listener may play (every piece excluded): its label mix has nothing to weigh")
+            self.onehot = label_onehot(corpus.grains.label, model.config.num_labels)
         self.reset()
 
     def reset(self) -> None:
@@ -47,7 +46,7 @@ class ListenerDecider:
     def next_label(self, feature: np.ndarray) -> int:
         """The predicted next label alone after hearing one chunk (equals ``step``'s; the grains are
         scored only if the label mix weighs them)."""
-        if self.model.config.label_grain_weight:
+        if self.onehot is not None:
             return self.step(feature)[1]
         with torch.inference_mode():
             _, logits, self.state = self.model.step(self.state, self.stats.source(feature))
